@@ -1,0 +1,34 @@
+"""gradflow: a readable reverse-mode autograd engine with NumPy, Numba and CuPy
+backends, and the CNN training stack on top of it.
+
+    import gradflow as gf
+    x = gf.randn(4, 3, requires_grad=True)
+    (x * x).sum().backward()        # x.grad == 2 * x
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import dtypes
+from .dtypes import (float32, float64, float16, int8, int16, int32, int64, uint8, bool_,  # noqa: F401
+                     double, long, half, get_default_dtype, set_default_dtype)
+from .dtypes import float, int  # noqa: F401,A004 - torch.float / torch.int spellings
+from .backends import (set_backend, backend, get_backend, current_backend,  # noqa: F401
+                       available_backends, BackendUnavailable)
+from .tensor import Tensor  # noqa: F401
+from . import autograd  # noqa: F401
+from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode  # noqa: F401
+from .creation import (tensor, from_numpy, as_tensor, zeros, ones, empty, full, arange,  # noqa: F401
+                       linspace, eye, manual_seed, rand, randn, randint, randperm, zeros_like,
+                       ones_like, empty_like, full_like, rand_like, randn_like)
+from .device import device, cuda, accelerator  # noqa: F401
+from .ops.elementwise import where, maximum, minimum, add, sub, mul, div, pow, clip  # noqa: F401,A004
+from .ops.shape import cat, stack, reshape, flatten, squeeze, unsqueeze, permute, split, chunk  # noqa: F401
+from .ops.linalg import matmul, mm, bmm, dot  # noqa: F401
+from .ops.softmax import softmax, log_softmax  # noqa: F401
+from .functions import (exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sum, mean,  # noqa: F401,A004
+                        max, min, argmax, argmin, transpose, clamp, sign, var, std, prod, concat,
+                        numel, is_tensor, square, log1p, expm1, amax, amin, allclose)
+from . import nn, optim, data  # noqa: E402,F401
+from .serialization import save, load  # noqa: E402,F401
+from . import utils  # noqa: E402,F401

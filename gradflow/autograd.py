@@ -1,0 +1,470 @@
+"""Reverse-mode autodiff: ``Function``, the graph walk, grad mode, gradcheck.
+
+A differentiable primitive is a :class:`Function` subclass with two static
+methods side by side::
+
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):                 # x: Tensor; return a Tensor or a backend array
+            y = x.backend.unary("exp", x.array)
+            ctx.y = y                        # arrays may be kept on ctx directly...
+            return y
+
+        @staticmethod
+        def backward(ctx, gy):               # gy: Tensor shaped like the output
+            return gy * Tensor(ctx.y)        # ...one gradient (or None) per forward argument
+
+``Exp.apply(x)`` runs ``forward`` with grad recording off and, when some input
+requires grad, links the result to a graph node (the ``ctx``).
+``ctx.save_for_backward(*tensors)`` keeps tensors for backward and checks at
+backward time that they were not modified in place;
+``ctx.needs_input_grad[i]`` says whether argument ``i`` needs a gradient.
+
+``Tensor.backward()`` walks the graph iteratively in reverse topological order
+(no recursion: a chain of 100k ops is fine), sums broadcast gradients back to
+each input's shape, accumulates into leaves' ``.grad`` and frees every node's
+saved data unless ``retain_graph=True``.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import traceback
+
+import numpy
+
+_mode = threading.local()
+
+
+# ---------------------------------------------------------------------------
+# grad mode
+# ---------------------------------------------------------------------------
+def is_grad_enabled() -> bool:
+    return getattr(_mode, "enabled", True)
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Context manager / decorator that turns graph recording on or off."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self._prev = []
+
+    def __enter__(self):
+        self._prev.append(is_grad_enabled())
+        _mode.enabled = self.mode
+
+    def __exit__(self, *exc):
+        _mode.enabled = self._prev.pop()
+        return False
+
+
+class no_grad(set_grad_enabled):
+    """``with gradflow.no_grad():`` -- ops record no graph (evaluation, updates)."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    def __init__(self):
+        super().__init__(True)
+
+
+inference_mode = no_grad
+
+
+# ---------------------------------------------------------------------------
+# anomaly detection
+# ---------------------------------------------------------------------------
+class AnomalyError(RuntimeError):
+    """A NaN/Inf appeared in an op's forward output or backward gradient."""
+
+
+def is_anomaly_enabled() -> bool:
+    return getattr(_mode, "anomaly", False)
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Raise :class:`AnomalyError` at the first op whose forward output or backward
+    gradient holds NaN/Inf, naming the op, its input shapes and where it was created.
+    Slower: every op checks its result and records a stack line."""
+    prev = is_anomaly_enabled()
+    _mode.anomaly = True
+    try:
+        yield
+    finally:
+        _mode.anomaly = prev
+
+
+def _user_frame() -> str:
+    """The innermost stack frame outside the gradflow package, as 'file:line in fn'."""
+    import os
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    for fr in reversed(traceback.extract_stack()[:-2]):
+        if not os.path.abspath(fr.filename).startswith(pkg):
+            return f"{fr.filename}:{fr.lineno} in {fr.name}"
+    return "<unknown>"
+
+
+def _check_finite(node, arr, what):
+    if arr.dtype.kind == "f" and not bool(node.backend.reduce("all", node.backend.unary(
+            "abs", arr) < numpy.inf, None, False)):
+        raise AnomalyError(
+            f"{node.name}: {what} contains NaN or Inf (input shapes {node.input_shapes}); "
+            f"the op was created at {node.created_at}")
+
+
+# ---------------------------------------------------------------------------
+# Function and its graph node
+# ---------------------------------------------------------------------------
+class Context:
+    """The graph node of one Function application; ``ctx`` in forward/backward.
+
+    Bookkeeping lives in slots; anything a primitive stores (``ctx.stride = ...``)
+    goes to ``__dict__`` and is dropped when the graph is freed."""
+
+    __slots__ = ("fn", "parents", "input_shapes", "needs_input_grad", "backend", "_saved",
+                 "_saved_versions", "freed", "created_at", "retained", "__dict__", "__weakref__")
+
+    def __init__(self, fn, needs_input_grad, backend):
+        self.fn = fn
+        self.needs_input_grad = needs_input_grad
+        self.backend = backend
+        self.parents = ()
+        self.input_shapes = ()
+        self._saved = ()
+        self._saved_versions = ()
+        self.freed = False
+        self.created_at = None
+        self.retained = None
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    def save_for_backward(self, *tensors):
+        self._saved = tensors
+        self._saved_versions = tuple(None if t is None else t._version[0] for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        if self.freed:
+            raise RuntimeError(
+                f"{self.name}: trying to backward through the graph a second time; its saved "
+                f"tensors were freed after the first backward. Pass retain_graph=True to the "
+                f"first backward() to keep them.")
+        for t, v in zip(self._saved, self._saved_versions):
+            if t is not None and t._version[0] != v:
+                raise RuntimeError(
+                    f"{self.name}: a tensor of shape {t.shape} saved for backward was modified by "
+                    f"an in-place operation (version {v} -> {t._version[0]}); compute it out of "
+                    f"place or clone() it before modifying")
+        return self._saved
+
+    def release(self):
+        self.__dict__.clear()
+        self._saved = ()
+        self.parents = ()
+        self.freed = True
+
+    def __repr__(self):
+        return f"<{self.name}Backward>"
+
+
+class Function:
+    """Base class of every differentiable primitive (library and user-defined)."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .tensor import Tensor
+        backend = None
+        tensors = []
+        for a in args:
+            if isinstance(a, Tensor):
+                tensors.append(a)
+                if backend is None:
+                    backend = a.backend
+                elif a.backend is not backend:
+                    shapes = ", ".join(f"{t.shape} on {t.backend.name}" for t in tensors)
+                    raise RuntimeError(
+                        f"{cls.__name__}: inputs live on different backends ({shapes}); data never "
+                        f"moves implicitly -- move them with .to('{backend.name}') first")
+        if backend is None:
+            from .backends import current_backend
+            backend = current_backend()
+        requires = is_grad_enabled() and any(t.requires_grad for t in tensors)
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args) if requires else \
+            (False,) * len(args)
+        ctx = Context(cls, needs, backend)
+        anomaly = is_anomaly_enabled()
+        if anomaly:
+            ctx.created_at = _user_frame()
+            ctx.input_shapes = tuple(getattr(a, "shape", None) for a in args)
+        prev = is_grad_enabled()
+        _mode.enabled = False
+        try:
+            out = cls.forward(ctx, *args, **kwargs)
+        finally:
+            _mode.enabled = prev
+        if not isinstance(out, Tensor):
+            out = Tensor._make(out, backend)
+        ctx.backend = out.backend  # gradients w.r.t. the output live here
+        if anomaly:
+            _check_finite(ctx, out.array, "forward output")
+        if requires:
+            ctx.parents = tuple((a._node if a._node is not None else a) if isinstance(a, Tensor)
+                                and a.requires_grad else None for a in args)
+            ctx.input_shapes = tuple(getattr(a, "shape", None) for a in args)
+            out._node = ctx
+            out.requires_grad = True
+        return out
+
+
+# ---------------------------------------------------------------------------
+# the backward walk
+# ---------------------------------------------------------------------------
+def _sum_to_shape(backend, g, shape):
+    """Reduce a broadcast gradient ``g`` back to ``shape`` (NumPy broadcasting rules)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = backend.reduce("sum", g, axes, True)
+    if lead:
+        g = backend.reshape(g, g.shape[lead:])
+    return backend.reshape(g, shape) if g.shape != shape else g
+
+
+def _topo_order(root):
+    """Nodes reachable from ``root`` in topological order (inputs first), iteratively."""
+    order, seen = [], {root}
+    stack = [(root, iter(root.parents))]
+    while stack:
+        node, it = stack[-1]
+        for p in it:
+            if isinstance(p, Context) and p not in seen:
+                seen.add(p)
+                stack.append((p, iter(p.parents)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def _to_array(g, node, i):
+    from .tensor import Tensor
+    if isinstance(g, Tensor):
+        return g.array
+    if isinstance(g, numpy.generic):  # NumPy ops on 0-d arrays return scalars
+        return node.backend.asarray(g)
+    if isinstance(g, (int, float)):
+        raise TypeError(f"{node.name}.backward returned a Python number for input {i}; "
+                        f"return a Tensor or array shaped like the input")
+    return g
+
+
+def backward(tensor, grad=None, retain_graph=False):
+    """Accumulate d tensor / d leaf into every leaf's ``.grad`` (see ``Tensor.backward``)."""
+    from .tensor import Tensor
+    if not tensor.requires_grad:
+        raise RuntimeError(
+            f"backward: tensor of shape {tensor.shape} does not require grad and has no graph; "
+            f"create the leaves with requires_grad=True (and not under no_grad())")
+    be = tensor.backend
+    if grad is None:
+        if tensor.array.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for a one-element output, got "
+                f"shape {tensor.shape}; pass grad= a tensor of that shape (or call .sum() first)")
+        g = be.full(tensor.shape, 1, tensor.dtype)
+    else:
+        g = grad.array if isinstance(grad, Tensor) else be.asarray(grad, dtype=tensor.dtype)
+        if tuple(g.shape) != tensor.shape:
+            raise ValueError(f"backward: grad has shape {tuple(g.shape)} but the tensor has "
+                             f"shape {tensor.shape}; they must match")
+    root = tensor._node
+    if root is None:  # a leaf
+        _accumulate_leaf(tensor, g, be)
+        return
+    if root.freed:
+        raise RuntimeError(
+            f"backward: trying to backward through the graph a second time (at {root.name}); "
+            f"its saved tensors were freed. Pass retain_graph=True to the first backward().")
+    anomaly = is_anomaly_enabled()
+    grads = {root: g}
+    order = _topo_order(root)
+    for node in reversed(order):
+        gy = grads.pop(node, None)
+        if gy is None:
+            continue
+        if node.freed:
+            raise RuntimeError(
+                f"{node.name}: trying to backward through the graph a second time; its saved "
+                f"tensors were freed. Pass retain_graph=True to the first backward().")
+        if node.retained is not None:
+            t = node.retained()
+            if t is not None:
+                t.grad = Tensor._make(gy if t.grad is None else t.grad.array + gy, node.backend)
+        in_grads = node.fn.backward(node, Tensor._make(gy, node.backend))
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        for i, (parent, ig) in enumerate(zip(node.parents, in_grads)):
+            if parent is None or ig is None:
+                continue
+            ig = _to_array(ig, node, i)
+            pbe = parent.backend
+            shape = node.input_shapes[i]
+            if tuple(ig.shape) != shape:
+                ig = _sum_to_shape(pbe, ig, shape)
+            if anomaly:
+                _check_finite(node, ig, f"gradient for input {i}")
+            if isinstance(parent, Context):
+                prev = grads.get(parent)
+                grads[parent] = ig if prev is None else prev + ig
+            else:
+                _accumulate_leaf(parent, ig, pbe)
+        if not retain_graph:
+            node.release()
+
+
+def _accumulate_leaf(t, g, be):
+    from .tensor import Tensor
+    if g.dtype != t.dtype:
+        g = be.astype(g, t.dtype)
+    if t.grad is None:
+        # own copy: g may alias another input's gradient or be a broadcast view
+        t.grad = Tensor._make(be.copy(g), be)
+    else:
+        t.grad = Tensor._make(t.grad.array + g, be)
+
+
+# ---------------------------------------------------------------------------
+# gradcheck
+# ---------------------------------------------------------------------------
+class GradcheckError(AssertionError):
+    """The analytical gradient disagrees with finite differences."""
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", n_directions=8,
+              seed=0, raise_exception=True):
+    """Check ``fn``'s backward against central finite differences, in float64.
+
+    ``inputs`` is a Tensor or a tuple of arguments; floating Tensors with
+    ``requires_grad`` are checked (converted to float64 copies), others pass
+    through unchanged. A fixed random cotangent ``u`` reduces every output to
+    the scalar ``<u, fn(x)>``; its analytic gradient (one backward) is compared
+
+    * ``mode="full"``: element by element with (f(x+eps e_j) - f(x-eps e_j)) / 2eps;
+    * ``mode="random"``: along ``n_directions`` random unit directions v, with
+      (f(x+eps v) - f(x-eps v)) / 2eps == <grad, v> -- for inputs too large to
+      perturb one element at a time.
+
+    Passes when ``|analytic - numeric| <= atol + rtol * |numeric|`` everywhere.
+    Returns True, or raises :class:`GradcheckError` naming the input, the index and
+    both values (returns False instead when ``raise_exception=False``).
+    """
+    from .tensor import Tensor
+    if mode not in ("full", "random"):
+        raise ValueError(f"gradcheck: mode must be 'full' or 'random', got {mode!r}")
+    if isinstance(inputs, Tensor) or not isinstance(inputs, (tuple, list)):
+        inputs = (inputs,)
+    args, checked = [], []
+    for a in inputs:
+        if isinstance(a, Tensor) and a.requires_grad and a.dtype.kind == "f":
+            a = Tensor._make(a.backend.astype(a.backend.copy(a.array), numpy.float64), a.backend,
+                             requires_grad=True)
+            checked.append(len(args))
+        args.append(a)
+    if not checked:
+        raise ValueError("gradcheck: no floating-point input has requires_grad=True; nothing to check")
+    rng = numpy.random.default_rng(seed)
+
+    def outputs(*a):
+        out = fn(*a)
+        return out if isinstance(out, (tuple, list)) else (out,)
+
+    with enable_grad():
+        outs = outputs(*args)
+    cot = [rng.standard_normal(o.shape) for o in outs]
+
+    def scalar(*a):
+        with no_grad():
+            os_ = outputs(*a)
+        return sum(float(numpy.sum(o.numpy().astype(numpy.float64) * c)) for o, c in zip(os_, cot))
+
+    with enable_grad():
+        total = None
+        for o, c in zip(outs, cot):
+            if not o.requires_grad:
+                continue
+            term = (o * Tensor._make(o.backend.asarray(c, dtype=o.dtype), o.backend)).sum()
+            total = term if total is None else total + term
+    if total is None:
+        raise GradcheckError("gradcheck: no output depends on an input that requires grad")
+    for i in checked:
+        args[i].grad = None
+    total.backward()
+
+    def fail(msg):
+        if raise_exception:
+            raise GradcheckError(msg)
+        return False
+
+    for i in checked:
+        x = args[i]
+        ana = numpy.zeros(x.shape) if x.grad is None else x.grad.numpy()
+        base = x.numpy().copy()
+
+        def f_at(arr):
+            x.array = x.backend.asarray(arr, dtype=numpy.float64)
+            return scalar(*args)
+
+        try:
+            if mode == "full":
+                num = numpy.zeros(base.size)
+                flat = base.reshape(-1)
+                for j in range(base.size):
+                    xp_, xm = flat.copy(), flat.copy()
+                    xp_[j] += eps
+                    xm[j] -= eps
+                    num[j] = (f_at(xp_.reshape(base.shape)) - f_at(xm.reshape(base.shape))) / (2 * eps)
+                num = num.reshape(base.shape)
+                bad = numpy.abs(ana - num) > atol + rtol * numpy.abs(num)
+                if bad.any():
+                    j = numpy.unravel_index(numpy.argmax(numpy.abs(ana - num) * bad), base.shape)
+                    return fail(
+                        f"gradcheck: wrong gradient for input {i} (shape {base.shape}) at index "
+                        f"{tuple(int(k) for k in j)}: analytic {ana[j]:.8g} vs numeric {num[j]:.8g} "
+                        f"({int(bad.sum())} of {bad.size} elements out of tolerance "
+                        f"atol={atol}, rtol={rtol})")
+            else:
+                for k in range(n_directions):
+                    v = rng.standard_normal(base.shape)
+                    v /= numpy.linalg.norm(v) or 1.0
+                    num = (f_at(base + eps * v) - f_at(base - eps * v)) / (2 * eps)
+                    an = float(numpy.sum(ana * v))
+                    if abs(an - num) > atol + rtol * abs(num):
+                        return fail(
+                            f"gradcheck: wrong gradient for input {i} (shape {base.shape}) along "
+                            f"random direction {k}: analytic {an:.8g} vs numeric {num:.8g}")
+        finally:
+            x.array = x.backend.asarray(base, dtype=numpy.float64)
+    return True
+
+
+__all__ = ["Function", "Context", "backward", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled", "inference_mode", "gradcheck", "GradcheckError", "detect_anomaly",
+           "AnomalyError"]

@@ -1,0 +1,377 @@
+"""The NumPy reference backend: simple, obviously correct, the oracle.
+
+Everything here is written against ``self.xp`` (never ``numpy`` directly), so
+the CuPy backend inherits every kernel by setting ``xp = cupy`` and the CPU
+test run covers that shared code.
+
+Convolution is im2col by strided views plus one (batched-over-groups) GEMM;
+pooling works on strided window views; the only Python loops run over kernel
+taps (at most kH*kW iterations), never over the batch or pixels.
+"""
+from __future__ import annotations
+
+import numpy
+
+from .base import Backend
+
+_UNARY = {
+    "neg": "negative", "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "abs",
+    "tanh": "tanh", "sign": "sign", "sin": "sin", "cos": "cos", "log1p": "log1p",
+    "expm1": "expm1", "reciprocal": "reciprocal", "square": "square",
+}
+_BINARY = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
+    "pow": "power", "maximum": "maximum", "minimum": "minimum",
+    "eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
+    "gt": "greater", "ge": "greater_equal",
+}
+
+
+def conv_out_size(size, k, s, p, d, ceil_mode=False):
+    """Output length of a sliding window: floor((size + 2p - d(k-1) - 1)/s) + 1."""
+    span = size + 2 * p - d * (k - 1) - 1
+    if ceil_mode:
+        out = -(-span // s) + 1
+        # the last window must start inside the input or the left padding
+        if (out - 1) * s >= size + p:
+            out -= 1
+        return out
+    return span // s + 1
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    xp = numpy
+    device_type = "cpu"
+
+    def __init__(self):
+        self._rng = numpy.random.default_rng()
+
+    def info(self):
+        return {"name": self.name, "numpy": numpy.__version__}
+
+    # -- creation and transfer ------------------------------------------------
+    def asarray(self, data, dtype=None):
+        return self.xp.asarray(data, dtype=dtype)
+
+    def to_numpy(self, a):
+        return numpy.asarray(a)
+
+    def empty(self, shape, dtype):
+        return self.xp.empty(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype):
+        return self.xp.zeros(shape, dtype=dtype)
+
+    def full(self, shape, value, dtype):
+        return self.xp.full(shape, value, dtype=dtype)
+
+    def arange(self, start, stop, step, dtype):
+        return self.xp.arange(start, stop, step, dtype=dtype)
+
+    def eye(self, n, m, dtype):
+        return self.xp.eye(n, m, dtype=dtype)
+
+    # -- random -------------------------------------------------------------------
+    def seed(self, seed):
+        self._rng = numpy.random.default_rng(seed)
+
+    def _host_random(self, fn, shape, dtype):
+        return self.xp.asarray(fn(shape).astype(dtype, copy=False))
+
+    def rand(self, shape, dtype):
+        return self._host_random(self._rng.random, shape, dtype)
+
+    def randn(self, shape, dtype):
+        return self._host_random(self._rng.standard_normal, shape, dtype)
+
+    def randint(self, low, high, shape, dtype):
+        return self.xp.asarray(self._rng.integers(low, high, size=shape).astype(dtype))
+
+    def permutation(self, n):
+        return self.xp.asarray(self._rng.permutation(n))
+
+    # -- elementwise ----------------------------------------------------------------
+    def unary(self, op, a):
+        xp = self.xp
+        if op == "relu":
+            return xp.maximum(a, 0)
+        if op == "sigmoid":
+            # stable for large |a|: exp of a non-positive number only
+            e = xp.exp(-xp.abs(a))
+            return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        return getattr(xp, _UNARY[op])(a)
+
+    def binary(self, op, a, b):
+        return getattr(self.xp, _BINARY[op])(a, b)
+
+    def where(self, cond, a, b):
+        return self.xp.where(cond, a, b)
+
+    def clip(self, a, lo, hi):
+        return self.xp.clip(a, lo, hi)
+
+    def astype(self, a, dtype):
+        return a.astype(dtype, copy=False)
+
+    # -- reductions -------------------------------------------------------------------
+    def reduce(self, op, a, axis, keepdims):
+        return getattr(self.xp, op)(a, axis=axis, keepdims=keepdims)
+
+    def arg_reduce(self, op, a, axis, keepdims):
+        out = getattr(self.xp, op)(a, axis=axis)
+        if keepdims:
+            out = self.xp.expand_dims(out, axis) if axis is not None else out.reshape((1,) * a.ndim)
+        return out
+
+    # -- views and data movement ----------------------------------------------------------
+    def reshape(self, a, shape):
+        return a.reshape(shape)
+
+    def transpose(self, a, axes):
+        return a.transpose(axes)
+
+    def broadcast_to(self, a, shape):
+        return self.xp.broadcast_to(a, shape)
+
+    def getitem(self, a, index):
+        return a[index]
+
+    def index_add(self, shape, index, values, dtype):
+        out = self.xp.zeros(shape, dtype=dtype)
+        self.xp.add.at(out, index, values)
+        return out
+
+    def setitem_(self, a, index, values):
+        a[index] = values
+
+    def pad(self, a, pad_width, value=0.0):
+        return self.xp.pad(a, pad_width, mode="constant", constant_values=value)
+
+    def concat(self, arrays, axis):
+        return self.xp.concatenate(arrays, axis=axis)
+
+    def stack(self, arrays, axis):
+        return self.xp.stack(arrays, axis=axis)
+
+    def copy(self, a):
+        return a.copy()
+
+    def copyto_(self, dst, src):
+        dst[...] = src
+
+    def matmul(self, a, b):
+        return self.xp.matmul(a, b)
+
+    # ======================================================================
+    # Fused neural-net kernels (defaults; faster backends override)
+    # ======================================================================
+
+    # -- im2col / col2im ----------------------------------------------------------------------------
+    def im2col(self, x, kernel, stride, padding, dilation):
+        """Windows of ``x`` (N, C, H, W) as a strided view (N, C, kH, kW, OH, OW).
+
+        ``cols[n, c, i, j, oh, ow] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]``."""
+        xp = self.xp
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+        if ph or pw:
+            x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        n, c, h, w = x.shape
+        oh = (h - dh * (kh - 1) - 1) // sh + 1
+        ow = (w - dw * (kw - 1) - 1) // sw + 1
+        s0, s1, s2, s3 = x.strides
+        return xp.lib.stride_tricks.as_strided(
+            x, (n, c, kh, kw, oh, ow), (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw))
+
+    def col2im(self, cols, x_shape, kernel, stride, padding, dilation):
+        """Adjoint of :meth:`im2col`: scatter-add (N, C, kH, kW, OH, OW) back to ``x_shape``."""
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+        n, c, h, w = x_shape
+        oh, ow = cols.shape[4], cols.shape[5]
+        out = self.xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                    j * dw:j * dw + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
+        return out[:, :, ph:ph + h, pw:pw + w]
+
+    # -- convolution ------------------------------------------------------------------------------------
+    def _group_cols(self, x, kernel, stride, padding, dilation, groups):
+        """im2col copied into GEMM layout (G, C/G*kH*kW, N*OH*OW)."""
+        cols = self.im2col(x, kernel, stride, padding, dilation)
+        n, c, kh, kw, oh, ow = cols.shape
+        cols = cols.reshape(n, groups, c // groups, kh, kw, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6)
+        return self.xp.ascontiguousarray(cols).reshape(groups, -1, n * oh * ow), (oh, ow)
+
+    def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
+        """y (N, K, OH, OW) = conv(x (N, C, H, W), w (K, C/G, kH, kW)) + b (K,)."""
+        k, cg, kh, kw = w.shape
+        n = x.shape[0]
+        cols, (oh, ow) = self._group_cols(x, (kh, kw), stride, padding, dilation, groups)
+        y = self.xp.matmul(w.reshape(groups, k // groups, -1), cols)   # (G, K/G, N*L)
+        y = y.reshape(k, n, oh, ow).transpose(1, 0, 2, 3)
+        if b is not None:
+            y = y + b.reshape(1, k, 1, 1)
+        return self.xp.ascontiguousarray(y)
+
+    def conv2d_backward(self, x, w, gy, stride, padding, dilation, groups,
+                        need_dx=True, need_dw=True, need_db=True):
+        """Gradients (dx, dw, db) of :meth:`conv2d_forward`; ``None`` where not needed."""
+        xp = self.xp
+        k, cg, kh, kw = w.shape
+        n, c, h, wd = x.shape
+        oh, ow = gy.shape[2], gy.shape[3]
+        gyg = xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(groups, k // groups, n * oh * ow)
+        dx = dw = db = None
+        if need_dw:
+            cols, _ = self._group_cols(x, (kh, kw), stride, padding, dilation, groups)
+            dw = xp.matmul(gyg, cols.transpose(0, 2, 1)).reshape(w.shape)
+        if need_dx:
+            wg = w.reshape(groups, k // groups, -1)
+            dcols = xp.matmul(wg.transpose(0, 2, 1), gyg)    # (G, C/G*kH*kW, N*L)
+            dcols = dcols.reshape(groups, cg, kh, kw, n, oh, ow).transpose(4, 0, 1, 2, 3, 5, 6)
+            dcols = dcols.reshape(n, c, kh, kw, oh, ow)
+            dx = self.col2im(dcols, x.shape, (kh, kw), stride, padding, dilation)
+        if need_db:
+            db = gy.sum(axis=(0, 2, 3))
+        return dx, dw, db
+
+    # -- pooling -------------------------------------------------------------------------------------------
+    def _pool_geometry(self, x_shape, kernel, stride, padding, dilation, ceil_mode):
+        h, w = x_shape[2], x_shape[3]
+        oh = conv_out_size(h, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+        ow = conv_out_size(w, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+        # extra right/bottom padding so that ceil_mode's last window fits
+        eh = max(0, (oh - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1 - (h + 2 * padding[0]))
+        ew = max(0, (ow - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1 - (w + 2 * padding[1]))
+        return oh, ow, eh, ew
+
+    def _pool_windows(self, x, kernel, stride, padding, dilation, ceil_mode, fill):
+        """Padded windows view (N, C, kH, kW, OH, OW) and the geometry."""
+        oh, ow, eh, ew = self._pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+        (ph, pw) = padding
+        if ph or pw or eh or ew:
+            x = self.xp.pad(x, ((0, 0), (0, 0), (ph, ph + eh), (pw, pw + ew)), constant_values=fill)
+        cols = self.im2col(x, kernel, stride, (0, 0), dilation)
+        return cols[..., :oh, :ow], (oh, ow, eh, ew)
+
+    def _taps_scatter(self, gy_taps, x_shape, kernel, stride, padding, dilation, extra):
+        """Sum per-tap gradients (kH, kW, N, C, OH, OW) into the padded input, then crop."""
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+        n, c, h, w = x_shape
+        oh, ow = gy_taps.shape[-2:]
+        out = self.xp.zeros((n, c, h + 2 * ph + extra[0], w + 2 * pw + extra[1]), dtype=gy_taps.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                    j * dw:j * dw + sw * (ow - 1) + 1:sw] += gy_taps[i, j]
+        return out[:, :, ph:ph + h, pw:pw + w]
+
+    def max_pool2d_forward(self, x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+        """Returns (y (N, C, OH, OW), argmax): argmax is the tap index i*kW + j (int8/int32)
+        of the window's maximum; NaN propagates (NaN wins)."""
+        xp = self.xp
+        fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        cols, (oh, ow, _, _) = self._pool_windows(x, kernel, stride, padding, dilation, ceil_mode, fill)
+        n, c, kh, kw = cols.shape[:4]
+        flat = xp.ascontiguousarray(cols.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c, oh, ow, kh * kw)
+        idx = flat.argmax(axis=-1)
+        y = xp.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
+        return y, idx.astype(xp.int32)
+
+    def max_pool2d_backward(self, gy, argmax, x_shape, kernel, stride, padding, dilation=(1, 1),
+                            ceil_mode=False):
+        xp = self.xp
+        kh, kw = kernel
+        _, _, eh, ew = self._pool_geometry(x_shape, kernel, stride, padding, dilation, ceil_mode)
+        taps = xp.arange(kh * kw, dtype=xp.int32).reshape(kh, kw, 1, 1, 1, 1)
+        gy_taps = xp.where(argmax[None, None] == taps, gy[None, None], xp.zeros((), gy.dtype))
+        return self._taps_scatter(gy_taps, x_shape, kernel, stride, padding, dilation, (eh, ew))
+
+    def _avg_divisor(self, x_shape, kernel, stride, padding, ceil_mode, count_include_pad, dtype):
+        """(OH, OW) array of how many elements each window averages over (PyTorch's rule)."""
+        xp = self.xp
+        counts = []
+        for size, k, s, p in zip(x_shape[2:], kernel, stride, padding):
+            out = conv_out_size(size, k, s, p, 1, ceil_mode)
+            start = xp.arange(out) * s - p
+            end = xp.minimum(start + k, size + p)
+            if not count_include_pad:
+                start, end = xp.maximum(start, 0), xp.minimum(end, size)
+            counts.append(end - start)
+        return (counts[0][:, None] * counts[1][None, :]).astype(dtype)
+
+    def avg_pool2d_forward(self, x, kernel, stride, padding, ceil_mode=False, count_include_pad=True):
+        cols, _ = self._pool_windows(x, kernel, stride, padding, (1, 1), ceil_mode, 0)
+        div = self._avg_divisor(x.shape, kernel, stride, padding, ceil_mode, count_include_pad, x.dtype)
+        return cols.sum(axis=(2, 3)) / div
+
+    def avg_pool2d_backward(self, gy, x_shape, kernel, stride, padding, ceil_mode=False,
+                            count_include_pad=True):
+        _, _, eh, ew = self._pool_geometry(x_shape, kernel, stride, padding, (1, 1), ceil_mode)
+        div = self._avg_divisor(x_shape, kernel, stride, padding, ceil_mode, count_include_pad, gy.dtype)
+        g = gy / div
+        gy_taps = self.xp.broadcast_to(g, (kernel[0], kernel[1]) + g.shape)
+        return self._taps_scatter(gy_taps, x_shape, kernel, stride, padding, (1, 1), (eh, ew))
+
+    # -- softmax family -------------------------------------------------------------------------------
+    def log_softmax(self, x, axis):
+        xp = self.xp
+        m = x.max(axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros((), x.dtype))
+        z = x - m
+        return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
+
+    def softmax(self, x, axis):
+        return self.xp.exp(self.log_softmax(x, axis))
+
+    def softmax_cross_entropy_forward(self, logits, target):
+        """logits (N, C), integer target (N,) in [0, C) -> (loss (N,), log_probs (N, C))."""
+        logp = self.log_softmax(logits, 1)
+        loss = -self.xp.take_along_axis(logp, target[:, None].astype(self.xp.int64), axis=1)[:, 0]
+        return loss, logp
+
+    def softmax_cross_entropy_backward(self, logp, target, gloss):
+        """d loss_i / d logits = (softmax - onehot(target)) * gloss_i, from saved log_probs."""
+        xp = self.xp
+        g = xp.exp(logp)
+        rows = xp.arange(g.shape[0])
+        g[rows, target] -= 1
+        g *= gloss[:, None]
+        return g
+
+    # -- activations ----------------------------------------------------------------------------------
+    def relu_backward(self, gy, y):
+        return gy * (y > 0)
+
+    # -- in-place optimizer updates ------------------------------------------------------------------
+    def sgd_step_(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+        """PyTorch's SGD: d = g + wd*p; buf = d (first step) or momentum*buf + (1-dampening)*d;
+        d = d + momentum*buf (nesterov) or buf; p -= lr*d. ``buf`` updated in place."""
+        d = g + weight_decay * p if weight_decay else g
+        if momentum:
+            if first:
+                buf[...] = d
+            else:
+                buf *= momentum
+                buf += (1 - dampening) * d
+            d = d + momentum * buf if nesterov else buf
+        p -= lr * d
+
+    def adam_step_(self, p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decoupled):
+        """PyTorch's Adam (``decoupled=False``, L2 added to the gradient) and AdamW
+        (``decoupled=True``: p *= 1 - lr*wd). ``m``, ``v`` updated in place; ``step`` >= 1."""
+        xp = self.xp
+        if weight_decay:
+            if decoupled:
+                p *= 1 - lr * weight_decay
+            else:
+                g = g + weight_decay * p
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * (g * g)
+        bc1 = 1 - beta1 ** step
+        bc2 = 1 - beta2 ** step
+        denom = xp.sqrt(v) / (bc2 ** 0.5) + eps
+        p -= (lr / bc1) * (m / denom)

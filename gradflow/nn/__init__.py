@@ -1,0 +1,2 @@
+"""Neural-network layers (placeholder until the training stack lands)."""
+from . import functional  # noqa: F401

@@ -1,0 +1,76 @@
+"""``gradflow.nn.functional`` (PyTorch's ``F``): the differentiable building blocks
+of networks. conv2d, the poolings and cross_entropy are primitives with
+hand-written backward passes calling backend kernels; the rest compose ops."""
+from __future__ import annotations
+
+from ..ops.conv import conv2d  # noqa: F401
+from ..ops.elementwise import where as _where
+from ..ops.linalg import linear  # noqa: F401
+from ..ops.loss import (cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss,  # noqa: F401
+                        huber_loss, binary_cross_entropy, binary_cross_entropy_with_logits, kl_div)
+from ..ops.norm import batch_norm, local_response_norm, dropout, dropout2d  # noqa: F401
+from ..ops.pool import max_pool2d, avg_pool2d, lp_pool2d, adaptive_avg_pool2d  # noqa: F401
+from ..ops.shape import flatten  # noqa: F401
+from ..ops.softmax import softmax, log_softmax  # noqa: F401
+
+
+def relu(x, inplace=False):
+    return x.relu()
+
+
+def sigmoid(x):
+    return x.sigmoid()
+
+
+def tanh(x):
+    return x.tanh()
+
+
+def leaky_relu(x, negative_slope=0.01, inplace=False):
+    return _where(x > 0, x, x * negative_slope)
+
+
+def elu(x, alpha=1.0, inplace=False):
+    return _where(x > 0, x, (x.clip(None, 0.0).exp() - 1) * alpha)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    bx = x * beta
+    return _where(bx > threshold, x, ((-bx.abs()).exp().log1p() + bx.relu()) * (1.0 / beta))
+
+
+def silu(x):
+    return x * x.sigmoid()
+
+
+def gelu(x, approximate="tanh"):
+    """GELU with the tanh approximation (exact erf is not a primitive here)."""
+    c = 0.7978845608028654  # sqrt(2/pi)
+    return x * 0.5 * (1 + ((x + x * x * x * 0.044715) * c).tanh())
+
+
+def one_hot(target, num_classes=-1):
+    from ..tensor import Tensor
+    be = target.backend
+    n = int(be.reduce("max", target.array, None, False)) + 1 if num_classes < 0 else num_classes
+    eye = be.eye(n, n, target.dtype)
+    return Tensor._make(be.getitem(eye, target.array), be)
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """PyTorch's F.pad: ``pad`` lists (left, right) pairs starting from the last dim."""
+    from ..ops.shape import cat
+    from ..tensor import Tensor
+    if mode != "constant" or len(pad) % 2:
+        raise ValueError(f"pad: only mode='constant' with (left, right) pairs is supported, "
+                         f"got mode={mode!r}, pad={pad}")
+    be = x.backend
+    for i in range(len(pad) // 2):
+        dim = x.ndim - 1 - i
+        lo, hi = pad[2 * i], pad[2 * i + 1]
+        parts = []
+        for m in (lo, hi):
+            shp = x.shape[:dim] + (m,) + x.shape[dim + 1:]
+            parts.append(Tensor._make(be.full(shp, value, x.dtype), be) if m > 0 else None)
+        x = cat([t for t in (parts[0], x, parts[1]) if t is not None], dim=dim)
+    return x

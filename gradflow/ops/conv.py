@@ -1,0 +1,105 @@
+"""2-D convolution (NCHW, weights (C_out, C_in/groups, kH, kW)) as one primitive
+whose forward and backward call the backend's conv kernels."""
+from __future__ import annotations
+
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+def pair(v, name, op, minimum=1):
+    """An int or a pair of ints as ``(h, w)``, checked ``>= minimum``."""
+    if isinstance(v, Tensor):
+        v = v.tolist()
+    t = (v, v) if isinstance(v, int) else tuple(v)
+    if len(t) != 2 or not all(isinstance(i, int) for i in t) or min(t) < minimum:
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints >= {minimum}, got {v!r}")
+    return t
+
+
+def out_size(op, h, w, k, s, p, d):
+    oh = (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (w + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    if oh <= 0 or ow <= 0:
+        raise ValueError(
+            f"{op}: output size would be {oh}x{ow} for input {h}x{w}, kernel {k[0]}x{k[1]}, "
+            f"stride {s}, padding {p}, dilation {d}; (N + 2P - D(F-1) - 1)/S + 1 must be >= 1 -- "
+            f"use a larger input, more padding or a smaller kernel")
+    return oh, ow
+
+
+class Conv2d(Function):
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        ctx.x, ctx.w, ctx.geom = x.array, w.array, (stride, padding, dilation, groups)
+        return x.backend.conv2d_forward(x.array, w.array, None if b is None else b.array,
+                                        stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx, gy):
+        need = ctx.needs_input_grad
+        dx, dw, db = gy.backend.conv2d_backward(ctx.x, ctx.w, gy.array, *ctx.geom,
+                                                need_dx=need[0], need_dw=need[1], need_db=need[2])
+        return dx, dw, db, None, None, None, None
+
+
+def _same_padding(k, d, op):
+    pads = []
+    for kk, dd in zip(k, d):
+        total = dd * (kk - 1)
+        if total % 2:
+            raise ValueError(f"{op}: padding='same' needs an odd effective kernel size here, "
+                             f"got kernel {k} with dilation {d}; pad explicitly instead")
+        pads.append(total // 2)
+    return tuple(pads)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """y (N, C_out, OH, OW) = x (N, C_in, H, W) * weight (C_out, C_in/groups, kH, kW) + bias.
+
+    ``stride``/``padding``/``dilation``: int or (h, w); ``padding`` may be 'valid'
+    or 'same' (stride 1). A 3-D ``x`` (C, H, W) is treated as a batch of one."""
+    op = "conv2d"
+    if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: input and weight must be Tensors")
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.reshape((1,) + x.shape)
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected input (N, C, H, W) or (C, H, W), got shape {x.shape}")
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected weight (C_out, C_in/groups, kH, kW), got shape {weight.shape}")
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    k = weight.shape[2:]
+    s = pair(stride, "stride", op)
+    d = pair(dilation, "dilation", op)
+    if isinstance(padding, str):
+        if padding == "valid":
+            p = (0, 0)
+        elif padding == "same":
+            if s != (1, 1):
+                raise ValueError(f"{op}: padding='same' requires stride 1, got {s}")
+            p = _same_padding(k, d, op)
+        else:
+            raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    else:
+        p = pair(padding, "padding", op, minimum=0)
+    n, c, h, w = x.shape
+    if c != weight.shape[1] * groups:
+        raise ValueError(
+            f"{op}: input has {c} channels (shape {x.shape}) but weight {weight.shape} with "
+            f"groups={groups} expects {weight.shape[1] * groups}; C_in must equal "
+            f"weight.shape[1] * groups")
+    if weight.shape[0] % groups:
+        raise ValueError(f"{op}: C_out={weight.shape[0]} is not divisible by groups={groups}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"{op}: bias shape {bias.shape} must be ({weight.shape[0]},)")
+    for t in (weight, bias):
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(f"{op}: input dtype {x.dtype} but parameter dtype {t.dtype}; "
+                            f"no silent promotion -- convert one")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: needs a floating input, got {x.dtype}")
+    out_size(op, h, w, k, s, p, d)
+    y = Conv2d.apply(x, weight, bias, s, p, d, groups)
+    return y.reshape(y.shape[1:]) if unbatched else y

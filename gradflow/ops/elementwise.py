@@ -1,0 +1,374 @@
+"""Elementwise primitives with NumPy broadcasting.
+
+Broadcast gradients are summed back to each input's shape by the engine, so a
+backward here returns gradients shaped like the output. Operand dtypes are
+resolved once, in :func:`operands`, under the rules of :mod:`gradflow.dtypes`.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy
+
+from .. import dtypes
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+# ---------------------------------------------------------------------------
+# operand handling
+# ---------------------------------------------------------------------------
+def _scalar_dtype(value, other_dtype):
+    """dtype a Python scalar takes next to a tensor of ``other_dtype``."""
+    if isinstance(value, (bool, numpy.bool_)):
+        return other_dtype
+    if isinstance(value, numbers.Integral):
+        return other_dtype if other_dtype.kind != "b" else dtypes.int64
+    if isinstance(value, numbers.Real):
+        return other_dtype if other_dtype.kind == "f" else dtypes.get_default_dtype()
+    raise TypeError(f"unsupported operand type {type(value).__name__}")
+
+
+def _as_tensor(value, like, op):
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, numbers.Number) and not isinstance(value, complex):
+        dt = _scalar_dtype(value, like.dtype)
+        return Tensor._make(like.backend.asarray(value, dtype=dt), like.backend)
+    if isinstance(value, (list, tuple)) or isinstance(value, numpy.ndarray):
+        arr = numpy.asarray(value)
+        if arr.dtype.kind == "f" and like.dtype.kind == "f":
+            arr = arr.astype(like.dtype)  # literals/arrays adopt the tensor's float width
+        return Tensor._make(like.backend.asarray(arr), like.backend)
+    raise TypeError(f"{op}: unsupported operand type {type(value).__name__} (expected a Tensor, "
+                    f"a Python number or an array)")
+
+
+def operands(a, b, op):
+    """Two Tensors of one backend and one dtype for a binary op."""
+    if not isinstance(a, Tensor):
+        a = _as_tensor(a, b, op)
+    elif not isinstance(b, Tensor):
+        b = _as_tensor(b, a, op)
+    if a.backend is not b.backend:
+        raise RuntimeError(
+            f"{op}: operands live on different backends ({a.shape} on {a.backend.name}, "
+            f"{b.shape} on {b.backend.name}); move one with .to('{a.backend.name}') first")
+    if a.dtype != b.dtype:
+        dt = dtypes.result_dtype(op, a.dtype, b.dtype)
+        a = a if a.dtype == dt else Cast.apply(a, dt)
+        b = b if b.dtype == dt else Cast.apply(b, dt)
+    return a, b
+
+
+def scalar_or_array(value, like, op):
+    """A backend array (or scalar of ``like``'s dtype) for in-place updates of ``like``."""
+    if isinstance(value, Tensor):
+        if value.backend is not like.backend:
+            raise RuntimeError(f"{op}: value lives on {value.backend.name}, target on "
+                               f"{like.backend.name}; move it first")
+        if value.dtype != like.dtype:
+            return like.backend.astype(value.array, like.dtype)
+        return value.array
+    return _as_tensor(value, like, op).array.astype(like.dtype, copy=False)
+
+
+def _broadcast_check(a, b, op):
+    try:
+        numpy.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
+                         f"(trailing dimensions must be equal or 1)") from None
+
+
+# ---------------------------------------------------------------------------
+# arithmetic
+# ---------------------------------------------------------------------------
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a.backend.binary("add", a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy, gy
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a.backend.binary("sub", a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy, (-gy if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a = a.array if ctx.needs_input_grad[1] else None
+        ctx.b = b.array if ctx.needs_input_grad[0] else None
+        return a.backend.binary("mul", a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        g = gy.array
+        return (g * ctx.b if ctx.needs_input_grad[0] else None,
+                g * ctx.a if ctx.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        y = a.backend.binary("div", a.array, b.array)
+        ctx.b, ctx.y = b.array, (y if ctx.needs_input_grad[1] else None)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        ga = gy.array / ctx.b
+        return ga, (-ga * ctx.y if ctx.needs_input_grad[1] else None)
+
+
+class PowScalar(Function):
+    """x ** p for a Python number p: d/dx = p * x**(p-1)."""
+
+    @staticmethod
+    def forward(ctx, x, p):
+        ctx.x, ctx.p = x.array, p
+        return x.backend.binary("pow", x.array, x.array.dtype.type(p))
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, p = ctx.x, ctx.p
+        if p == 2:
+            return gy.array * (2 * x), None
+        return gy.array * (p * x ** x.dtype.type(p - 1)), None
+
+
+class Pow(Function):
+    """a ** b elementwise: da = b * a**(b-1), db = a**b * log(a)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = a.backend.binary("pow", a.array, b.array)
+        ctx.a, ctx.b, ctx.y = a.array, b.array, y
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        be = gy.backend
+        a, b, y, g = ctx.a, ctx.b, ctx.y, gy.array
+        ga = g * b * be.binary("pow", a, b - 1) if ctx.needs_input_grad[0] else None
+        gb = g * y * be.unary("log", a) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.backend.unary("neg", x.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return -gy
+
+
+class Cast(Function):
+    """dtype conversion; the gradient flows back in the input's dtype."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.dtype = x.dtype
+        return x.backend.astype(x.array, dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        if ctx.dtype.kind != "f":
+            return None, None
+        return gy.backend.astype(gy.array, ctx.dtype), None
+
+
+def _binary(fn, op, a, b):
+    a, b = operands(a, b, op)
+    if a.shape != b.shape:
+        _broadcast_check(a, b, op)
+    return fn.apply(a, b)
+
+
+def add(a, b):
+    return _binary(Add, "add", a, b)
+
+
+def sub(a, b):
+    return _binary(Sub, "sub", a, b)
+
+
+def mul(a, b):
+    return _binary(Mul, "mul", a, b)
+
+
+def div(a, b):
+    if isinstance(a, Tensor) and a.dtype.kind != "f" and (not isinstance(b, Tensor) or b.dtype.kind != "f"):
+        a = a.to(dtypes.get_default_dtype())  # true division of integers gives floats
+    return _binary(Div, "div", a, b)
+
+
+def pow(a, b):  # noqa: A001 - mirrors torch.pow
+    if isinstance(a, Tensor) and isinstance(b, numbers.Real) and not isinstance(b, bool):
+        if a.dtype.kind != "f" and not isinstance(b, numbers.Integral):
+            a = a.to(dtypes.get_default_dtype())
+        return PowScalar.apply(a, b)
+    return _binary(Pow, "pow", a, b)
+
+
+# ---------------------------------------------------------------------------
+# unary math: derivative beside each name, from x (input), y (output), g (grad)
+# ---------------------------------------------------------------------------
+_DERIVATIVES = {
+    "exp": lambda be, x, y, g: g * y,
+    "log": lambda be, x, y, g: g / x,
+    "sqrt": lambda be, x, y, g: g / (2 * y),
+    "abs": lambda be, x, y, g: g * be.unary("sign", x),
+    "tanh": lambda be, x, y, g: g * (1 - y * y),
+    "sigmoid": lambda be, x, y, g: g * (y * (1 - y)),
+    "sin": lambda be, x, y, g: g * be.unary("cos", x),
+    "cos": lambda be, x, y, g: -g * be.unary("sin", x),
+    "log1p": lambda be, x, y, g: g / (1 + x),
+    "expm1": lambda be, x, y, g: g * (y + 1),
+}
+
+
+class Unary(Function):
+    @staticmethod
+    def forward(ctx, x, op):
+        y = x.backend.unary(op, x.array)
+        ctx.op, ctx.x, ctx.y = op, x.array, y
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        return _DERIVATIVES[ctx.op](gy.backend, ctx.x, ctx.y, gy.array), None
+
+
+def unary(op, x):
+    if x.dtype.kind != "f" and op != "abs":
+        x = x.to(dtypes.get_default_dtype())
+    return Unary.apply(x, op)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = x.backend.unary("relu", x.array)
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy.backend.relu_backward(gy.array, ctx.y)
+
+
+class Clip(Function):
+    """clip(x, lo, hi); the gradient passes where lo <= x <= hi."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.x, ctx.lo, ctx.hi = x.array, lo, hi
+        return x.backend.clip(x.array, lo, hi)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, g = ctx.x, gy.array
+        mask = (x >= ctx.lo) if ctx.lo is not None else None
+        if ctx.hi is not None:
+            mask = (x <= ctx.hi) if mask is None else mask & (x <= ctx.hi)
+        return (g * mask if mask is not None else g), None, None
+
+
+def clip(x, lo=None, hi=None):
+    if lo is None and hi is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    cast = (lambda v: None if v is None else x.dtype.type(v))
+    return Clip.apply(x, cast(lo), cast(hi))
+
+
+class MaxMin(Function):
+    """maximum/minimum; ties split the gradient equally (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, b, op):
+        ctx.a, ctx.b, ctx.op = a.array, b.array, op
+        return a.backend.binary(op, a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b, g = ctx.a, ctx.b, gy.array
+        win = (a > b) if ctx.op == "maximum" else (a < b)
+        wa = win + (a == b) * 0.5
+        wa = wa.astype(g.dtype)
+        return g * wa, g * (1 - wa), None
+
+
+def maximum(a, b):
+    a, b = operands(a, b, "maximum")
+    return MaxMin.apply(a, b, "maximum")
+
+
+def minimum(a, b):
+    a, b = operands(a, b, "minimum")
+    return MaxMin.apply(a, b, "minimum")
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.cond = cond.array
+        return a.backend.where(cond.array, a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, g, c = gy.backend, gy.array, ctx.cond
+        z = be.zeros((), g.dtype)
+        return (None,
+                be.where(c, g, z) if ctx.needs_input_grad[1] else None,
+                be.where(c, z, g) if ctx.needs_input_grad[2] else None)
+
+
+def where(cond, a, b):
+    """Elementwise ``a if cond else b`` (differentiable in ``a`` and ``b``)."""
+    ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else cond
+    if not isinstance(cond, Tensor):
+        cond = _as_tensor(cond, ref, "where")
+    a, b = operands(a if isinstance(a, Tensor) or isinstance(b, Tensor) else _as_tensor(a, ref, "where"),
+                    b, "where")
+    if cond.dtype.kind != "b":
+        cond = Tensor._make(cond.array != 0, cond.backend)
+    return Where.apply(cond, a, b)
+
+
+def masked_fill(x, mask, value):
+    return where(mask, x.dtype.type(value) if not isinstance(value, Tensor) else value, x)
+
+
+# ---------------------------------------------------------------------------
+# not differentiable
+# ---------------------------------------------------------------------------
+def compare(op, a, b):
+    a, b = operands(a, b, op)
+    return Tensor._make(a.backend.binary(op, a.array, b.array), a.backend)
+
+
+def sign(x):
+    return Tensor._make(x.backend.unary("sign", x.array), x.backend)
+
+
+def logical_not(x):
+    return Tensor._make(~x.array if x.dtype.kind == "b" else x.array == 0, x.backend)
+
+
+def logical(op, a, b):
+    a, b = operands(a, b, op)
+    arr = (a.array & b.array) if op == "and" else (a.array | b.array)
+    return Tensor._make(arr, a.backend)

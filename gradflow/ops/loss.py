@@ -1,0 +1,249 @@
+"""Loss functions. ``cross_entropy`` is one fused, numerically stable primitive
+(log-softmax + negative log-likelihood, gradient softmax - onehot); the others
+are compositions of differentiable ops."""
+from __future__ import annotations
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .softmax import log_softmax
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(op, reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+class SoftmaxCrossEntropy(Function):
+    """logits (N, C), target (N,) ints -> per-sample or reduced loss.
+
+    forward: loss_i = w_i * (logsumexp(x_i) - x_i[t_i]), w_i = weight[t_i] (0 where
+    t_i == ignore_index); 'mean' divides by sum(w_i).
+    backward: d/dx_i = (softmax(x_i) - onehot(t_i)) * w_i * g (/ sum(w) for 'mean')."""
+
+    @staticmethod
+    def forward(ctx, logits, target, weight, ignore_index, reduction):
+        be = logits.backend
+        t = target.array
+        valid = None
+        if ignore_index is not None and bool(be.reduce("any", t == ignore_index, None, False)):
+            valid = t != ignore_index
+            t = be.where(valid, t, be.zeros((), t.dtype))
+        loss, logp = be.softmax_cross_entropy_forward(logits.array, t)
+        w = None
+        if weight is not None:
+            w = be.getitem(weight.array, t)
+        if valid is not None:
+            v = be.astype(valid, loss.dtype)
+            w = v if w is None else w * v
+        if w is not None:
+            loss = loss * w
+        ctx.logp, ctx.t, ctx.w, ctx.reduction = logp, t, w, reduction
+        if reduction == "none":
+            return loss
+        total = be.reduce("sum", loss, None, False)
+        if reduction == "sum":
+            return total
+        denom = be.reduce("sum", w, None, False) if w is not None else \
+            be.full((), loss.shape[0], loss.dtype)
+        ctx.denom = denom
+        return total / denom
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, g = gy.backend, gy.array
+        n = ctx.logp.shape[0]
+        if ctx.reduction == "none":
+            gl = g
+        else:
+            scale = g / ctx.denom if ctx.reduction == "mean" else g
+            gl = be.broadcast_to(scale, (n,))
+        if ctx.w is not None:
+            gl = gl * ctx.w
+        return be.softmax_cross_entropy_backward(ctx.logp, ctx.t, gl), None, None, None, None
+
+
+def _check_target(op, logits, target, ignore_index):
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor of class indices")
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices (int64), got {target.dtype}; "
+                        f"for probabilities pass a float target of the logits' shape")
+    n, c = logits.shape[0], logits.shape[1]
+    expected = (n,) + logits.shape[2:]
+    if target.shape != expected:
+        raise ValueError(f"{op}: input of shape {logits.shape} needs target of shape {expected}, "
+                         f"got {target.shape}")
+    if target.numel():
+        t = target.array
+        be = target.backend
+        bad = (t < 0) | (t >= c)
+        if ignore_index is not None:
+            bad &= t != ignore_index
+        if bool(be.reduce("any", bad, None, False)):
+            lo, hi = int(be.reduce("min", t, None, False)), int(be.reduce("max", t, None, False))
+            raise ValueError(f"{op}: target values must be class indices in [0, {c}) "
+                             f"(or ignore_index={ignore_index}); got values in [{lo}, {hi}]")
+
+
+def _to_2d(logits, target):
+    """(N, C, d1, ...) logits and (N, d1, ...) target -> (N*d1*..., C) and (N*d1*...)."""
+    if logits.ndim == 2:
+        return logits, target
+    c = logits.shape[1]
+    perm = (0,) + tuple(range(2, logits.ndim)) + (1,)
+    return logits.permute(*perm).reshape(-1, c), target.reshape(-1)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Softmax cross-entropy of logits ``input`` (N, C) or (N, C, d1, ...) against
+    integer classes ``target`` (N,) / (N, d1, ...), or class probabilities of
+    ``input``'s shape. Stable for any finite logits (±1e4 included)."""
+    op = "cross_entropy"
+    _check_reduction(op, reduction)
+    if input.ndim < 1 or input.dtype.kind != "f":
+        raise ValueError(f"{op}: input must be floating logits (N, C), got {input.shape} {input.dtype}")
+    if input.ndim == 1:
+        input, target = input.reshape(1, -1), target.reshape(1)
+        out = cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+        return out.reshape(()) if reduction == "none" else out
+    if isinstance(target, Tensor) and target.dtype.kind == "f":
+        if target.shape != input.shape:
+            raise ValueError(f"{op}: probability target must have the input's shape {input.shape}, "
+                             f"got {target.shape}")
+        c = input.shape[1]
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + label_smoothing / c
+        logp = log_softmax(input, 1)
+        if weight is not None:
+            logp = logp * weight.reshape((1, c) + (1,) * (input.ndim - 2))
+        return _reduce(-(target * logp).sum(1), reduction)
+    _check_target(op, input, target, ignore_index)
+    if weight is not None and weight.shape != (input.shape[1],):
+        raise ValueError(f"{op}: weight must have shape ({input.shape[1]},), got {weight.shape}")
+    if label_smoothing:
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+        if weight is not None:
+            raise NotImplementedError(f"{op}: label_smoothing together with weight is not supported")
+        hard = cross_entropy(input, target, None, ignore_index, "none")
+        l2, t2 = _to_2d(input, target)
+        smooth = -log_softmax(l2, 1).mean(1)
+        keep = (t2 != ignore_index).to(input.dtype)
+        smooth = (smooth * keep).reshape(hard.shape)
+        loss = hard * (1 - label_smoothing) + smooth * label_smoothing
+        if reduction == "mean":
+            return loss.sum() / keep.sum()
+        return _reduce(loss, reduction)
+    shape = target.shape
+    l2, t2 = _to_2d(input, target)
+    out = SoftmaxCrossEntropy.apply(l2, t2, weight, ignore_index, reduction)
+    return out.reshape(shape) if reduction == "none" and len(shape) != 1 else out
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities ``input`` (N, C[, d...])."""
+    op = "nll_loss"
+    _check_reduction(op, reduction)
+    _check_target(op, input, target, ignore_index)
+    shape = target.shape
+    lp, t = _to_2d(input, target)
+    be = t.backend
+    valid = t.array != ignore_index
+    t_safe = Tensor._make(be.where(valid, t.array, be.zeros((), t.dtype)), be)
+    rows = Tensor._make(be.arange(0, lp.shape[0], 1, t.dtype), be)
+    picked = -lp[rows, t_safe]
+    w = Tensor._make(be.astype(valid, lp.dtype), be)
+    if weight is not None:
+        w = w * weight[t_safe]
+    loss = picked * w
+    if reduction == "mean":
+        return loss.sum() / w.sum()
+    if reduction == "sum":
+        return loss.sum()
+    return loss.reshape(shape)
+
+
+def mse_loss(input, target, reduction="mean"):
+    _check_reduction("mse_loss", reduction)
+    _same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    _check_reduction("l1_loss", reduction)
+    _same_shape("l1_loss", input, target)
+    return _reduce((input - target).abs(), reduction)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (PyTorch's definition)."""
+    _check_reduction("smooth_l1_loss", reduction)
+    _same_shape("smooth_l1_loss", input, target)
+    d = input - target
+    a = d.abs()
+    if beta == 0:
+        return _reduce(a, reduction)
+    from .elementwise import where
+    return _reduce(where(a < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    return smooth_l1_loss(input, target, reduction, delta) * delta
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-(t log p + (1-t) log(1-p)) on probabilities; logs clamped at -100 as PyTorch."""
+    _check_reduction("binary_cross_entropy", reduction)
+    _same_shape("binary_cross_entropy", input, target)
+    lo = input.log().clamp(-100.0, None)
+    l1 = (1 - input).log().clamp(-100.0, None)
+    loss = -(target * lo + (1 - target) * l1)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """Stable: max(x, 0) - x t + log(1 + exp(-|x|)) (with pos_weight: PyTorch's form)."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    softplus_neg = (-input.abs()).exp().log1p() + (-input).relu()  # log(1 + exp(-x))
+    if pos_weight is None:
+        loss = (1 - target) * input + softplus_neg
+    else:
+        lw = (pos_weight - 1) * target + 1
+        loss = (1 - target) * input + lw * softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        from .elementwise import where
+        loss = where(target > 0, target * (target.clip(1e-38, None).log() - input), 0.0 * input)
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0]
+    return _reduce(loss, reduction)
+
+
+def _same_shape(op, a, b):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"{op}: input and target must be Tensors")
+    if a.shape != b.shape:
+        raise ValueError(f"{op}: input shape {a.shape} and target shape {b.shape} differ; "
+                         f"they must be equal (reshape the target)")

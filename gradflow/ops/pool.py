@@ -1,0 +1,119 @@
+"""2-D pooling primitives (NCHW): max (with argmax saved for backward), average,
+and power-average (LP) pooling built on average pooling."""
+from __future__ import annotations
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .conv import pair
+
+
+def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{op}: expected input (N, C, H, W) or (C, H, W), got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: needs a floating input, got {x.dtype}")
+    k = pair(kernel_size, "kernel_size", op)
+    s = k if stride is None or stride == [] else pair(stride, "stride", op)
+    p = pair(padding, "padding", op, minimum=0)
+    d = pair(dilation, "dilation", op)
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+    from ..backends.numpy_backend import conv_out_size
+    h, w = x.shape[-2:]
+    oh = conv_out_size(h, k[0], s[0], p[0], d[0], ceil_mode)
+    ow = conv_out_size(w, k[1], s[1], p[1], d[1], ceil_mode)
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"{op}: output size would be {oh}x{ow} for input {h}x{w} with kernel {k}, "
+                         f"stride {s}, padding {p}; the input must be at least the (dilated) kernel")
+    return k, s, p, d
+
+
+def _batched(x):
+    return (x.reshape((1,) + x.shape), True) if x.ndim == 3 else (x, False)
+
+
+class MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, k, s, p, d, ceil_mode):
+        y, idx = x.backend.max_pool2d_forward(x.array, k, s, p, d, ceil_mode)
+        ctx.idx, ctx.shape, ctx.geom = idx, x.shape, (k, s, p, d, ceil_mode)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (gy.backend.max_pool2d_backward(gy.array, ctx.idx, ctx.shape, *ctx.geom),
+                None, None, None, None, None)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max over kH x kW windows. ``return_indices`` also gives PyTorch-style flat
+    indices into each (H, W) plane."""
+    k, s, p, d = _geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    xb, unb = _batched(x)
+    y = MaxPool2d.apply(xb, k, s, p, d, ceil_mode)
+    if return_indices:
+        be = x.backend
+        # recover the tap index from the forward's saved argmax (recompute: cheap, no graph)
+        _, tap = be.max_pool2d_forward(xb.array, k, s, p, d, ceil_mode)
+        oh, ow = y.shape[2:]
+        ih = be.arange(0, oh, 1, tap.dtype).reshape(oh, 1) * s[0] - p[0] + (tap // k[1]) * d[0]
+        iw = be.arange(0, ow, 1, tap.dtype).reshape(1, ow) * s[1] - p[1] + (tap % k[1]) * d[1]
+        idx = Tensor._make(be.astype(ih * xb.shape[3] + iw, "int64"), be)
+        if unb:
+            return y.reshape(y.shape[1:]), idx.reshape(idx.shape[1:])
+        return y, idx
+    return y.reshape(y.shape[1:]) if unb else y
+
+
+class AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, k, s, p, ceil_mode, count_include_pad):
+        ctx.shape, ctx.geom = x.shape, (k, s, p, ceil_mode, count_include_pad)
+        return x.backend.avg_pool2d_forward(x.array, k, s, p, ceil_mode, count_include_pad)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (gy.backend.avg_pool2d_backward(gy.array, ctx.shape, *ctx.geom),
+                None, None, None, None, None)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    k, s, p, _ = _geometry("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    xb, unb = _batched(x)
+    y = AvgPool2d.apply(xb, k, s, p, ceil_mode, count_include_pad)
+    return y.reshape(y.shape[1:]) if unb else y
+
+
+def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """(sum over the window of x**p) ** (1/p); p=2 is L2 pooling."""
+    k = pair(kernel_size, "kernel_size", "lp_pool2d")
+    p = float(norm_type)
+    if p <= 0:
+        raise ValueError(f"lp_pool2d: norm_type must be > 0, got {norm_type}")
+    powered = x * x if p == 2 else x ** p
+    s = avg_pool2d(powered, k, stride, 0, ceil_mode) * float(k[0] * k[1])
+    return s.sqrt() if p == 2 else s ** (1.0 / p)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average pooling to a fixed output size (exact for sizes that divide the input)."""
+    oh, ow = pair(output_size, "output_size", "adaptive_avg_pool2d") if not (
+        isinstance(output_size, (tuple, list)) and None in output_size) else output_size
+    h, w = x.shape[-2:]
+    oh, ow = oh or h, ow or w
+    if h % oh == 0 and w % ow == 0:
+        return avg_pool2d(x, (h // oh, w // ow))
+    rows = []
+    for i in range(oh):
+        h0, h1 = (i * h) // oh, -(-((i + 1) * h) // oh)
+        cols = []
+        for j in range(ow):
+            w0, w1 = (j * w) // ow, -(-((j + 1) * w) // ow)
+            cols.append(x[..., h0:h1, w0:w1].mean(axis=(-2, -1), keepdims=True))
+        from .shape import cat
+        rows.append(cat(cols, dim=-1))
+    from .shape import cat
+    return cat(rows, dim=-2)

@@ -1,0 +1,124 @@
+"""Reductions over ``axis`` (None, int or tuple; negative counts from the end)."""
+from __future__ import annotations
+
+from .. import dtypes
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+def norm_axes(axis, ndim, op):
+    """``axis`` as a sorted tuple of non-negative ints (``None`` -> all axes)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions "
+                             f"(valid: {-ndim}..{ndim - 1})")
+        out.append(a % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def _expand_back(be, g, in_shape, axes, keepdims):
+    """Broadcast a reduced gradient back over ``in_shape``."""
+    if not keepdims:
+        kept = tuple(1 if i in axes else s for i, s in enumerate(in_shape))
+        g = be.reshape(g, kept)
+    return be.broadcast_to(g, in_shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        ctx.shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
+        return x.backend.reduce("sum", x.array, axes, keepdims)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return _expand_back(gy.backend, gy.array, ctx.shape, ctx.axes, ctx.keepdims), None, None
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors torch.sum
+    axes = norm_axes(axis, x.ndim, "sum")
+    if x.dtype.kind == "b":
+        x = x.to(dtypes.int64)
+    return Sum.apply(x, axes, keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    if x.dtype.kind != "f":
+        raise TypeError(f"mean: needs a floating tensor, got dtype {x.dtype}; use .float() first")
+    axes = norm_axes(axis, x.ndim, "mean")
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return Sum.apply(x, axes, keepdims) * (1.0 / max(n, 1))
+
+
+def var(x, axis=None, keepdims=False, ddof=1):
+    axes = norm_axes(axis, x.ndim, "var")
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    d = x - mean(x, axes, True)
+    return sum(d * d, axes, keepdims) * (1.0 / max(n - ddof, 1))
+
+
+class Prod(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        y = x.backend.reduce("prod", x.array, axes, keepdims)
+        ctx.x, ctx.y, ctx.axes, ctx.keepdims = x.array, y, axes, keepdims
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        # d prod / d x_i = prod / x_i (inputs assumed non-zero)
+        be, shape = gy.backend, ctx.x.shape
+        y = _expand_back(be, ctx.y, shape, ctx.axes, ctx.keepdims)
+        g = _expand_back(be, gy.array, shape, ctx.axes, ctx.keepdims)
+        return g * y / ctx.x, None, None
+
+
+def prod(x, axis=None, keepdims=False):
+    return Prod.apply(x, norm_axes(axis, x.ndim, "prod"), keepdims)
+
+
+class MinMax(Function):
+    """max/min over axes; the gradient is shared equally among tied extremes."""
+
+    @staticmethod
+    def forward(ctx, x, op, axes, keepdims):
+        be = x.backend
+        y = be.reduce(op, x.array, axes, keepdims)
+        ctx.x, ctx.y, ctx.axes, ctx.keepdims = x.array, y, axes, keepdims
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, shape = gy.backend, ctx.x.shape
+        y = _expand_back(be, ctx.y, shape, ctx.axes, ctx.keepdims)
+        mask = (ctx.x == y).astype(gy.dtype)
+        count = be.reduce("sum", mask, ctx.axes, True)
+        g = _expand_back(be, gy.array, shape, ctx.axes, ctx.keepdims)
+        return g * mask / count, None, None, None
+
+
+def minmax(op, x, axis=None, keepdims=False):
+    if x.array.size == 0:
+        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+    return MinMax.apply(x, op, norm_axes(axis, x.ndim, op), keepdims)
+
+
+def argminmax(op, x, axis=None, keepdims=False):
+    """Indices (int64) of the extreme; not differentiable."""
+    if axis is not None:
+        axis = norm_axes(axis, x.ndim, op)
+        if len(axis) != 1:
+            raise ValueError(f"{op}: needs a single axis, got {axis}")
+        axis = axis[0]
+    arr = x.backend.arg_reduce(op, x.array, axis, keepdims)
+    return Tensor._make(x.backend.astype(arr, dtypes.int64), x.backend)

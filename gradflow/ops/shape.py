@@ -1,0 +1,279 @@
+"""Shape and data-movement primitives: reshape, permute, expand, indexing,
+cat/stack, and moving a tensor between backends."""
+from __future__ import annotations
+
+import math
+
+import numpy
+
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+def shape_arg(args):
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _dim(d, ndim, op):
+    if not -ndim <= d < max(ndim, 1):
+        raise ValueError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
+    return d % max(ndim, 1)
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        return x.backend.reshape(x.array, shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy.backend.reshape(gy.array, ctx.shape), None
+
+
+def reshape(x, shape):
+    shape = tuple(int(s) for s in shape)
+    known = math.prod(s for s in shape if s != -1)
+    n = x.array.size
+    if shape.count(-1) > 1 or (-1 not in shape and known != n) or \
+            (-1 in shape and (known == 0 or n % known)):
+        raise ValueError(f"reshape: cannot view a tensor of shape {x.shape} ({n} elements) as "
+                         f"{shape}; the element count must match (at most one -1)")
+    if shape == x.shape:
+        return x
+    return Reshape.apply(x, shape)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = _dim(start_dim, x.ndim, "flatten"), _dim(end_dim, x.ndim, "flatten")
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+def unflatten(x, dim, sizes):
+    d = _dim(dim, x.ndim, "unflatten")
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1:])
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    dims = {_dim(d, x.ndim, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
+
+
+def unsqueeze(x, dim):
+    d = _dim(dim, x.ndim + 1, "unsqueeze")
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = axes
+        return x.backend.transpose(x.array, axes)
+
+    @staticmethod
+    def backward(ctx, gy):
+        inv = tuple(int(i) for i in numpy.argsort(ctx.axes))
+        return gy.backend.transpose(gy.array, inv), None
+
+
+def permute(x, dims):
+    dims = tuple(_dim(d, x.ndim, "permute") for d in dims)
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of {x.shape}")
+    return Permute.apply(x, dims)
+
+
+def transpose(x, axes):
+    """``()`` reverses all axes (``.T``); two ints swap those dims (PyTorch);
+    a full permutation permutes (NumPy)."""
+    axes = shape_arg(axes)
+    if not axes:
+        return permute(x, tuple(range(x.ndim))[::-1])
+    if len(axes) == 2:
+        a, b = _dim(axes[0], x.ndim, "transpose"), _dim(axes[1], x.ndim, "transpose")
+        order = list(range(x.ndim))
+        order[a], order[b] = order[b], order[a]
+        return permute(x, tuple(order))
+    return permute(x, axes)
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        return x.backend.broadcast_to(x.array, shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy, None  # the engine sums it back to the input's shape
+
+
+def expand(x, shape):
+    lead = len(shape) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
+    try:
+        numpy.broadcast_shapes(x.shape, shape)
+        if numpy.broadcast_shapes(x.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"expand: cannot expand shape {x.shape} to {shape}; only size-1 "
+                         f"dimensions can grow") from None
+    return Expand.apply(x, shape)
+
+
+def repeat(x, reps):
+    """PyTorch's ``repeat`` (NumPy's ``tile``), built from expand + reshape."""
+    if len(reps) < x.ndim:
+        raise ValueError(f"repeat: needs at least {x.ndim} repeat counts for shape {x.shape}")
+    x = reshape(x, (1,) * (len(reps) - x.ndim) + x.shape)
+    inter = []
+    for r, s in zip(reps, x.shape):
+        inter += [1, s]
+    y = expand(reshape(x, tuple(inter)), tuple(v for r, s in zip(reps, x.shape) for v in (r, s)))
+    return reshape(y, tuple(r * s for r, s in zip(reps, x.shape)))
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.backend.copy(x.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy
+
+
+# ---------------------------------------------------------------------------
+# indexing
+# ---------------------------------------------------------------------------
+def normalize_index(index, x):
+    """Turn Tensor indices into backend arrays; check integer bounds for clear errors."""
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    for it in items:
+        if isinstance(it, Tensor):
+            if it.backend is not x.backend:
+                raise RuntimeError(f"index: index tensor on {it.backend.name}, tensor on "
+                                   f"{x.backend.name}")
+            it = it.array
+        elif isinstance(it, list):
+            it = x.backend.asarray(it)
+        out.append(it)
+    return tuple(out) if isinstance(index, tuple) else out[0]
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index, ctx.dtype = x.shape, index, x.dtype
+        return x.backend.getitem(x.array, index)
+
+    @staticmethod
+    def backward(ctx, gy):
+        # index_add accumulates repeated fancy indices (x[[0, 0]] -> grad 2)
+        return gy.backend.index_add(ctx.shape, ctx.index, gy.array, ctx.dtype), None
+
+
+def getitem(x, index):
+    idx = normalize_index(index, x)
+    try:
+        return GetItem.apply(x, idx)
+    except IndexError as e:
+        raise IndexError(f"index: {e} (tensor shape {x.shape}, index {index!r})") from None
+
+
+# ---------------------------------------------------------------------------
+# joining and splitting
+# ---------------------------------------------------------------------------
+class Concat(Function):
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        ctx.axis, ctx.sizes = axis, [x.shape[axis] for x in xs]
+        return xs[0].backend.concat([x.array for x in xs], axis)
+
+    @staticmethod
+    def backward(ctx, gy):
+        outs, start = [None], 0
+        for i, n in enumerate(ctx.sizes):
+            sl = [slice(None)] * gy.ndim
+            sl[ctx.axis] = slice(start, start + n)
+            outs.append(gy.array[tuple(sl)] if ctx.needs_input_grad[i + 1] else None)
+            start += n
+        return tuple(outs)
+
+
+def _check_join(op, xs, axis, same_rank_shape):
+    if not xs:
+        raise ValueError(f"{op}: needs at least one tensor")
+    xs = list(xs)
+    ref = xs[0]
+    for t in xs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected Tensors, got {type(t).__name__}")
+        if t.backend is not ref.backend:
+            raise RuntimeError(f"{op}: tensors on different backends ({ref.backend.name}, "
+                               f"{t.backend.name})")
+        if t.dtype != ref.dtype:
+            raise TypeError(f"{op}: tensors have dtypes {ref.dtype} and {t.dtype}; convert first")
+    shapes = [t.shape for t in xs]
+    ax = _dim(axis, ref.ndim + (0 if same_rank_shape else 1), op)
+    for s in shapes:
+        if same_rank_shape:
+            if len(s) != ref.ndim or s[:ax] + s[ax + 1:] != ref.shape[:ax] + ref.shape[ax + 1:]:
+                raise ValueError(f"{op}: shapes {shapes} must match except along dim {axis}")
+        elif s != ref.shape:
+            raise ValueError(f"{op}: all shapes must be equal, got {shapes}")
+    return xs, ax
+
+
+def cat(tensors, dim=0, axis=None):
+    xs, ax = _check_join("cat", tensors, dim if axis is None else axis, True)
+    return Concat.apply(ax, *xs)
+
+
+def stack(tensors, dim=0, axis=None):
+    xs, ax = _check_join("stack", tensors, dim if axis is None else axis, False)
+    return Concat.apply(ax, *[unsqueeze(x, ax) for x in xs])
+
+
+def split(x, size, dim=0):
+    d = _dim(dim, x.ndim, "split")
+    n = x.shape[d]
+    sizes = [size] * (n // size) + ([n % size] if n % size else []) if isinstance(size, int) \
+        else list(size)
+    if sum(sizes) != n:
+        raise ValueError(f"split: sizes {sizes} do not sum to {n} (dim {dim} of {x.shape})")
+    out, start = [], 0
+    for s in sizes:
+        sl = [slice(None)] * x.ndim
+        sl[d] = slice(start, start + s)
+        out.append(getitem(x, tuple(sl)))
+        start += s
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=0):
+    n = x.shape[_dim(dim, x.ndim, "chunk")]
+    return split(x, max(1, -(-n // chunks)), dim)
+
+
+# ---------------------------------------------------------------------------
+# between backends
+# ---------------------------------------------------------------------------
+class ToBackend(Function):
+    """Copy to another backend (via host memory); the gradient copies back."""
+
+    @staticmethod
+    def forward(ctx, x, target):
+        ctx.source = x.backend
+        return Tensor._make(target.asarray(x.backend.to_numpy(x.array)), target)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return ctx.source.asarray(gy.backend.to_numpy(gy.array)), None

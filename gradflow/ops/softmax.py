@@ -1,0 +1,49 @@
+"""softmax and log_softmax along one axis (max-subtracted: stable for any logits)."""
+from __future__ import annotations
+
+from ..autograd import Function
+from .reduce import norm_axes
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x); dx = g - softmax(x) * sum(g)."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        y = x.backend.log_softmax(x.array, axis)
+        ctx.y, ctx.axis = y, axis
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, g = gy.backend, gy.array
+        return g - be.unary("exp", ctx.y) * be.reduce("sum", g, ctx.axis, True), None
+
+
+class Softmax(Function):
+    """y = exp(x) / sum(exp(x)); dx = y * (g - sum(g * y))."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        y = x.backend.softmax(x.array, axis)
+        ctx.y, ctx.axis = y, axis
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, g, y = gy.backend, gy.array, ctx.y
+        return y * (g - be.reduce("sum", g * y, ctx.axis, True)), None
+
+
+def _float(x, op):
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: needs a floating tensor, got dtype {x.dtype}")
+    return x
+
+
+def softmax(x, dim=-1):
+    return Softmax.apply(_float(x, "softmax"), norm_axes(dim, x.ndim, "softmax")[0])
+
+
+def log_softmax(x, dim=-1):
+    return LogSoftmax.apply(_float(x, "log_softmax"), norm_axes(dim, x.ndim, "log_softmax")[0])

@@ -1,0 +1,523 @@
+"""``Tensor``: one backend array plus its place in the autograd graph.
+
+``.array`` is the backend array (numpy or cupy), ``.backend`` the Backend that
+owns it, ``.grad`` a Tensor (or None), ``._node`` the graph node (``Context``)
+that produced it, ``None`` for leaves. Math lives in :mod:`gradflow.ops`; the
+methods here are thin, PyTorch-named entry points to it.
+"""
+from __future__ import annotations
+
+import builtins
+import weakref
+from collections import namedtuple
+
+import numpy
+
+from . import dtypes
+from .autograd import backward as _backward, is_grad_enabled
+from .backends import Backend, current_backend, get_backend
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _axis(dim, axis, name="dim"):
+    if dim is not None and axis is not None and dim != axis:
+        raise TypeError(f"give either dim= or axis=, not both ({dim} vs {axis})")
+    return dim if dim is not None else axis
+
+
+class Tensor:
+    __slots__ = ("array", "backend", "requires_grad", "grad", "_node", "_version", "__weakref__")
+    __array_priority__ = 1000  # numpy scalars/arrays defer to Tensor's operators
+
+    def __init__(self, data, dtype=None, requires_grad=False, backend=None):
+        be = get_backend(backend)
+        if isinstance(data, Tensor):
+            data = data.array if data.backend is be else data.numpy()
+        dt = dtypes.as_dtype(dtype) or dtypes.infer_dtype(data)
+        self.array = be.asarray(data, dtype=dt)
+        self.backend = be
+        self.grad = None
+        self._node = None
+        self._version = [0]
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, array, backend, requires_grad=False):
+        """Wrap a backend array without copying (internal fast path)."""
+        if isinstance(array, numpy.generic):  # NumPy reductions return scalars
+            array = numpy.asarray(array)
+        t = object.__new__(cls)
+        t.array = array
+        t.backend = backend
+        t.requires_grad = requires_grad
+        t.grad = None
+        t._node = None
+        t._version = [0]
+        return t
+
+    # -- properties ------------------------------------------------------------
+    @property
+    def shape(self):
+        return tuple(self.array.shape)
+
+    @property
+    def ndim(self):
+        return self.array.ndim
+
+    @property
+    def dtype(self):
+        return self.array.dtype
+
+    @property
+    def device(self):
+        from .device import device
+        return device(self.backend.device_type)
+
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def data(self):
+        """The same storage outside the graph (PyTorch's ``.data``); in-place updates
+        through it are allowed, e.g. ``p.data.add_(-lr * p.grad)``."""
+        t = Tensor._make(self.array, self.backend)
+        t._version = self._version
+        return t
+
+    @data.setter
+    def data(self, value):
+        value = value if isinstance(value, Tensor) else Tensor(value, backend=self.backend)
+        if value.shape != self.shape or value.dtype != self.dtype:
+            raise ValueError(f"data: cannot assign shape {value.shape} {value.dtype} to a tensor "
+                             f"of shape {self.shape} {self.dtype}")
+        self.array = value.array
+        self._version[0] += 1
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self):
+        return self.ndim
+
+    def numel(self):
+        return int(self.array.size)
+
+    nelement = numel
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    # -- conversion ------------------------------------------------------------------------
+    def numpy(self):
+        return self.backend.to_numpy(self.array)
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a.astype(dtype) if dtype is not None else a
+
+    def item(self):
+        if self.array.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to Python "
+                             f"scalars, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return builtins.float(self.item())
+
+    def __int__(self):
+        return builtins.int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return builtins.int(self.item())
+
+    def __bool__(self):
+        if self.array.size != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor with {self.array.size} "
+                               f"elements (shape {self.shape}) is ambiguous; use .any() or .all()")
+        return builtins.bool(self.item())
+
+    def __format__(self, spec):
+        if self.array.size == 1 and spec:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __repr__(self):
+        body = numpy.array2string(self.numpy(), separator=", ", precision=4,
+                                  prefix="tensor(")
+        extras = []
+        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self.backend.name != "numpy":
+            extras.append(f"backend='{self.backend.name}'")
+        if self._node is not None:
+            extras.append(f"grad_fn={self._node!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    def __hash__(self):
+        return id(self)
+
+    # -- graph -------------------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Backpropagate from this tensor into every leaf's ``.grad`` (accumulating).
+
+        ``grad`` is required unless the tensor has one element; the graph's saved
+        tensors are freed unless ``retain_graph=True``."""
+        _backward(self, grad, retain_graph)
+
+    def detach(self):
+        """A tensor sharing storage, cut from the graph."""
+        return Tensor._make(self.array, self.backend)
+
+    def detach_(self):
+        self._node = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.dtype.kind != "f":
+            raise RuntimeError(f"requires_grad: only floating-point tensors can require "
+                               f"gradients, got dtype {self.dtype}")
+        if not requires_grad and self._node is not None:
+            raise RuntimeError("requires_grad_(False): this tensor is the output of an op in a "
+                               "graph; use .detach() instead")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if self._node is not None:
+            self._node.retained = weakref.ref(self)
+        return self
+
+    def _check_inplace(self, op):
+        if is_grad_enabled() and self.requires_grad:
+            kind = "a leaf tensor that requires grad" if self._node is None else \
+                "a tensor that is part of the autograd graph"
+            raise RuntimeError(
+                f"{op}: in-place operation on {kind} (shape {self.shape}); the graph may still "
+                f"need its value. Update parameters under gradflow.no_grad() or through "
+                f"p.data, or compute out of place")
+
+    def _bump(self):
+        self._version[0] += 1
+        return self
+
+    # -- moving between backends and dtypes ------------------------------------------------
+    def to(self, *args, dtype=None, device=None, backend=None, copy=False):
+        """``.to("numba")``, ``.to("cuda")``, ``.to(gradflow.device("cpu"))``,
+        ``.to(gradflow.float64)``. Differentiable; a no-op returns ``self``."""
+        from .device import device as _device
+        for a in args:
+            if isinstance(a, (str, Backend, _device)):
+                backend = a
+            else:
+                dtype = a
+        out = self
+        if backend is not None or device is not None:
+            target = _device.resolve_backend(backend if backend is not None else device)
+            if target is not out.backend:
+                from .ops.shape import ToBackend
+                out = ToBackend.apply(out, target)
+        if dtype is not None:
+            dt = dtypes.as_dtype(dtype)
+            if dt != out.dtype:
+                from .ops.elementwise import Cast
+                out = Cast.apply(out, dt)
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def type(self, dtype=None):
+        return self.dtype if dtype is None else self.to(dtype)
+
+    def cpu(self):
+        from .backends import default_cpu_backend
+        return self if self.backend.device_type == "cpu" else self.to(default_cpu_backend())
+
+    def cuda(self):
+        return self.to("cupy")
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def long(self):
+        return self.to(dtypes.int64)
+
+    def int(self):
+        return self.to(dtypes.int32)
+
+    def bool(self):
+        return self.to(dtypes.bool_)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    # -- in-place updates (outside the graph) -----------------------------------------------
+    def _inplace(self, op, other):
+        self._check_inplace(op + "_")
+        from .ops.elementwise import scalar_or_array
+        b = scalar_or_array(other, self, op + "_")
+        res = self.backend.binary(op, self.array, b)
+        self.backend.copyto_(self.array, res)
+        return self._bump()
+
+    def add_(self, other, alpha=1):
+        return self._inplace("add", other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, alpha=1):
+        return self._inplace("sub", other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        return self._inplace("mul", other)
+
+    def div_(self, other):
+        return self._inplace("div", other)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        self.backend.copyto_(self.array, self.backend.full((), value, self.dtype))
+        return self._bump()
+
+    def copy_(self, src):
+        self._check_inplace("copy_")
+        src = src if isinstance(src, Tensor) else Tensor(src, dtype=self.dtype, backend=self.backend)
+        if src.backend is not self.backend:
+            src = src.to(self.backend)
+        arr = src.array if src.dtype == self.dtype else self.backend.astype(src.array, self.dtype)
+        try:
+            self.backend.copyto_(self.array, arr)
+        except ValueError:
+            raise ValueError(f"copy_: cannot copy a tensor of shape {src.shape} into shape "
+                             f"{self.shape}; shapes must be broadcastable") from None
+        return self._bump()
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace("clamp_")
+        self.backend.copyto_(self.array, self.backend.clip(self.array, min, max))
+        return self._bump()
+
+    def normal_(self, mean=0.0, std=1.0):
+        self._check_inplace("normal_")
+        r = self.backend.randn(self.shape, self.dtype)
+        self.backend.copyto_(self.array, r * std + mean)
+        return self._bump()
+
+    def uniform_(self, a=0.0, b=1.0):
+        self._check_inplace("uniform_")
+        r = self.backend.rand(self.shape, self.dtype)
+        self.backend.copyto_(self.array, r * (b - a) + a)
+        return self._bump()
+
+    def __setitem__(self, index, value):
+        self._check_inplace("__setitem__")
+        from .ops.shape import normalize_index
+        from .ops.elementwise import scalar_or_array
+        self.backend.setitem_(self.array, normalize_index(index, self),
+                              scalar_or_array(value, self, "__setitem__"))
+        self._bump()
+
+    # -- arithmetic ------------------------------------------------------------------------------
+    def __add__(self, o): return _ew.add(self, o)
+    def __radd__(self, o): return _ew.add(o, self)
+    def __sub__(self, o): return _ew.sub(self, o)
+    def __rsub__(self, o): return _ew.sub(o, self)
+    def __mul__(self, o): return _ew.mul(self, o)
+    def __rmul__(self, o): return _ew.mul(o, self)
+    def __truediv__(self, o): return _ew.div(self, o)
+    def __rtruediv__(self, o): return _ew.div(o, self)
+    def __pow__(self, o): return _ew.pow(self, o)
+    def __rpow__(self, o): return _ew.pow(o, self)
+    def __matmul__(self, o): return _la.matmul(self, o)
+    def __rmatmul__(self, o): return _la.matmul(o, self)
+    def __neg__(self): return _ew.Neg.apply(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ew.unary("abs", self)
+    def __eq__(self, o): return _ew.compare("eq", self, o)
+    def __ne__(self, o): return _ew.compare("ne", self, o)
+    def __lt__(self, o): return _ew.compare("lt", self, o)
+    def __le__(self, o): return _ew.compare("le", self, o)
+    def __gt__(self, o): return _ew.compare("gt", self, o)
+    def __ge__(self, o): return _ew.compare("ge", self, o)
+    def __invert__(self): return _ew.logical_not(self)
+    def __and__(self, o): return _ew.logical("and", self, o)
+    def __or__(self, o): return _ew.logical("or", self, o)
+
+    def __iadd__(self, o):
+        return self.add_(o) if not self.requires_grad else self + o
+
+    def __isub__(self, o):
+        return self.sub_(o) if not self.requires_grad else self - o
+
+    def __imul__(self, o):
+        return self.mul_(o) if not self.requires_grad else self * o
+
+    def __itruediv__(self, o):
+        return self.div_(o) if not self.requires_grad else self / o
+
+    def add(self, o, alpha=1): return _ew.add(self, o if alpha == 1 else o * alpha)
+    def sub(self, o, alpha=1): return _ew.sub(self, o if alpha == 1 else o * alpha)
+    def mul(self, o): return _ew.mul(self, o)
+    def div(self, o): return _ew.div(self, o)
+    def pow(self, o): return _ew.pow(self, o)
+    def matmul(self, o): return _la.matmul(self, o)
+    def mm(self, o): return _la.mm(self, o)
+    def bmm(self, o): return _la.bmm(self, o)
+    def dot(self, o): return _la.dot(self, o)
+    def neg(self): return _ew.Neg.apply(self)
+    def eq(self, o): return _ew.compare("eq", self, o)
+    def ne(self, o): return _ew.compare("ne", self, o)
+    def lt(self, o): return _ew.compare("lt", self, o)
+    def le(self, o): return _ew.compare("le", self, o)
+    def gt(self, o): return _ew.compare("gt", self, o)
+    def ge(self, o): return _ew.compare("ge", self, o)
+    def maximum(self, o): return _ew.maximum(self, o)
+    def minimum(self, o): return _ew.minimum(self, o)
+    def exp(self): return _ew.unary("exp", self)
+    def log(self): return _ew.unary("log", self)
+    def sqrt(self): return _ew.unary("sqrt", self)
+    def abs(self): return _ew.unary("abs", self)
+    def sin(self): return _ew.unary("sin", self)
+    def cos(self): return _ew.unary("cos", self)
+    def log1p(self): return _ew.unary("log1p", self)
+    def expm1(self): return _ew.unary("expm1", self)
+    def sign(self): return _ew.sign(self)
+    def square(self): return _ew.mul(self, self)
+    def reciprocal(self): return _ew.div(1.0, self)
+    def rsqrt(self): return _ew.div(1.0, _ew.unary("sqrt", self))
+    def relu(self): return _ew.Relu.apply(self)
+    def sigmoid(self): return _ew.unary("sigmoid", self)
+    def tanh(self): return _ew.unary("tanh", self)
+
+    def clip(self, min=None, max=None):
+        return _ew.clip(self, min, max)
+
+    clamp = clip
+
+    def softmax(self, dim=-1, axis=None):
+        from .ops.softmax import softmax
+        return softmax(self, _axis(dim, axis))
+
+    def log_softmax(self, dim=-1, axis=None):
+        from .ops.softmax import log_softmax
+        return log_softmax(self, _axis(dim, axis))
+
+    # -- reductions ----------------------------------------------------------------------------------
+    def sum(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        return _rd.sum(self, _axis(dim, axis), keepdim if keepdims is None else keepdims)
+
+    def mean(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        return _rd.mean(self, _axis(dim, axis), keepdim if keepdims is None else keepdims)
+
+    def var(self, dim=None, keepdim=False, unbiased=True, axis=None, keepdims=None, correction=None):
+        ddof = (1 if unbiased else 0) if correction is None else correction
+        return _rd.var(self, _axis(dim, axis), keepdim if keepdims is None else keepdims, ddof)
+
+    def std(self, dim=None, keepdim=False, unbiased=True, axis=None, keepdims=None, correction=None):
+        return self.var(dim, keepdim, unbiased, axis, keepdims, correction).sqrt()
+
+    def prod(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        return _rd.prod(self, _axis(dim, axis), keepdim if keepdims is None else keepdims)
+
+    def _minmax(self, op, dim, keepdim, axis, keepdims):
+        kd = keepdim if keepdims is None else keepdims
+        if isinstance(dim, Tensor):  # torch.max(a, b) style, elementwise
+            return _ew.maximum(self, dim) if op == "max" else _ew.minimum(self, dim)
+        if dim is not None and isinstance(dim, builtins.int):
+            # PyTorch: x.max(dim) returns (values, indices)
+            return ValuesIndices(_rd.minmax(op, self, dim, kd),
+                                 _rd.argminmax("arg" + op, self, dim, kd))
+        return _rd.minmax(op, self, _axis(dim, axis), kd)
+
+    def max(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        """``x.max()``; ``x.max(axis=1)`` -> values; ``x.max(1)`` / ``x.max(dim=1)`` ->
+        ``(values, indices)`` as PyTorch."""
+        return self._minmax("max", dim, keepdim, axis, keepdims)
+
+    def min(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        return self._minmax("min", dim, keepdim, axis, keepdims)
+
+    def amax(self, dim=None, keepdim=False):
+        return _rd.minmax("max", self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return _rd.minmax("min", self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        return _rd.argminmax("argmax", self, _axis(dim, axis), keepdim if keepdims is None else keepdims)
+
+    def argmin(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        return _rd.argminmax("argmin", self, _axis(dim, axis), keepdim if keepdims is None else keepdims)
+
+    def any(self, dim=None, keepdim=False):
+        return Tensor._make(self.backend.reduce("any", self.array, dim, keepdim), self.backend)
+
+    def all(self, dim=None, keepdim=False):
+        return Tensor._make(self.backend.reduce("all", self.array, dim, keepdim), self.backend)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        if p == 2:
+            return (self * self).sum(dim, keepdim).sqrt()
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    # -- shape -----------------------------------------------------------------------------------------
+    def reshape(self, *shape): return _sh.reshape(self, _sh.shape_arg(shape))
+    def view(self, *shape): return _sh.reshape(self, _sh.shape_arg(shape))
+    def view_as(self, other): return _sh.reshape(self, other.shape)
+    def reshape_as(self, other): return _sh.reshape(self, other.shape)
+    def flatten(self, start_dim=0, end_dim=-1): return _sh.flatten(self, start_dim, end_dim)
+    def unflatten(self, dim, sizes): return _sh.unflatten(self, dim, sizes)
+    def squeeze(self, dim=None): return _sh.squeeze(self, dim)
+    def unsqueeze(self, dim): return _sh.unsqueeze(self, dim)
+    def permute(self, *dims): return _sh.permute(self, _sh.shape_arg(dims))
+    def transpose(self, *axes): return _sh.transpose(self, axes)
+    def t(self): return _sh.transpose(self, ())
+    def expand(self, *shape): return _sh.expand(self, _sh.shape_arg(shape))
+    def expand_as(self, other): return _sh.expand(self, other.shape)
+    def broadcast_to(self, shape): return _sh.expand(self, tuple(shape))
+    def repeat(self, *reps): return _sh.repeat(self, _sh.shape_arg(reps))
+    def chunk(self, chunks, dim=0): return _sh.chunk(self, chunks, dim)
+    def split(self, size, dim=0): return _sh.split(self, size, dim)
+    def contiguous(self): return self
+    def clone(self): return _sh.Clone.apply(self)
+    def masked_fill(self, mask, value): return _ew.masked_fill(self, mask, value)
+
+    @property
+    def T(self):
+        return _sh.transpose(self, ())
+
+    def __getitem__(self, index):
+        return _sh.getitem(self, index)
+
+
+# ops import Tensor from this module; bind them after the class exists
+from .ops import elementwise as _ew, linalg as _la, reduce as _rd, shape as _sh  # noqa: E402
