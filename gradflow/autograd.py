@@ -28,8 +28,9 @@ saved data unless ``retain_graph=True``.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
-import traceback
 
 import numpy
 
@@ -85,35 +86,61 @@ def is_anomaly_enabled() -> bool:
     return getattr(_mode, "anomaly", False)
 
 
-@contextlib.contextmanager
-def detect_anomaly():
-    """Raise :class:`AnomalyError` at the first op whose forward output or backward
-    gradient holds NaN/Inf, naming the op, its input shapes and where it was created.
-    Slower: every op checks its result and records a stack line."""
-    prev = is_anomaly_enabled()
-    _mode.anomaly = True
-    try:
-        yield
-    finally:
-        _mode.anomaly = prev
+class detect_anomaly(contextlib.ContextDecorator):
+    """``with gradflow.autograd.detect_anomaly():`` (or as a decorator) -- raise
+    :class:`AnomalyError` at the first op whose forward output or backward gradient
+    holds NaN/Inf, naming the op, its input shapes and the user's ``file:line``
+    where the op was created (ops recorded outside the block say so instead).
+
+    Slower: every op checks its result and records its creating stack frame.
+    Inside the block NumPy's floating-point RuntimeWarnings from gradflow's own
+    kernels are silenced: the AnomalyError replaces them. Thread-local and nestable."""
+
+    def __init__(self, mode: bool = True):
+        self.mode = bool(mode)
+        self._prev = []
+
+    def __enter__(self):
+        self._prev.append(is_anomaly_enabled())
+        _mode.anomaly = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _mode.anomaly = self._prev.pop()
+        return False
+
+
+set_detect_anomaly = detect_anomaly
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _user_frame() -> str:
     """The innermost stack frame outside the gradflow package, as 'file:line in fn'."""
-    import os
-    pkg = os.path.dirname(os.path.abspath(__file__))
-    for fr in reversed(traceback.extract_stack()[:-2]):
-        if not os.path.abspath(fr.filename).startswith(pkg):
-            return f"{fr.filename}:{fr.lineno} in {fr.name}"
+    f = sys._getframe(1)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not os.path.abspath(fn).startswith(_PKG_DIR):
+            return f"{fn}:{f.f_lineno} in {f.f_code.co_name}"
+        f = f.f_back
     return "<unknown>"
 
 
 def _check_finite(node, arr, what):
-    if arr.dtype.kind == "f" and not bool(node.backend.reduce("all", node.backend.unary(
-            "abs", arr) < numpy.inf, None, False)):
-        raise AnomalyError(
-            f"{node.name}: {what} contains NaN or Inf (input shapes {node.input_shapes}); "
-            f"the op was created at {node.created_at}")
+    if getattr(arr, "dtype", None) is None or arr.dtype.kind not in "fc":
+        return
+    be = node.backend
+    if bool(be.reduce("all", be.unary("abs", arr) < numpy.inf, None, False)):
+        return
+    n_nan = int(be.reduce("sum", be.astype(arr != arr, numpy.int64), None, False))
+    bad = f"{n_nan} NaN" if n_nan else "Inf"
+    shapes = ", ".join(str(s) for s in node.input_shapes if s is not None) or "none"
+    where = (f"the op was created at {node.created_at}" if node.created_at is not None else
+             "the op was created outside detect_anomaly(); run the forward pass inside the "
+             "block to see where")
+    raise AnomalyError(
+        f"detect_anomaly: {node.name} produced {bad} in its {what} of shape "
+        f"{tuple(arr.shape)} (input shapes {shapes}); {where}")
 
 
 # ---------------------------------------------------------------------------
@@ -142,7 +169,8 @@ class Context:
 
     @property
     def name(self) -> str:
-        return self.fn.__name__
+        op = self.__dict__.get("op")  # generic primitives (Unary, MaxMin) record which op
+        return f"{self.fn.__name__}({op})" if isinstance(op, str) else self.fn.__name__
 
     def save_for_backward(self, *tensors):
         self._saved = tensors
@@ -213,7 +241,11 @@ class Function:
         prev = is_grad_enabled()
         _mode.enabled = False
         try:
-            out = cls.forward(ctx, *args, **kwargs)
+            if anomaly:  # the AnomalyError below replaces NumPy's RuntimeWarnings
+                with numpy.errstate(all="ignore"):
+                    out = cls.forward(ctx, *args, **kwargs)
+            else:
+                out = cls.forward(ctx, *args, **kwargs)
         finally:
             _mode.enabled = prev
         if not isinstance(out, Tensor):
@@ -318,7 +350,7 @@ def backward(tensor, grad=None, retain_graph=False):
             t = node.retained()
             if t is not None:
                 t.grad = Tensor._make(gy if t.grad is None else t.grad.array + gy, node.backend)
-        in_grads = node.fn.backward(node, Tensor._make(gy, node.backend))
+        in_grads = _call_backward(node, Tensor._make(gy, node.backend), anomaly)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         for i, (parent, ig) in enumerate(zip(node.parents, in_grads)):
@@ -338,6 +370,26 @@ def backward(tensor, grad=None, retain_graph=False):
                 _accumulate_leaf(parent, ig, pbe)
         if not retain_graph:
             node.release()
+
+
+def _call_backward(node, gy, anomaly):
+    """``node.fn.backward`` with graph recording off (first-order only: tensor ops a
+    backward runs must not build graphs that hold saved tensors alive). Under
+    detect_anomaly the ops inside are not checked one by one: the gradients the node
+    returns are, so an anomaly is reported against the node being differentiated."""
+    prev_grad = is_grad_enabled()
+    _mode.enabled = False
+    try:
+        if not anomaly:
+            return node.fn.backward(node, gy)
+        _mode.anomaly = False
+        try:
+            with numpy.errstate(all="ignore"):
+                return node.fn.backward(node, gy)
+        finally:
+            _mode.anomaly = True
+    finally:
+        _mode.enabled = prev_grad
 
 
 def _accumulate_leaf(t, g, be):
@@ -467,4 +519,4 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", n_directi
 
 __all__ = ["Function", "Context", "backward", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "inference_mode", "gradcheck", "GradcheckError", "detect_anomaly",
-           "AnomalyError"]
+           "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError"]

@@ -1,0 +1,180 @@
+"""Reliability: ``gradflow.autograd.detect_anomaly()``.
+
+Inside the block, the first op whose forward output or backward gradient holds
+NaN/Inf raises :class:`AnomalyError` naming the op, its input shapes and the
+user's ``file:line`` where the op was created. Outside it, nothing is checked."""
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import gradflow as gf
+import gradflow.nn.functional as F
+from gradflow.autograd import AnomalyError, Function, detect_anomaly, is_anomaly_enabled
+
+THIS_FILE = __file__
+
+
+def _here(offset=1):
+    """``file:line`` of the caller's line + offset, as the anomaly message writes it."""
+    return f"{THIS_FILE}:{sys._getframe(1).f_lineno + offset}"
+
+
+def test_forward_nan_names_op_shapes_and_user_line():
+    x = gf.tensor([[1.0, -1.0, 2.0]], requires_grad=True)
+    with detect_anomaly():
+        with pytest.raises(AnomalyError) as err:
+            where = _here()
+            x.log()
+    msg = str(err.value)
+    assert "log" in msg and "forward output" in msg and "NaN" in msg
+    assert "(1, 3)" in msg
+    assert where in msg, msg
+
+
+def test_forward_inf_is_caught_too():
+    a = gf.tensor([1.0, 2.0])
+    b = gf.tensor([0.0, 1.0])
+    with detect_anomaly(), pytest.raises(AnomalyError, match=r"Div.*Inf.*\(2,\)"):
+        a / b
+
+
+def test_first_anomalous_op_is_the_one_reported():
+    x = gf.tensor([-1.0, 4.0], requires_grad=True)
+    with detect_anomaly(), pytest.raises(AnomalyError) as err:
+        y = x * 2.0          # fine
+        where = _here()
+        z = y.sqrt()         # first NaN here
+        z.log()              # would also be NaN: never reached
+    assert "sqrt" in str(err.value) and "log" not in str(err.value).split("created")[0]
+    assert where in str(err.value)
+
+
+def test_backward_inf_names_op_and_creation_line_not_backward_line():
+    x = gf.tensor([0.0, 1.0, 4.0], requires_grad=True)
+    with detect_anomaly():
+        where = _here()
+        y = x.sqrt().sum()     # forward is finite; d sqrt / dx at 0 is Inf
+        with pytest.raises(AnomalyError) as err:
+            y.backward()
+    msg = str(err.value)
+    assert "sqrt" in msg and "gradient" in msg and "(3,)" in msg
+    assert where in msg, msg
+
+
+def test_backward_anomaly_in_user_function_and_conv_shapes():
+    class BadGrad(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.array * 1.0
+
+        @staticmethod
+        def backward(ctx, gy):
+            return gy * float("nan")
+
+    x = gf.randn(2, 3, 8, 8, requires_grad=True)
+    w = gf.randn(4, 3, 3, 3, requires_grad=True)
+    with detect_anomaly():
+        h = F.conv2d(x, w, padding=1)
+        where = _here()
+        out = BadGrad.apply(h)
+        loss = out.sum()
+        with pytest.raises(AnomalyError) as err:
+            loss.backward()
+    msg = str(err.value)
+    assert "BadGrad" in msg and "(2, 4, 8, 8)" in msg and where in msg, msg
+    # the walk stopped at BadGrad: nothing reached the leaves
+    assert x.grad is None and w.grad is None
+
+
+def test_conv_forward_nan_names_both_input_shapes():
+    x = gf.randn(1, 2, 5, 5)
+    w = gf.randn(3, 2, 3, 3)
+    w.array[0, 0, 0, 0] = np.nan
+    with detect_anomaly(), pytest.raises(AnomalyError) as err:
+        F.conv2d(x, w)
+    msg = str(err.value)
+    assert "Conv2d" in msg and "(1, 2, 5, 5)" in msg and "(3, 2, 3, 3)" in msg
+
+
+def test_user_frame_through_helper_functions():
+    def model(t):
+        return (t - 10.0).log()      # the op is created here, inside the user's helper
+
+    line = model.__code__.co_firstlineno + 1
+    with detect_anomaly(), pytest.raises(AnomalyError) as err:
+        model(gf.ones(3))
+    assert f"{THIS_FILE}:{line} in model" in str(err.value)
+
+
+def test_backward_of_graph_built_outside_the_block_says_so():
+    x = gf.tensor([0.0, 1.0], requires_grad=True)
+    y = x.sqrt().sum()
+    with detect_anomaly(), pytest.raises(AnomalyError, match="outside detect_anomaly"):
+        y.backward()
+
+
+def test_clean_graph_same_gradients_and_no_error():
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((4, 1, 6, 6)).astype(np.float32)
+    ws = rng.standard_normal((2, 1, 3, 3)).astype(np.float32)
+    tgt = gf.tensor([0, 1, 1, 0])
+
+    def run():
+        x = gf.tensor(xs, requires_grad=True)
+        w = gf.tensor(ws, requires_grad=True)
+        h = F.max_pool2d(F.conv2d(x, w).relu(), 2)
+        loss = F.cross_entropy(h.reshape(4, -1)[:, :2], tgt)
+        loss.backward()
+        return x.grad.numpy(), w.grad.numpy()
+
+    ref = run()
+    with detect_anomaly():
+        got = run()
+    for r, g in zip(ref, got):
+        np.testing.assert_array_equal(r, g)
+
+
+def test_outside_the_block_nothing_is_checked():
+    assert not is_anomaly_enabled()
+    with np.errstate(all="ignore"):
+        y = gf.tensor([-1.0]).log()
+    assert np.isnan(y.numpy()).all()
+
+
+def test_state_restored_after_error_nesting_and_decorator():
+    with pytest.raises(AnomalyError):
+        with detect_anomaly():
+            gf.tensor([0.0]).log()
+    assert not is_anomaly_enabled()
+    with detect_anomaly():
+        with detect_anomaly(False):
+            assert not is_anomaly_enabled()
+        assert is_anomaly_enabled()
+    assert not is_anomaly_enabled()
+
+    @detect_anomaly()
+    def f():
+        return gf.tensor([-2.0]).sqrt()
+
+    with pytest.raises(AnomalyError):
+        f()
+    assert not is_anomaly_enabled()
+
+
+def test_anomaly_mode_is_thread_local():
+    seen = []
+    with detect_anomaly():
+        t = threading.Thread(target=lambda: seen.append(is_anomaly_enabled()))
+        t.start()
+        t.join()
+    assert seen == [False]
+
+
+def test_integer_ops_are_not_flagged():
+    with detect_anomaly():
+        a = gf.tensor([1, 2, 3]) + gf.tensor([4, 5, 6])
+    assert a.tolist() == [5, 7, 9]
