@@ -32,3 +32,4 @@ from .functions import (exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sum,
 from . import nn, optim, data  # noqa: E402,F401
 from .serialization import save, load  # noqa: E402,F401
 from . import utils  # noqa: E402,F401
+from .vis.summary import summary  # noqa: E402,F401 - last: gradflow.vis sits on top of nn

@@ -1,0 +1,225 @@
+"""``gradflow.summary(model, input_shape)``: the table an AlexNet diagram shows.
+
+One row per layer (leaf module, in the order the forward pass calls them):
+type, output shape, parameter count and forward FLOPs, with totals. Found by
+running one forward pass (batch of ``batch_size``, default 1, under
+``no_grad`` and in eval mode) with hooks on every leaf module, so any model
+whose layers are modules works, not only Sequential.
+
+FLOPs count a multiply-add as 2 operations:
+
+==================  =====================================================
+Conv2d              2 * N*C_out*OH*OW * (C_in/groups)*kH*kW
+Linear              2 * (rows) * in_features * out_features
+                    (a bias adds 1 per output and the k-term dot product has
+                    only k-1 additions, so 2k per output is exact with bias)
+MaxPool / AvgPool   kH*kW per output element (one compare or add per tap)
+BatchNorm           2 per element (scale and shift with running statistics)
+LocalResponseNorm   2*size + 3 per element (squares, window sum, pow, div)
+activations         1 per element (ReLU, Sigmoid, Tanh, LeakyReLU...)
+Adaptive/global     1 per input element
+Flatten, Dropout,   0 (no arithmetic in eval mode)
+Identity, reshapes
+==================  =====================================================
+
+Transcendentals (exp in sigmoid/softmax) count as one operation; this is
+the convention of fvcore/ptflops-style counters, times two for multiply-adds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["summary", "Summary", "SummaryRow", "layer_flops", "conv2d_flops", "linear_flops"]
+
+
+@dataclass
+class SummaryRow:
+    name: str
+    type: str
+    output_shape: tuple
+    params: int
+    flops: int
+    trainable: int = 0
+
+    def __str__(self):
+        return (f"{self.name} ({self.type}): output {self.output_shape}, "
+                f"{self.params:,} params, {self.flops:,} FLOPs")
+
+
+def conv2d_flops(out_shape, in_channels, kernel_size, groups=1):
+    """2 * (number of outputs) * (inputs feeding each output)."""
+    n = 1
+    for v in out_shape:
+        n *= int(v)
+    kh, kw = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size, kernel_size)
+    return 2 * n * (int(in_channels) // int(groups)) * int(kh) * int(kw)
+
+
+def linear_flops(out_shape, in_features):
+    n = 1
+    for v in out_shape:
+        n *= int(v)
+    return 2 * n * int(in_features)
+
+
+_ELEMENTWISE = {"ReLU", "ReLU6", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU",
+                "Softplus", "Hardtanh", "PReLU", "Softmax", "LogSoftmax", "Softsign", "Mish"}
+_FREE = {"Flatten", "Unflatten", "Dropout", "Dropout2d", "Identity", "Reshape", "View"}
+
+
+def _numel(shape):
+    n = 1
+    for v in shape or ():
+        n *= int(v)
+    return n
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def layer_flops(module, input_shapes, output_shape):
+    """Forward FLOPs of one call of ``module`` (see the table in the module docstring)."""
+    cls = type(module).__name__
+    out_n = _numel(output_shape)
+    in_n = _numel(input_shapes[0]) if input_shapes else 0
+    if hasattr(module, "in_channels") and hasattr(module, "kernel_size"):
+        return conv2d_flops(output_shape, module.in_channels, _pair(module.kernel_size),
+                            getattr(module, "groups", 1))
+    if hasattr(module, "in_features") and hasattr(module, "out_features"):
+        return linear_flops(output_shape, module.in_features)
+    if cls.startswith("Adaptive") or cls.startswith("Global"):
+        return in_n
+    if hasattr(module, "kernel_size"):                       # pooling
+        kh, kw = _pair(module.kernel_size)
+        return out_n * int(kh) * int(kw)
+    if cls.startswith("BatchNorm") or cls in ("GroupNorm", "LayerNorm", "InstanceNorm2d"):
+        return 2 * out_n
+    if cls == "LocalResponseNorm":
+        return (2 * int(getattr(module, "size", 5)) + 3) * out_n
+    if cls in _ELEMENTWISE:
+        return out_n
+    return 0
+
+
+class Summary:
+    """Rows plus totals; ``str(summary)`` is the printed table."""
+
+    def __init__(self, rows, input_shapes, output_shape, total_params, trainable_params,
+                 batch_size):
+        self.rows = rows
+        self.input_shapes = input_shapes
+        self.output_shape = output_shape
+        self.total_params = total_params
+        self.trainable_params = trainable_params
+        self.total_flops = sum(r.flops for r in rows)
+        self.batch_size = batch_size
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            for r in self.rows:
+                if r.name == key:
+                    return r
+            raise KeyError(f"summary: no layer named {key!r}; layers are "
+                           f"{[r.name for r in self.rows]}")
+        return self.rows[key]
+
+    def to_dict(self):
+        return {"rows": [vars(r).copy() for r in self.rows], "total_params": self.total_params,
+                "trainable_params": self.trainable_params, "total_flops": self.total_flops,
+                "input_shapes": self.input_shapes, "output_shape": self.output_shape,
+                "batch_size": self.batch_size}
+
+    def __str__(self):
+        head = ("Layer (type)", "Output shape", "Param #", "FLOPs")
+        body = [(f"{r.name} ({r.type})" if r.name else r.type, str(r.output_shape),
+                 f"{r.params:,}", f"{r.flops:,}") for r in self.rows]
+        widths = [max(len(x) for x in col) for col in zip(head, *body)]
+
+        def line(cells):
+            return "  ".join([cells[0].ljust(widths[0]), cells[1].ljust(widths[1]),
+                              cells[2].rjust(widths[2]), cells[3].rjust(widths[3])])
+        rule = "=" * len(line(head))
+        ins = ", ".join(str(s) for s in self.input_shapes)
+        foot = [f"Total params: {self.total_params:,} "
+                f"(trainable {self.trainable_params:,}, "
+                f"non-trainable {self.total_params - self.trainable_params:,})",
+                f"Forward FLOPs: {self.total_flops:,} ({_human(self.total_flops)}FLOP, "
+                f"multiply-add = 2) for input {ins}",
+                f"Output shape: {self.output_shape}"]
+        return "\n".join([rule, line(head), rule] + [line(b) for b in body] + [rule] + foot)
+
+    __repr__ = __str__
+
+
+def _human(n):
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f} {unit}"
+    return f"{n} "
+
+
+def _first_param(model):
+    for p in model.parameters():
+        return p
+    return None
+
+
+def _example_inputs(model, shapes, batch_size):
+    """Random inputs on the model's backend and dtype, one per shape."""
+    from ..creation import randn
+    p = _first_param(model) if hasattr(model, "parameters") else None
+    kw = {}
+    if p is not None:
+        kw = dict(dtype=p.dtype)
+    xs = [randn(batch_size, *shape, **kw) for shape in shapes]
+    if p is not None:
+        xs = [x if x.backend is p.backend else x.to(backend=p.backend.name) for x in xs]
+    return xs
+
+
+def _shapes(input_shape):
+    if input_shape and isinstance(input_shape[0], (tuple, list)):
+        return [tuple(int(v) for v in s) for s in input_shape]
+    return [tuple(int(v) for v in input_shape)]
+
+
+def summary(model, input_shape, batch_size=1):
+    """Run ``model`` once on random input and tabulate its layers.
+
+    ``input_shape``: ONE sample's shape without the batch dimension, e.g.
+    ``(3, 32, 32)`` for a conv net or ``(784,)`` for an MLP (a list of shapes for
+    a model with several inputs). FLOPs are for one forward pass of a batch of
+    ``batch_size``. Returns a :class:`Summary` (``.rows``, ``.total_params``,
+    ``.trainable_params``, ``.total_flops``; ``print()`` it for the table)."""
+    from ..autograd import no_grad
+    from ._trace import trace
+    shapes = _shapes(input_shape)
+    xs = _example_inputs(model, shapes, batch_size)
+    with no_grad():
+        records, out = trace(model, xs)
+    seen = set()
+    rows = []
+    for rec in records:
+        params = trainable = 0
+        for p in rec.module.parameters():
+            if id(p) in seen:              # a layer called twice, or shared weights
+                continue
+            seen.add(id(p))
+            params += p.numel()
+            trainable += p.numel() if p.requires_grad else 0
+        rows.append(SummaryRow(rec.name, type(rec.module).__name__, rec.output_shape, params,
+                               int(layer_flops(rec.module, rec.input_shapes, rec.output_shape)),
+                               trainable))
+    uniq = {id(p): p for p in model.parameters()}
+    total = sum(p.numel() for p in uniq.values())
+    trainable = sum(p.numel() for p in uniq.values() if p.requires_grad)
+    out_t = out[0] if isinstance(out, (tuple, list)) else out
+    return Summary(rows, [(batch_size,) + s for s in shapes], tuple(out_t.shape), total,
+                   trainable, batch_size)
