@@ -1,0 +1,348 @@
+"""CUDA kernels of the CuPy backend, compiled on first use and cached.
+
+Every kernel is a ``cupy.ElementwiseKernel`` (type-generic: one source serves
+float32 and float64, CuPy compiles one binary per dtype and caches it on disk)
+except the fused softmax-cross-entropy forward, a warp-per-row ``RawModule``
+template. Only :mod:`gradflow.backends.cupy_backend` imports this module, and
+only after CuPy has been found, so nothing here runs on a machine without CUDA.
+
+Indexing convention: array arguments marked ``raw`` are passed as contiguous
+1-D arrays and indexed with flat ``long long`` offsets computed here; index
+arithmetic is 64-bit so tensors past 2**31 elements stay correct.
+
+Gradients that several outputs feed (col2im, pooling backward) are computed in
+*gather* form: one thread per input pixel sums every window tap that read it,
+in a fixed order. No atomics, so results are deterministic run to run.
+"""
+from __future__ import annotations
+
+import functools
+
+import cupy
+
+# geometry shared by the sliding-window kernels, as kernel parameters
+_GEOM = ("int64 H, int64 W, int64 OH, int64 OW, int64 KH, int64 KW, int64 SH, int64 SW, "
+         "int64 PH, int64 PW, int64 DH, int64 DW")
+
+
+# -- convolution ------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def im2col_gemm():
+    """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW): the GEMM operand, padding read as 0."""
+    return cupy.ElementwiseKernel(
+        f"raw T x, int64 N, int64 C, {_GEOM}",
+        "T col",
+        """
+        const long long L = N * OH * OW;
+        const long long q = i % L, r = i / L;
+        const long long ow = q % OW, oh = (q / OW) % OH, n = q / (OW * OH);
+        const long long kj = r % KW, ki = (r / KW) % KH, c = r / (KW * KH);
+        const long long ih = oh * SH - PH + ki * DH, iw = ow * SW - PW + kj * DW;
+        col = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[((n * C + c) * H + ih) * W + iw] : (T)0;
+        """,
+        "gradflow_im2col_gemm")
+
+
+@functools.lru_cache(maxsize=None)
+def col2im_gather():
+    """dx (N, C, H, W) = sum of the column entries that read each pixel (adjoint of
+    im2col). ``col`` is indexed by element strides (sN, sC, sKI, sKJ, sOH, sOW), so
+    both the GEMM layout and the (N, C, KH, KW, OH, OW) layout work."""
+    return cupy.ElementwiseKernel(
+        f"raw T col, int64 C, {_GEOM}, int64 sN, int64 sC, int64 sKI, int64 sKJ, "
+        "int64 sOH, int64 sOW",
+        "T dx",
+        """
+        const long long w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
+        const long long base = n * sN + c * sC;
+        T s = (T)0;
+        for (long long ki = 0; ki < KH; ++ki) {
+            const long long hh = h + PH - ki * DH;
+            if (hh < 0) break;
+            if (hh % SH) continue;
+            const long long oh = hh / SH;
+            if (oh >= OH) continue;
+            for (long long kj = 0; kj < KW; ++kj) {
+                const long long ww = w + PW - kj * DW;
+                if (ww < 0) break;
+                if (ww % SW) continue;
+                const long long ow = ww / SW;
+                if (ow >= OW) continue;
+                s += col[base + ki * sKI + kj * sKJ + oh * sOH + ow * sOW];
+            }
+        }
+        dx = s;
+        """,
+        "gradflow_col2im_gather")
+
+
+@functools.lru_cache(maxsize=None)
+def gemm_to_nchw():
+    """y (N, K, P) = yg (K, N, P) transposed, plus bias b (K,) when has_b."""
+    return cupy.ElementwiseKernel(
+        "raw T yg, raw T b, int64 N, int64 K, int64 P, int32 has_b",
+        "T y",
+        """
+        const long long p = i % P, k = (i / P) % K, n = i / (P * K);
+        T v = yg[(k * N + n) * P + p];
+        if (has_b) v += b[k];
+        y = v;
+        """,
+        "gradflow_gemm_to_nchw")
+
+
+# -- pooling ----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def max_pool_fwd():
+    """Window max and its tap index (ki*KW + kj); out-of-image taps count as -inf;
+    the first NaN wins (NumPy's argmax rule), ties keep the first tap."""
+    return cupy.ElementwiseKernel(
+        f"raw T x, {_GEOM}, T ninf",
+        "T y, int32 idx",
+        """
+        const long long ow = i % OW, oh = (i / OW) % OH, nc = i / (OW * OH);
+        const long long base = nc * H * W;
+        T m = ninf;
+        int best = 0;
+        for (long long ki = 0; ki < KH; ++ki) {
+            const long long ih = oh * SH - PH + ki * DH;
+            if (ih < 0 || ih >= H) continue;
+            for (long long kj = 0; kj < KW; ++kj) {
+                const long long iw = ow * SW - PW + kj * DW;
+                if (iw < 0 || iw >= W) continue;
+                const T v = x[base + ih * W + iw];
+                if (m == m && (v > m || v != v)) { m = v; best = (int)(ki * KW + kj); }
+            }
+        }
+        y = m;
+        idx = best;
+        """,
+        "gradflow_max_pool_fwd")
+
+
+@functools.lru_cache(maxsize=None)
+def max_pool_bwd():
+    """dx: each pixel gathers gy of the windows whose argmax tap is this pixel."""
+    return cupy.ElementwiseKernel(
+        f"raw T gy, raw int32 am, {_GEOM}",
+        "T dx",
+        """
+        const long long w = i % W, h = (i / W) % H, nc = i / (W * H);
+        T s = (T)0;
+        for (long long ki = 0; ki < KH; ++ki) {
+            const long long hh = h + PH - ki * DH;
+            if (hh < 0) break;
+            if (hh % SH) continue;
+            const long long oh = hh / SH;
+            if (oh >= OH) continue;
+            for (long long kj = 0; kj < KW; ++kj) {
+                const long long ww = w + PW - kj * DW;
+                if (ww < 0) break;
+                if (ww % SW) continue;
+                const long long ow = ww / SW;
+                if (ow >= OW) continue;
+                const long long o = (nc * OH + oh) * OW + ow;
+                if (am[o] == (int)(ki * KW + kj)) s += gy[o];
+            }
+        }
+        dx = s;
+        """,
+        "gradflow_max_pool_bwd")
+
+
+# divisor of an average-pooling window (PyTorch's rule), as device code
+_AVG_DIV = """
+        long long hs = oh * SH - PH, he = hs + KH; if (he > H + PH) he = H + PH;
+        long long ws = ow * SW - PW, we = ws + KW; if (we > W + PW) we = W + PW;
+        if (!include_pad) {
+            if (hs < 0) hs = 0;
+            if (ws < 0) ws = 0;
+            if (he > H) he = H;
+            if (we > W) we = W;
+        }
+        const T dv = (T)((he - hs) * (we - ws));
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def avg_pool_fwd():
+    return cupy.ElementwiseKernel(
+        f"raw T x, {_GEOM}, int32 include_pad",
+        "T y",
+        """
+        const long long ow = i % OW, oh = (i / OW) % OH, nc = i / (OW * OH);
+        const long long base = nc * H * W;
+        T s = (T)0;
+        for (long long ki = 0; ki < KH; ++ki) {
+            const long long ih = oh * SH - PH + ki;
+            if (ih < 0 || ih >= H) continue;
+            for (long long kj = 0; kj < KW; ++kj) {
+                const long long iw = ow * SW - PW + kj;
+                if (iw < 0 || iw >= W) continue;
+                s += x[base + ih * W + iw];
+            }
+        }
+        """ + _AVG_DIV + """
+        y = s / dv;
+        """,
+        "gradflow_avg_pool_fwd")
+
+
+@functools.lru_cache(maxsize=None)
+def avg_pool_bwd():
+    return cupy.ElementwiseKernel(
+        f"raw T gy, {_GEOM}, int32 include_pad",
+        "T dx",
+        """
+        const long long w = i % W, h = (i / W) % H, nc = i / (W * H);
+        T s = (T)0;
+        for (long long ki = 0; ki < KH; ++ki) {
+            const long long hh = h + PH - ki;
+            if (hh < 0) break;
+            if (hh % SH) continue;
+            const long long oh = hh / SH;
+            if (oh >= OH) continue;
+            for (long long kj = 0; kj < KW; ++kj) {
+                const long long ww = w + PW - kj;
+                if (ww < 0) break;
+                if (ww % SW) continue;
+                const long long ow = ww / SW;
+                if (ow >= OW) continue;
+        """ + _AVG_DIV + """
+                s += gy[(nc * OH + oh) * OW + ow] / dv;
+            }
+        }
+        dx = s;
+        """,
+        "gradflow_avg_pool_bwd")
+
+
+# -- softmax cross-entropy --------------------------------------------------------------------
+_SXENT_SRC = r"""
+template<typename T>
+__device__ __forceinline__ T warp_max(T v) {
+    for (int o = 16; o > 0; o >>= 1) {
+        T u = __shfl_xor_sync(0xffffffffu, v, o);
+        v = (u > v || u != u) ? u : v;   // NaN propagates
+    }
+    return v;
+}
+
+template<typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// one warp per row: logp = x - max - log(sum(exp(x - max))), loss = -logp[t]
+template<typename T>
+__global__ void sxent_fwd(const T* __restrict__ x, const long long* __restrict__ t,
+                          T* __restrict__ loss, T* __restrict__ logp,
+                          long long N, long long C) {
+    const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int lane = threadIdx.x & 31;
+    if (row >= N) return;              // whole warps leave together
+    const T* xr = x + row * C;
+    T* lr = logp + row * C;
+    T m = xr[0];
+    for (long long j = lane; j < C; j += 32) {
+        const T v = xr[j];
+        m = (v > m || v != v) ? v : m;
+    }
+    m = warp_max(m);
+    if (!isfinite(m)) m = (T)0;        // as the reference: all -inf rows give NaN, not a crash
+    T s = (T)0;
+    for (long long j = lane; j < C; j += 32) s += exp(xr[j] - m);
+    s = warp_sum(s);
+    const T lse = log(s);
+    for (long long j = lane; j < C; j += 32) lr[j] = (xr[j] - m) - lse;
+    if (lane == 0) loss[row] = -((xr[t[row]] - m) - lse);
+}
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def _sxent_module():
+    return cupy.RawModule(code=_SXENT_SRC, options=("-std=c++14",),
+                          name_expressions=("sxent_fwd<float>", "sxent_fwd<double>"))
+
+
+def sxent_fwd(dtype):
+    name = "sxent_fwd<float>" if dtype == cupy.float32 else "sxent_fwd<double>"
+    return _sxent_module().get_function(name)
+
+
+@functools.lru_cache(maxsize=None)
+def sxent_bwd():
+    """g = (exp(logp) - onehot(t)) * gl[row]."""
+    return cupy.ElementwiseKernel(
+        "T logp, raw int64 t, raw T gl, int64 C",
+        "T g",
+        """
+        const long long r = i / C, j = i % C;
+        g = (exp(logp) - (j == t[r] ? (T)1 : (T)0)) * gl[r];
+        """,
+        "gradflow_sxent_bwd")
+
+
+# -- activations ------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def relu_bwd():
+    # gy * (y > 0), exactly the reference's arithmetic (NaN/Inf in gy behave alike)
+    return cupy.ElementwiseKernel("T gy, T y", "T gx", "gx = gy * (T)(y > (T)0)",
+                                  "gradflow_relu_bwd")
+
+
+@functools.lru_cache(maxsize=None)
+def bias_relu():
+    """y = max(x + b, 0) with b broadcast by the caller (one pass, one output)."""
+    return cupy.ElementwiseKernel("T x, T b", "T y",
+                                  "const T v = x + b; y = v > (T)0 ? v : (v != v ? v : (T)0)",
+                                  "gradflow_bias_relu")
+
+
+# -- optimizers (in place) --------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def sgd_plain():
+    return cupy.ElementwiseKernel(
+        "T g, T lr, T wd", "T p",
+        """
+        T d = g;
+        if (wd != (T)0) d += wd * p;
+        p -= lr * d;
+        """,
+        "gradflow_sgd_plain")
+
+
+@functools.lru_cache(maxsize=None)
+def sgd_momentum():
+    return cupy.ElementwiseKernel(
+        "T g, T lr, T mom, T damp1, T wd, int32 nesterov, int32 first", "T p, T buf",
+        """
+        T d = g;
+        if (wd != (T)0) d += wd * p;
+        const T b = first ? d : mom * buf + damp1 * d;
+        buf = b;
+        p -= lr * (nesterov ? d + mom * b : b);
+        """,
+        "gradflow_sgd_momentum")
+
+
+@functools.lru_cache(maxsize=None)
+def adam():
+    return cupy.ElementwiseKernel(
+        "T g, T step_size, T beta1, T beta2, T one_m_b1, T one_m_b2, T sqrt_bc2, T eps, "
+        "T wd, int32 decoupled, T decay",
+        "T p, T m, T v",
+        """
+        T gg = g;
+        if (wd != (T)0) {
+            if (decoupled) p *= decay; else gg += wd * p;
+        }
+        const T m2 = beta1 * m + one_m_b1 * gg;
+        const T v2 = beta2 * v + one_m_b2 * (gg * gg);
+        m = m2;
+        v = v2;
+        p -= step_size * (m2 / (sqrt(v2) / sqrt_bc2 + eps));
+        """,
+        "gradflow_adam")
