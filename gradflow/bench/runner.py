@@ -1,0 +1,171 @@
+"""The measurement loop: every case on every implementation, one row each.
+
+Implementations are gradflow backends (``numpy``, ``numba``, ``cupy``) and, with
+``--compare-torch``, ``torch-cpu`` / ``torch-cuda``. For each case the
+implementations run back to back, so the ratios in a row group are taken
+within seconds of each other. A failure in one implementation (a missing
+kernel, out of memory) becomes an ``error`` row and the run goes on. Ctrl-C
+stops the loop and returns what was measured so far.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+from . import timing, workloads
+
+TORCH_IMPLS = ("torch-cpu", "torch-cuda")
+
+
+@dataclass
+class Impl:
+    label: str              # "numpy", "numba", "cupy", "torch-cpu", "torch-cuda"
+    kind: str               # "gradflow" or "torch"
+    device: str             # "cpu" or "cuda"
+    synchronize: object = None
+
+
+@dataclass
+class Plan:
+    impls: list
+    cases: list
+    unavailable: dict = field(default_factory=dict)   # label -> reason
+
+
+def resolve_impls(backends, compare_torch: bool) -> tuple[list[Impl], dict]:
+    """The implementations to run, and ``{name: reason}`` for the ones that cannot run here."""
+    from gradflow.backends import (available_backends, get_backend, registered_backends,
+                                   unavailable_reason)
+    impls, skipped = [], {}
+    if backends is None:
+        names = list(available_backends())
+        for n in registered_backends():
+            if n not in names:
+                skipped[n] = unavailable_reason(n)
+    else:
+        names = []
+        for n in backends:
+            reason = unavailable_reason(n)
+            if reason is None:
+                names.append(n)
+            else:
+                skipped[n] = reason
+    for n in names:
+        be = get_backend(n)
+        impls.append(Impl(be.name, "gradflow", be.device_type, be.synchronize))
+    if compare_torch:
+        try:
+            import torch
+        except ImportError as e:
+            skipped["torch"] = f"cannot import torch: {e}"
+        else:
+            impls.append(Impl("torch-cpu", "torch", "cpu", None))
+            if torch.cuda.is_available():
+                impls.append(Impl("torch-cuda", "torch", "cuda", torch.cuda.synchronize))
+            else:
+                skipped["torch-cuda"] = "torch.cuda.is_available() is False"
+    return impls, skipped
+
+
+def _scalar(r):
+    """A loss value as a float (None for non-scalar outputs)."""
+    try:
+        if getattr(r, "ndim", None) == 0 or getattr(r, "shape", None) == ():
+            return float(r.item())
+    except Exception:
+        pass
+    return None
+
+
+def measure_case(case, impl: Impl, *, warmup, repeat, budget_s, builder=None) -> dict:
+    """Build ``case`` for ``impl``, time it, and return its row."""
+    row = {"workload": case.workload, "case": case.name, "mode": case.mode, "size": case.size,
+           "size_kind": workloads.WORKLOADS[case.workload].size_kind, "dtype": case.dtype,
+           "backend": impl.label, "impl": impl.kind, "device": impl.device,
+           "flop": case.flop, "error": None}
+    if builder is None:
+        builder = ((lambda c: workloads.build_gradflow(c, impl.label)) if impl.kind == "gradflow"
+                   else (lambda c: workloads.build_torch(c, impl.device)))
+    first = {}
+    try:
+        fn = builder(case)
+
+        def call():
+            r = fn()
+            if "r" not in first:
+                first["r"] = r
+        t = timing.measure(call, synchronize=impl.synchronize, warmup=warmup, repeat=repeat,
+                           budget_s=budget_s)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # one broken implementation must not end the run
+        row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+        return row
+    finally:
+        fn = None
+        gc.collect()
+        if impl.device == "cuda":
+            _release_gpu_memory(impl)
+    med = t.median
+    row.update({
+        "first_call_ms": t.first_call * 1e3, "median_ms": med * 1e3, "q1_ms": t.q1 * 1e3,
+        "q3_ms": t.q3 * 1e3, "iqr_ms": t.iqr * 1e3, "min_ms": t.min * 1e3,
+        "repeats": len(t.times), "warmup": t.warmup,
+        "times_ms": [round(x * 1e3, 6) for x in t.times],
+        "samples_per_s": case.samples / med if case.samples and med > 0 else None,
+        "gflops": case.flop / med / 1e9 if case.flop and med > 0 else None,
+        "loss0": _scalar(first.get("r")),
+    })
+    return row
+
+
+def run(plan: Plan, *, warmup=3, repeat=20, budget_s=None, time_limit_s=None,
+        progress=True, on_row=None, builder=None) -> dict:
+    """Measure every (case, impl) of ``plan``. Returns ``{"rows", "interrupted", "skipped"}``;
+    ``skipped`` counts pairs left out by ``time_limit_s``."""
+    from tqdm import tqdm
+    rows, interrupted, skipped = [], False, 0
+    total = len(plan.cases) * len(plan.impls)
+    t_start = time.perf_counter()
+    bar = tqdm(total=total, disable=not progress, file=sys.stderr, unit="run", leave=False,
+               dynamic_ncols=True)
+    try:
+        for case in plan.cases:
+            for impl in plan.impls:
+                if time_limit_s is not None and time.perf_counter() - t_start > time_limit_s:
+                    skipped += 1
+                    bar.update(1)
+                    continue
+                bar.set_description(f"{case.name} {case.size} {impl.label}")
+                row = measure_case(case, impl, warmup=warmup, repeat=repeat, budget_s=budget_s,
+                                   builder=builder)
+                rows.append(row)
+                if on_row is not None:
+                    on_row(row)
+                bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    return {"rows": rows, "interrupted": interrupted, "skipped": skipped,
+            "elapsed_s": time.perf_counter() - t_start}
+
+
+def _release_gpu_memory(impl: Impl) -> None:
+    """Hand cached device memory back so the next implementation starts from the same state."""
+    try:
+        if impl.kind == "torch":
+            import torch
+            torch.cuda.empty_cache()
+        else:
+            import cupy
+            cupy.get_default_memory_pool().free_all_blocks()
+    except Exception:
+        pass
+
+
+def finite(x) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
