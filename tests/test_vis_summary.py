@@ -1,0 +1,181 @@
+"""gradflow.summary and gradflow.vis.receptive_field against hand counts."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import gradflow
+import gradflow.nn as nn
+from gradflow.vis import receptive_field, summary
+
+
+def alexnet_paper():
+    """AlexNet as in Krizhevsky et al. 2012 (two-GPU grouping kept as groups=2),
+    on 227x227 input (the paper's "224" does not give 55x55 after conv1)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(3, 2),
+        nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(), nn.LocalResponseNorm(5),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Flatten(),
+        nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(),
+        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(),
+        nn.Linear(4096, 1000))
+
+
+def lenet5():
+    return nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                         nn.Linear(84, 10))
+
+
+def test_single_conv_hand_count():
+    # 10 filters of 5x5x3 plus 10 biases = 10*75 + 10 = 760; pad 2 keeps 32x32.
+    s = gradflow.summary(nn.Conv2d(3, 10, 5, padding=2), (3, 32, 32))
+    (row,) = s.rows
+    assert row.type == "Conv2d"
+    assert row.output_shape == (1, 10, 32, 32)
+    assert row.params == 760 and s.total_params == 760
+    # each of the 32*32*10 outputs is a 75-term dot product + bias: 2*75 FLOPs
+    assert row.flops == 32 * 32 * 10 * 75 * 2 == 1_536_000
+    assert s.total_flops == row.flops
+
+
+def test_batch_size_scales_flops_not_params():
+    m = nn.Sequential(nn.Conv2d(3, 10, 5, padding=2), nn.ReLU())
+    s1, s4 = summary(m, (3, 32, 32)), summary(m, (3, 32, 32), batch_size=4)
+    assert s4.total_flops == 4 * s1.total_flops
+    assert s4.total_params == s1.total_params == 760
+    assert s4.rows[1].output_shape == (4, 10, 32, 32)
+    assert s4.rows[1].flops == 4 * 10 * 32 * 32          # one op per ReLU element
+
+
+def test_lenet5_rows():
+    s = summary(lenet5(), (1, 32, 32))
+    convs = [r for r in s.rows if r.type == "Conv2d"]
+    fcs = [r for r in s.rows if r.type == "Linear"]
+    assert [r.output_shape for r in convs] == [(1, 6, 28, 28), (1, 16, 10, 10)]
+    assert [r.params for r in convs] == [6 * 25 + 6, 16 * 6 * 25 + 16]          # 156, 2416
+    assert [r.params for r in fcs] == [400 * 120 + 120, 120 * 84 + 84, 84 * 10 + 10]
+    assert s.total_params == 61_706
+    # MACs: conv1 28*28*6*25 = 117,600; conv2 10*10*16*150 = 240,000; fc 48,000+10,080+840
+    macs = 117_600 + 240_000 + 48_000 + 10_080 + 840
+    assert sum(r.flops for r in convs + fcs) == 2 * macs
+    pools = [r for r in s.rows if r.type == "MaxPool2d"]
+    assert [r.flops for r in pools] == [6 * 14 * 14 * 4, 16 * 5 * 5 * 4]
+    assert s.output_shape == (1, 10)
+    text = str(s)
+    assert "Conv2d" in text and "61,706" in text and "Output shape" in text
+
+
+def test_alexnet_published_counts():
+    t0 = time.perf_counter()
+    s = summary(alexnet_paper(), (3, 227, 227))
+    convs = [r for r in s.rows if r.type == "Conv2d"]
+    fcs = [r for r in s.rows if r.type == "Linear"]
+    # Per-layer parameters, weights + biases (Krizhevsky et al. 2012, groups of 2 on
+    # conv2/4/5: each filter sees half of the input channels):
+    expected_conv = [
+        96 * 3 * 11 * 11 + 96,      # conv1     34,944
+        256 * 48 * 5 * 5 + 256,     # conv2    307,456
+        384 * 256 * 3 * 3 + 384,    # conv3    885,120
+        384 * 192 * 3 * 3 + 384,    # conv4    663,936
+        256 * 192 * 3 * 3 + 256,    # conv5    442,624
+    ]
+    assert expected_conv == [34_944, 307_456, 885_120, 663_936, 442_624]
+    assert [r.params for r in convs] == expected_conv
+    expected_fc = [9216 * 4096 + 4096, 4096 * 4096 + 4096, 4096 * 1000 + 1000]
+    assert [r.params for r in fcs] == expected_fc == [37_752_832, 16_781_312, 4_097_000]
+    assert s.total_params == 60_965_224                # "60 million parameters"
+    assert [r.output_shape[1:] for r in convs] == [(96, 55, 55), (256, 27, 27), (384, 13, 13),
+                                                   (384, 13, 13), (256, 13, 13)]
+    # conv1: 55*55*96 outputs, each 11*11*3 = 363 multiply-adds -> 105.4M MACs
+    assert convs[0].flops == 2 * 55 * 55 * 96 * 363 == 210_830_400
+    assert convs[1].flops == 2 * 27 * 27 * 256 * (48 * 25)
+    assert fcs[0].flops == 2 * 9216 * 4096
+    assert time.perf_counter() - t0 < 20
+
+
+def test_summary_restores_training_mode_and_grads():
+    m = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Dropout(0.5))
+    m.train()
+    s = summary(m, (4,), batch_size=2)
+    assert m.training and all(c.training for c in m.children())
+    assert all(p.grad is None for p in m.parameters())
+    assert [r.type for r in s.rows] == ["Linear", "BatchNorm1d", "Dropout"]
+    assert s.rows[0].params == 15 and s.rows[1].params == 6
+    assert s["1"].flops == 2 * 2 * 3 and s["2"].flops == 0
+
+
+def test_summary_custom_module_and_shared_layer():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.act = nn.ReLU()
+            self.head = nn.Linear(4 * 8 * 8, 2)
+
+        def forward(self, x):
+            x = self.act(self.conv(x))
+            x = self.act(x)                      # the same module called twice
+            return self.head(x.flatten(1))
+
+    s = summary(Net(), (1, 8, 8))
+    assert [r.name for r in s.rows] == ["conv", "act", "act", "head"]
+    assert s.total_params == 4 * 9 + 4 + 256 * 2 + 2
+    assert sum(r.params for r in s.rows) == s.total_params
+    assert s.to_dict()["total_flops"] == s.total_flops
+
+
+# -- receptive fields -----------------------------------------------------------------------
+@pytest.mark.parametrize("k,p", [(3, 2), (5, 2), (5, 3), (7, 2)])
+def test_conv_then_pool_gives_p_plus_k_minus_1(k, p):
+    rf = receptive_field([("conv", k), ("pool", p)], (64, 64))
+    assert rf[1].size == (k, k) and rf[1].jump == (1, 1)
+    assert rf[2].size == (p + k - 1, p + k - 1) and rf[2].jump == (p, p)
+    m = nn.Sequential(nn.Conv2d(1, 2, k), nn.ReLU(), nn.MaxPool2d(p))
+    rows = receptive_field(m, (1, 64, 64))
+    assert rows[-1].size == (p + k - 1,) * 2
+    assert rows[-1].output_size == ((64 - k + 1) // p,) * 2
+
+
+def test_receptive_field_start_and_padding():
+    # 3x3 pad 1 convs keep the first unit centred on pixel 0; a stride-2 pool moves
+    # it to 0.5 (between pixels 0 and 1); each later 3x3 conv adds 2*jump.
+    rf = receptive_field([("conv", 3, 1, 1), ("conv", 3, 1, 1), ("pool", 2),
+                          ("conv", 3, 1, 1), ("pool", 2)], (32, 32))
+    assert [r.size[0] for r in rf] == [1, 3, 5, 6, 10, 12]
+    assert [r.jump[0] for r in rf] == [1, 1, 1, 2, 2, 4]
+    assert [r.start[0] for r in rf] == [0, 0, 0, 0.5, 0.5, 1.5]
+    assert [r.output_size for r in rf][-1] == (8, 8)
+
+
+def test_dilation_and_strided_conv():
+    # dilation 2 turns a 3x3 kernel into an effective 5x5
+    rf = receptive_field([dict(kind="conv", kernel_size=3, dilation=2),
+                          dict(kind="conv", kernel_size=3, stride=2, padding=1)], (17, 17))
+    assert rf[1].size == (5, 5) and rf[1].output_size == (13, 13)
+    assert rf[2].size == (7, 7) and rf[2].jump == (2, 2) and rf[2].output_size == (7, 7)
+    assert rf[2].start == (2, 2)     # start 2 (kernel 5, no pad) + (1 - 1) * 1
+
+
+def test_alexnet_receptive_field():
+    rf = receptive_field(nn.Sequential(*list(alexnet_paper().children())[:15]), (3, 227, 227))
+    convs = [r for r in rf if r.type in ("Conv2d", "MaxPool2d")]
+    # conv1 11 (jump 4), pool 19 (8), conv2 51, pool 67 (16), conv3 99, conv4 131,
+    # conv5 163, pool5 195 (32): the textbook 195x195 field of AlexNet's last conv features
+    assert [r.size[0] for r in convs] == [11, 19, 51, 67, 99, 131, 163, 195]
+    assert [r.jump[0] for r in convs] == [4, 8, 8, 16, 16, 16, 16, 32]
+    assert rf[-1].output_size == (6, 6)
+    text = str(rf)
+    assert "195x195" in text
+
+
+def test_receptive_field_after_flatten_covers_input():
+    rf = receptive_field(lenet5(), (1, 32, 32))
+    assert rf["7"].covers_input and rf["7"].size == (32, 32)
+    assert rf["5"].size == (16, 16)      # 5 -> 6 -> 14 -> 16 (LeNet's last pool)
