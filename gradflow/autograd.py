@@ -153,7 +153,8 @@ class Context:
     goes to ``__dict__`` and is dropped when the graph is freed."""
 
     __slots__ = ("fn", "parents", "input_shapes", "needs_input_grad", "backend", "_saved",
-                 "_saved_versions", "freed", "created_at", "retained", "__dict__", "__weakref__")
+                 "_saved_versions", "_versions", "freed", "created_at", "retained", "__dict__",
+                 "__weakref__")
 
     def __init__(self, fn, needs_input_grad, backend):
         self.fn = fn
@@ -163,6 +164,7 @@ class Context:
         self.input_shapes = ()
         self._saved = ()
         self._saved_versions = ()
+        self._versions = ()
         self.freed = False
         self.created_at = None
         self.retained = None
@@ -190,6 +192,25 @@ class Context:
                     f"an in-place operation (version {v} -> {t._version[0]}); compute it out of "
                     f"place or clone() it before modifying")
         return self._saved
+
+    def check_versions(self):
+        """Library primitives keep input/output arrays on ``ctx`` directly; raise if one
+        of those was modified in place after the forward pass (its gradient would be
+        silently wrong). ``_versions`` holds (version counter, version, shape, array ids)
+        of each tensor input and the output."""
+        for counter, v, shape, ids in self._versions:
+            if counter[0] != v:
+                kept = set()
+                for a in self.__dict__.values():
+                    if hasattr(a, "shape") and hasattr(a, "dtype"):
+                        kept.add(id(a))
+                        if getattr(a, "base", None) is not None:
+                            kept.add(id(a.base))
+                if kept.intersection(ids):
+                    raise RuntimeError(
+                        f"{self.name}: a tensor of shape {shape} saved for backward was modified "
+                        f"by an in-place operation after the forward pass (version {v} -> "
+                        f"{counter[0]}); compute it out of place or clone() it before modifying")
 
     def release(self):
         self.__dict__.clear()
@@ -250,6 +271,12 @@ class Function:
             _mode.enabled = prev
         if not isinstance(out, Tensor):
             out = Tensor._make(out, backend)
+            base = getattr(out.array, "base", None)
+            if base is not None:  # a view of an input shares its version counter (PyTorch)
+                for t in tensors:
+                    if base is t.array or base is getattr(t.array, "base", False):
+                        out._version = t._version
+                        break
         ctx.backend = out.backend  # gradients w.r.t. the output live here
         if anomaly:
             _check_finite(ctx, out.array, "forward output")
@@ -257,9 +284,16 @@ class Function:
             ctx.parents = tuple((a._node if a._node is not None else a) if isinstance(a, Tensor)
                                 and a.requires_grad else None for a in args)
             ctx.input_shapes = tuple(getattr(a, "shape", None) for a in args)
+            ctx._versions = tuple((t._version, t._version[0], t.shape, _ids(t.array))
+                                  for t in tensors + [out])
             out._node = ctx
             out.requires_grad = True
         return out
+
+
+def _ids(arr):
+    base = getattr(arr, "base", None)
+    return (id(arr),) if base is None else (id(arr), id(base))
 
 
 # ---------------------------------------------------------------------------
@@ -350,6 +384,8 @@ def backward(tensor, grad=None, retain_graph=False):
             t = node.retained()
             if t is not None:
                 t.grad = Tensor._make(gy if t.grad is None else t.grad.array + gy, node.backend)
+        if node._versions:
+            node.check_versions()
         in_grads = _call_backward(node, Tensor._make(gy, node.backend), anomaly)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)

@@ -187,8 +187,10 @@ class Tensor:
         _backward(self, grad, retain_graph)
 
     def detach(self):
-        """A tensor sharing storage, cut from the graph."""
-        return Tensor._make(self.array, self.backend)
+        """A tensor sharing storage (and the in-place version counter), cut from the graph."""
+        t = Tensor._make(self.array, self.backend)
+        t._version = self._version
+        return t
 
     def detach_(self):
         self._node = None
