@@ -178,3 +178,21 @@ def test_integer_ops_are_not_flagged():
     with detect_anomaly():
         a = gf.tensor([1, 2, 3]) + gf.tensor([4, 5, 6])
     assert a.tolist() == [5, 7, 9]
+
+
+def test_nan_inside_a_module_points_at_the_users_call_line():
+    nn = pytest.importorskip("gradflow.nn")
+    if not hasattr(nn, "Linear"):
+        pytest.skip("gradflow.nn.Linear has not landed")
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    with gf.no_grad():
+        model[2].weight.data.fill_(float("inf"))
+    x = gf.randn(5, 4)
+    with detect_anomaly(), pytest.raises(AnomalyError) as err:
+        where = _here()
+        model(x)
+    msg = str(err.value)
+    # the first non-finite op is the second Linear (inf * finite, or inf - inf), with its
+    # (5, 3) input and (2, 3) weight; the frame is the user's model(x) line, not gradflow's
+    assert "(5, 3)" in msg and where in msg, msg
+    assert "gradflow/nn" not in msg.split("created at")[-1]
