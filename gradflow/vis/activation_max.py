@@ -15,6 +15,11 @@ the image from growing without bound::
 
 ``layer`` is a module, a dotted name from ``named_modules()`` or a leaf index.
 For a linear score ``w . x`` the ascent converges to ``x* = w / (2 * l2)``.
+
+``normalize=True`` divides the activation's gradient by its root-mean-square
+each step (as Keras' filter-visualisation recipe does), so ``lr`` is a step in
+input units whatever the gradient's scale -- useful for deep, freshly
+initialised units whose raw gradients are tiny.
 """
 from __future__ import annotations
 
@@ -54,8 +59,8 @@ def _objective(model, unit_or_class):
 
 
 def activation_maximization(model, unit_or_class, steps=100, lr=0.1, l2=1e-3, input_shape=None,
-                            x0=None, seed=0, noise=0.1, clip=None, return_history=False,
-                            path=None):
+                            x0=None, seed=0, noise=0.1, clip=None, normalize=False,
+                            return_history=False, path=None):
     """Gradient ascent on the input; returns the image, a (1, *input_shape) tensor.
 
     ``input_shape``: one sample's shape, e.g. (1, 28, 28); not needed with ``x0``
@@ -83,6 +88,8 @@ def activation_maximization(model, unit_or_class, steps=100, lr=0.1, l2=1e-3, in
         grad, value = input_gradient(model, x, act)
         history.append(value)
         with no_grad():
+            if normalize:
+                grad = grad * (1.0 / (float((grad * grad).mean().sqrt().item()) + 1e-12))
             x = x + (grad - x * (2.0 * l2)) * float(lr)
             if clip is not None:
                 x = x.clip(float(clip[0]), float(clip[1]))

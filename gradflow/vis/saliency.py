@@ -98,7 +98,7 @@ def saliency(model, x, target=None, reduce=None):
     grad, _ = input_gradient(model, x, lambda xi: class_score(model(xi), target))
     sal = grad.abs()
     if reduce == "max":
-        sal = sal.max(dim=1) if sal.ndim >= 3 else sal
+        sal = sal.amax(dim=1) if sal.ndim >= 3 else sal
     elif reduce not in (None, "none"):
         raise ValueError(f"saliency: reduce must be None or 'max', got {reduce!r}")
     return sal
