@@ -1,2 +1,18 @@
-"""Neural-network layers (placeholder until the training stack lands)."""
+"""``gradflow.nn``: modules, layers, losses and initialisers (PyTorch's ``torch.nn``).
+
+    import gradflow.nn as nn
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    loss = nn.CrossEntropyLoss()(model(x), y)
+"""
 from . import functional  # noqa: F401
+from . import init  # noqa: F401
+from .parameter import Parameter, Buffer  # noqa: F401
+from .module import Module  # noqa: F401
+from .layers import (Identity, Linear, Bilinear, Conv2d, MaxPool2d, AvgPool2d, LPPool2d,  # noqa: F401
+                     AdaptiveAvgPool2d, ReLU, Sigmoid, Tanh, LeakyReLU, ELU, GELU, SiLU, Softplus,
+                     Softmax, LogSoftmax, Flatten, Unflatten, Dropout, Dropout2d, BatchNorm1d,
+                     BatchNorm2d, LocalResponseNorm, Sequential, ModuleList, ModuleDict,
+                     ParameterList)
+from .loss import (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss,  # noqa: F401
+                   BCELoss, BCEWithLogitsLoss, KLDivLoss)
+from . import utils  # noqa: F401

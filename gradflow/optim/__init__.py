@@ -1,1 +1,8 @@
-"""Optimizers (placeholder until the training stack lands)."""
+"""``gradflow.optim``: optimizers and learning-rate schedules (PyTorch's ``torch.optim``).
+
+    opt = gradflow.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt.zero_grad(); loss.backward(); opt.step()
+"""
+from .optimizer import Optimizer  # noqa: F401
+from .optimizers import SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta  # noqa: F401
+from . import lr_scheduler  # noqa: F401

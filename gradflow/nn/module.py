@@ -1,0 +1,449 @@
+"""``Module``: the base class of layers and models (PyTorch's ``nn.Module``).
+
+Parameters, buffers and submodules are registered by assigning them as attributes;
+``state_dict()`` / ``load_state_dict()`` name them by their dotted path
+(``features.0.weight``). ``load_state_dict`` is all-or-nothing: it checks every
+key, shape and value first and only then copies, so a failed load changes nothing.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+
+import numpy
+
+from .. import dtypes
+from ..autograd import no_grad
+from ..backends import Backend
+from ..tensor import Tensor
+from .parameter import Buffer, Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class _RemovableHandle:
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _split_to_args(args, kwargs):
+    """Parse ``to(...)`` arguments into (backend-or-device spec, dtype)."""
+    from ..device import device as _device
+    target = kwargs.pop("device", None)
+    target = kwargs.pop("backend", target)
+    dtype = kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, (str, Backend, _device)):
+            target = a
+        elif isinstance(a, Tensor):
+            target, dtype = a.backend, a.dtype
+        else:
+            dtype = a
+    backend = _device.resolve_backend(target) if target is not None else None
+    return backend, (dtypes.as_dtype(dtype) if dtype is not None else None)
+
+
+class Module:
+    """Base class for all layers and models. Subclasses call ``super().__init__()``
+    first, assign Parameters/Modules as attributes and define ``forward``."""
+
+    training: bool
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments")
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = OrderedDict()
+        d["_buffers"] = OrderedDict()
+        d["_non_persistent_buffers"] = set()
+        d["_modules"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
+        d["_forward_pre_hooks"] = OrderedDict()
+        d["_hook_id"] = 0
+
+    # -- registration ----------------------------------------------------------------------
+    def _check_init(self, what):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {what} before {type(self).__name__}.__init__() "
+                                 f"called super().__init__()")
+
+    @staticmethod
+    def _check_name(name, what):
+        if not isinstance(name, str):
+            raise TypeError(f"{what} name should be a string, got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError(f"{what} name can't contain \".\" or be empty, got {name!r}")
+
+    def _discard(self, name):
+        for key in ("_parameters", "_buffers", "_modules"):
+            self.__dict__[key].pop(name, None)
+        self.__dict__["_non_persistent_buffers"].discard(name)
+        self.__dict__.pop(name, None)
+
+    def register_parameter(self, name, param):
+        self._check_init("parameters")
+        self._check_name(name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} "
+                            f"(gradflow.nn.Parameter or None expected)")
+        self._discard(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name, tensor, persistent=True):
+        self._check_init("buffers")
+        self._check_name(name, "buffer")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign {type(tensor).__name__} as buffer {name!r} "
+                            f"(gradflow.Tensor or None expected)")
+        self._discard(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent_buffers.add(name)
+
+    def add_module(self, name, module):
+        self._check_init("submodules")
+        self._check_name(name, "module")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._discard(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        if isinstance(value, Parameter):
+            self._check_init("parameters")
+            self.register_parameter(name, value)
+        elif isinstance(value, Buffer):
+            self.register_buffer(name, value, value.persistent)
+        elif isinstance(value, Module):
+            self._check_init("submodules")
+            self.add_module(name, value)
+        elif "_parameters" in d and name in d["_parameters"]:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                f"(gradflow.nn.Parameter or None expected)")
+            d["_parameters"][name] = None
+        elif "_modules" in d and name in d["_modules"]:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
+                                f"(gradflow.nn.Module or None expected)")
+            d["_modules"][name] = None
+        elif "_buffers" in d and name in d["_buffers"]:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} "
+                                f"(gradflow.Tensor or None expected)")
+            d["_buffers"][name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if key in d and name in d[key]:
+                return d[key][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if name in d.get(key, ()):
+                del d[key][name]
+                d["_non_persistent_buffers"].discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+    def get_submodule(self, target):
+        mod = self
+        for part in target.split(".") if target else []:
+            if part not in mod._modules:
+                raise AttributeError(f"{type(mod).__name__} has no submodule {part!r} ({target!r})")
+            mod = mod._modules[part]
+        return mod
+
+    def get_parameter(self, target):
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._parameters:
+            raise AttributeError(f"{type(mod).__name__} has no parameter {name!r}")
+        return mod._parameters[name]
+
+    # -- calling ---------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required "
+                                  f"\"forward\" function")
+
+    def __call__(self, *args, **kwargs):
+        for hook in list(self._forward_pre_hooks.values()):
+            res = hook(self, args)
+            if res is not None:
+                args = res if isinstance(res, tuple) else (res,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            res = hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
+
+    def _add_hook(self, table, hook):
+        self.__dict__["_hook_id"] += 1
+        key = self._hook_id
+        table[key] = hook
+        return _RemovableHandle(table, key)
+
+    def register_forward_hook(self, hook):
+        """``hook(module, inputs, output)`` after every forward; may return a new output."""
+        return self._add_hook(self._forward_hooks, hook)
+
+    def register_forward_pre_hook(self, hook):
+        """``hook(module, inputs)`` before every forward; may return new inputs."""
+        return self._add_hook(self._forward_pre_hooks, hook)
+
+    # -- traversal -----------------------------------------------------------------------------------
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        memo = set() if memo is None else memo
+        if remove_duplicate and id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is None:
+                continue
+            yield from m.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, key, prefix, recurse, remove_duplicate=True):
+        seen = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix, self)]
+        for mprefix, m in mods:
+            for name, v in m.__dict__[key].items():
+                if v is None or (remove_duplicate and id(v) in seen):
+                    continue
+                seen.add(id(v))
+                yield mprefix + ("." if mprefix else "") + name, v
+
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # -- modes and gradients ---------------------------------------------------------------------------
+    def train(self, mode=True):
+        if not isinstance(mode, bool):
+            raise ValueError(f"train: mode is expected to be a bool, got {mode!r}")
+        for m in self.modules():
+            m.__dict__["training"] = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad=True):
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = Tensor._make(p.backend.zeros(p.shape, p.dtype), p.backend)
+
+    # -- moving between backends and dtypes -------------------------------------------------------
+    def _apply_arrays(self, fn):
+        """Replace each parameter's / buffer's array by ``fn(tensor) -> (array, backend)``
+        in place, so Parameter objects (and optimizers holding them) stay valid."""
+        for t in list(self.parameters()) + list(self.buffers()):
+            arr, be = fn(t)
+            if arr is t.array and be is t.backend:
+                continue
+            t.array, t.backend = arr, be
+            t._version[0] += 1
+            if t.grad is not None:
+                garr, gbe = fn(t.grad)
+                t.grad = Tensor._make(garr, gbe)
+        return self
+
+    def to(self, *args, **kwargs):
+        """``model.to("numba")``, ``model.to(gradflow.device("cuda"))``,
+        ``model.to(gradflow.float64)``: moves parameters and buffers in place (floating
+        ones change dtype; integer buffers keep theirs) and returns ``self``."""
+        backend, dtype = _split_to_args(args, dict(kwargs))
+
+        def move(t):
+            arr, be = t.array, t.backend
+            if backend is not None and backend is not be:
+                arr, be = backend.asarray(be.to_numpy(arr)), backend
+            if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
+                if dtype.kind != "f":
+                    raise TypeError(f"Module.to: only floating dtypes are allowed, got {dtype}")
+                arr = be.astype(arr, dtype)
+            return arr, be
+
+        return self._apply_arrays(move)
+
+    def cpu(self):
+        from ..backends import default_cpu_backend
+        return self if all(p.backend.device_type == "cpu" for p in self.parameters()) \
+            else self.to(default_cpu_backend())
+
+    def cuda(self, device=None):
+        return self.to("cupy")
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def type(self, dtype):
+        return self.to(dtype)
+
+    # -- state dict -------------------------------------------------------------------------------------
+    def _state_items(self):
+        """(key, tensor, owner module, local name, kind) for every state entry."""
+        for mprefix, m in self.named_modules(remove_duplicate=False):
+            pre = mprefix + "." if mprefix else ""
+            for name, p in m._parameters.items():
+                if p is not None:
+                    yield pre + name, p, m, name, "parameter"
+            for name, b in m._buffers.items():
+                if b is not None and name not in m._non_persistent_buffers:
+                    yield pre + name, b, m, name, "buffer"
+
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        """Ordered ``{dotted name: tensor}`` of parameters and persistent buffers.
+        The tensors share storage with the module (detached unless ``keep_vars``)."""
+        out = OrderedDict() if destination is None else destination
+        for key, t, *_ in self._state_items():
+            out[prefix + key] = t if keep_vars else t.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copy ``state_dict``'s values into this module's parameters and buffers.
+
+        Every key, shape and value is checked before anything is copied: a mismatch
+        raises ``RuntimeError`` naming the offending keys/shapes and leaves the module
+        unchanged. With ``strict=False`` missing and unexpected keys are allowed (and
+        returned); shape mismatches are always errors. Values may be Tensors (any
+        backend), NumPy arrays or numbers."""
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"load_state_dict: expected a dict (a state_dict), got "
+                            f"{type(state_dict).__name__}")
+        items = {k: (t, m, name) for k, t, m, name, _ in self._state_items()}
+        missing = [k for k in items if k not in state_dict]
+        unexpected = [k for k in state_dict.keys() if k not in items]
+        errors = []
+        if strict:
+            if unexpected:
+                errors.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected))
+            if missing:
+                errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing))
+        staged = []
+        for key, (t, m, name) in items.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            try:
+                host = value.numpy() if isinstance(value, Tensor) else numpy.asarray(value)
+            except Exception as e:  # noqa: BLE001 - reported with its key
+                errors.append(f"value for \"{key}\" is not array-like ({type(value).__name__}: {e})")
+                continue
+            if host.dtype.kind not in "biuf":
+                errors.append(f"value for \"{key}\" has non-numeric dtype {host.dtype}")
+                continue
+            if tuple(host.shape) != t.shape:
+                errors.append(f"size mismatch for {key}: copying a param with shape "
+                              f"{tuple(host.shape)} from checkpoint, the shape in current model "
+                              f"is {t.shape}")
+                continue
+            staged.append((t, host))
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(errors))
+        # convert everything before touching the module (conversion can fail too)
+        arrays = [(t, t.backend.asarray(host.astype(t.dtype, copy=False))) for t, host in staged]
+        with no_grad():
+            for t, arr in arrays:
+                if assign:
+                    t.array = arr
+                else:
+                    t.backend.copyto_(t.array, arr)
+                t._version[0] += 1
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- printing ---------------------------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def _get_name(self):
+        return type(self).__name__
+
+    def __repr__(self):
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines = extra.split("\n")
+        for name, m in self._modules.items():
+            body = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {body}")
+        main = self._get_name() + "("
+        if lines:
+            if len(lines) == 1 and not self._modules:
+                main += lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+    def num_parameters(self, trainable_only=False):
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

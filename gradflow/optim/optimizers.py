@@ -1,0 +1,214 @@
+"""SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta with PyTorch's update rules.
+
+Each ``_update(p, g, group, state)`` receives the parameter Tensor, its gradient as a
+backend array (already negated for ``maximize``) and updates ``p.array`` in place.
+Comments give the rule in PyTorch's notation; the code mirrors PyTorch's
+single-tensor implementation operation by operation so trajectories agree to
+float64 rounding.
+"""
+from __future__ import annotations
+
+from .optimizer import Optimizer
+
+
+def _check(name, value, low=0.0, what="value"):
+    if not value >= low:
+        raise ValueError(f"Invalid {name} {what}: {value}")
+
+
+class SGD(Optimizer):
+    """d = g + wd*p; b = d (first step) or momentum*b + (1 - dampening)*d;
+    d = d + momentum*b (nesterov) or b; p -= lr*d."""
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False, fused=None):
+        _check("learning rate", lr)
+        _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def _update(self, p, g, group, state):
+        momentum = group["momentum"]
+        buf, first = None, False
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = self._zeros(p)
+                state["momentum_buffer"] = buf
+                first = True
+        p.backend.sgd_step_(p.array, g, None if buf is None else buf.array, group["lr"], momentum,
+                            group["dampening"], group["weight_decay"], group["nesterov"], first)
+
+
+class Adam(Optimizer):
+    """m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+    p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+    ``weight_decay`` adds wd*p to g (L2); AdamW decays p by (1 - lr*wd) instead."""
+
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        _check("learning rate", lr)
+        _check("epsilon", eps)
+        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameters: {betas}; both must be in [0, 1)")
+        _check("weight_decay", weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def _update(self, p, g, group, state):
+        if "step" not in state:
+            state["step"] = 0
+            state["exp_avg"] = self._zeros(p)
+            state["exp_avg_sq"] = self._zeros(p)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = self._zeros(p)
+        state["step"] += 1
+        b1, b2 = group["betas"]
+        lr, wd, eps, step = group["lr"], group["weight_decay"], group["eps"], state["step"]
+        if not group["amsgrad"]:
+            p.backend.adam_step_(p.array, g, state["exp_avg"].array, state["exp_avg_sq"].array,
+                                 lr, b1, b2, eps, wd, step, self._decoupled)
+            return
+        be, pa = p.backend, p.array
+        m, v, vmax = state["exp_avg"].array, state["exp_avg_sq"].array, state["max_exp_avg_sq"].array
+        if wd:
+            if self._decoupled:
+                be.copyto_(pa, be.binary("mul", pa, 1 - lr * wd))
+            else:
+                g = be.binary("add", g, be.binary("mul", pa, wd))
+        be.copyto_(m, be.binary("add", be.binary("mul", m, b1), be.binary("mul", g, 1 - b1)))
+        be.copyto_(v, be.binary("add", be.binary("mul", v, b2),
+                                be.binary("mul", be.binary("mul", g, g), 1 - b2)))
+        be.copyto_(vmax, be.binary("maximum", vmax, v))
+        bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
+        denom = be.binary("add", be.binary("div", be.unary("sqrt", vmax), bc2 ** 0.5), eps)
+        be.copyto_(pa, be.binary("sub", pa, be.binary("mul", be.binary("div", m, denom), lr / bc1)))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr*wd first."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, **kw):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, **kw)
+
+
+class Adagrad(Optimizer):
+    """s += g^2; p -= lr/(1 + (t-1)*lr_decay) * g / (sqrt(s) + eps)."""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                 eps=1e-10, *, maximize=False, foreach=None, differentiable=False, fused=None):
+        _check("learning rate", lr)
+        _check("lr_decay", lr_decay)
+        _check("weight_decay", weight_decay)
+        _check("initial_accumulator_value", initial_accumulator_value)
+        _check("epsilon", eps)
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps,
+                                      maximize=maximize))
+
+    def _update(self, p, g, group, state):
+        be, pa = p.backend, p.array
+        if "step" not in state:
+            state["step"] = 0
+            s = self._zeros(p)
+            if group["initial_accumulator_value"]:
+                be.copyto_(s.array, be.full((), group["initial_accumulator_value"], p.dtype))
+            state["sum"] = s
+        state["step"] += 1
+        if group["weight_decay"]:
+            g = be.binary("add", g, be.binary("mul", pa, group["weight_decay"]))
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        s = state["sum"].array
+        be.copyto_(s, be.binary("add", s, be.binary("mul", g, g)))
+        std = be.binary("add", be.unary("sqrt", s), group["eps"])
+        be.copyto_(pa, be.binary("sub", pa, be.binary("mul", be.binary("div", g, std), clr)))
+
+
+class RMSprop(Optimizer):
+    """a = alpha*a + (1-alpha)*g^2 (centered: minus the squared running mean of g);
+    with momentum b = momentum*b + g/(sqrt(a)+eps), p -= lr*b; else p -= lr*g/(sqrt(a)+eps)."""
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, *, maximize=False, foreach=None, differentiable=False, capturable=False):
+        _check("learning rate", lr)
+        _check("epsilon", eps)
+        _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
+        _check("alpha", alpha)
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    def _update(self, p, g, group, state):
+        be, pa = p.backend, p.array
+        if "step" not in state:
+            state["step"] = 0
+            state["square_avg"] = self._zeros(p)
+            if group["momentum"] > 0:
+                state["momentum_buffer"] = self._zeros(p)
+            if group["centered"]:
+                state["grad_avg"] = self._zeros(p)
+        state["step"] += 1
+        alpha, lr, eps = group["alpha"], group["lr"], group["eps"]
+        if group["weight_decay"]:
+            g = be.binary("add", g, be.binary("mul", pa, group["weight_decay"]))
+        sq = state["square_avg"].array
+        be.copyto_(sq, be.binary("add", be.binary("mul", sq, alpha),
+                                 be.binary("mul", be.binary("mul", g, g), 1 - alpha)))
+        if group["centered"]:
+            ga = state["grad_avg"].array
+            be.copyto_(ga, be.binary("add", ga, be.binary("mul", be.binary("sub", g, ga), 1 - alpha)))
+            avg = be.unary("sqrt", be.binary("sub", sq, be.binary("mul", ga, ga)))
+        else:
+            avg = be.unary("sqrt", sq)
+        avg = be.binary("add", avg, eps)
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"].array
+            be.copyto_(buf, be.binary("add", be.binary("mul", buf, group["momentum"]),
+                                      be.binary("div", g, avg)))
+            be.copyto_(pa, be.binary("sub", pa, be.binary("mul", buf, lr)))
+        else:
+            be.copyto_(pa, be.binary("sub", pa, be.binary("mul", be.binary("div", g, avg), lr)))
+
+
+class Adadelta(Optimizer):
+    """a = rho*a + (1-rho)*g^2; d = sqrt(u+eps)/sqrt(a+eps)*g; u = rho*u + (1-rho)*d^2; p -= lr*d."""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False,
+                 foreach=None, capturable=False, differentiable=False):
+        _check("learning rate", lr)
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Invalid rho value: {rho}")
+        _check("epsilon", eps)
+        _check("weight_decay", weight_decay)
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _update(self, p, g, group, state):
+        be, pa = p.backend, p.array
+        if "step" not in state:
+            state["step"] = 0
+            state["square_avg"] = self._zeros(p)
+            state["acc_delta"] = self._zeros(p)
+        state["step"] += 1
+        rho, eps = group["rho"], group["eps"]
+        if group["weight_decay"]:
+            g = be.binary("add", g, be.binary("mul", pa, group["weight_decay"]))
+        sq, acc = state["square_avg"].array, state["acc_delta"].array
+        be.copyto_(sq, be.binary("add", be.binary("mul", sq, rho),
+                                 be.binary("mul", be.binary("mul", g, g), 1 - rho)))
+        std = be.unary("sqrt", be.binary("add", sq, eps))
+        delta = be.unary("sqrt", be.binary("add", acc, eps))
+        delta = be.binary("mul", be.binary("div", delta, std), g)
+        be.copyto_(acc, be.binary("add", be.binary("mul", acc, rho),
+                                  be.binary("mul", be.binary("mul", delta, delta), 1 - rho)))
+        be.copyto_(pa, be.binary("sub", pa, be.binary("mul", delta, group["lr"])))
