@@ -66,7 +66,7 @@ class SoftmaxCrossEntropy(Function):
             gl = g
         else:
             scale = g / ctx.denom if ctx.reduction == "mean" else g
-            gl = be.broadcast_to(scale, (n,))
+            gl = be.copy(be.broadcast_to(scale, (n,)))  # contiguous, writable: kernels may need it
         if ctx.w is not None:
             gl = gl * ctx.w
         return be.softmax_cross_entropy_backward(ctx.logp, ctx.t, gl), None, None, None, None
