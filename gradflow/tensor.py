@@ -26,6 +26,17 @@ def _axis(dim, axis, name="dim"):
     return dim if dim is not None else axis
 
 
+def _is_dtype_name(s):
+    """True for dtype spellings ("float64", "int64", "float"), False for device/backend names."""
+    if s.split(":")[0].lower() in ("cpu", "cuda", "gpu", "numpy", "numba", "cupy"):
+        return False
+    try:
+        numpy.dtype(s)
+        return True
+    except TypeError:
+        return False
+
+
 class Tensor:
     __slots__ = ("array", "backend", "requires_grad", "grad", "_node", "_version", "__weakref__")
     __array_priority__ = 1000  # numpy scalars/arrays defer to Tensor's operators
@@ -232,7 +243,9 @@ class Tensor:
         ``.to(gradflow.float64)``. Differentiable; a no-op returns ``self``."""
         from .device import device as _device
         for a in args:
-            if isinstance(a, (str, Backend, _device)):
+            if isinstance(a, str) and _is_dtype_name(a):
+                dtype = a  # .to("float64")
+            elif isinstance(a, (str, Backend, _device)):
                 backend = a
             else:
                 dtype = a

@@ -119,8 +119,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return out.reshape(()) if reduction == "none" else out
     if isinstance(target, Tensor) and target.dtype.kind == "f":
         if target.shape != input.shape:
-            raise ValueError(f"{op}: probability target must have the input's shape {input.shape}, "
-                             f"got {target.shape}")
+            raise ValueError(f"{op}: a floating target holds class probabilities and must have the "
+                             f"input's shape {input.shape}, got {target.shape}; for class indices "
+                             f"pass an integer (int64) target of shape {(input.shape[0],) + input.shape[2:]}")
         c = input.shape[1]
         if label_smoothing:
             target = target * (1 - label_smoothing) + label_smoothing / c
