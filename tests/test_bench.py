@@ -283,3 +283,22 @@ def test_python_dash_m_gradflow_bench_help():
     for flag in ("--backends", "--workloads", "--batch-sizes", "--compare-torch", "--json", "--plot",
                  "--quick", "--max-seconds"):
         assert flag in out.stdout
+
+
+def test_step_with_gradflow_nn_and_functional_fallback_agree():
+    from gradflow.bench import models
+    if not models.have_gradflow_nn():
+        pytest.skip("gradflow.nn / gradflow.optim not available")
+    a = models.gradflow_step("lenet5_step", "numpy", "float64", 3, use_nn=True)
+    b = models.gradflow_step("lenet5_step", "numpy", "float64", 3, use_nn=False)
+    la = [a().item() for _ in range(3)]
+    lb = [b().item() for _ in range(3)]
+    assert la == pytest.approx(lb, rel=1e-10)  # same weights, data and SGD-momentum updates
+    assert la[2] < la[0]
+
+
+def test_busy_machine_warning():
+    assert report.busy_warning({"logical_cpus": 2, "loadavg_start": [0.3, 0, 0],
+                                "loadavg_end": [0.5, 0, 0]}) is None
+    assert "busy" in report.busy_warning({"logical_cpus": 2, "loadavg_start": [0.3, 0, 0],
+                                          "loadavg_end": [3.5, 0, 0]})

@@ -175,8 +175,10 @@ def case_tables(rows: list[dict], describe=None) -> list[str]:
                          fmt_ratio(r["vs_torch"])])
         out += _table(headers, body)
         errs = [r for r in rs if not _ok(r)]
+        if errs:
+            out.append("")
         for r in errs:
-            out.append(f"\n- {r['backend']} at {size_label}={r['size']}: {r['error']}")
+            out.append(f"- {r['backend']} at {size_label}={r['size']}: {r['error']}")
         out.append("")
     return out
 
@@ -198,6 +200,18 @@ def crossover_lines(xs: list[dict]) -> list[str]:
     return out
 
 
+def busy_warning(info: dict) -> str | None:
+    """A warning when other processes kept the CPUs busy (1-min load average at
+    the start or end above half the logical CPUs)."""
+    cpus = info.get("logical_cpus") or 1
+    loads = [l[0] for l in (info.get("loadavg_start"), info.get("loadavg_end")) if l]
+    if loads and max(loads) > 0.5 * cpus:
+        return (f"**Note: the machine was busy (1-min load average up to {max(loads):.1f} on "
+                f"{cpus} logical CPUs): absolute times are inflated and noisy; compare "
+                f"same-run ratios and check the IQR.**")
+    return None
+
+
 def render(doc: dict, describe=None) -> str:
     """The whole report as markdown text."""
     from .machine import summary
@@ -214,6 +228,9 @@ def render(doc: dict, describe=None) -> str:
                  + "; median and interquartile range (IQR) of the timed calls. "
                  "`t/numpy`, `t/torch`: time ratios in this run (< 1 = faster). "
                  "GFLOP/s counts matmul/conv/linear multiply-adds only (gradflow/bench/flops.py).")
+    busy = busy_warning(doc["machine"])
+    if busy:
+        lines += ["", busy]
     if doc["unavailable"]:
         lines.append("")
         lines.append("Not measured here:")
