@@ -314,10 +314,10 @@ class Tensor:
         return self._inplace("div", other)
 
     def zero_(self):
-        return self.fill_(0)
+        return self.fill_(0, _op="zero_")
 
-    def fill_(self, value):
-        self._check_inplace("fill_")
+    def fill_(self, value, _op="fill_"):
+        self._check_inplace(_op)
         self.backend.copyto_(self.array, self.backend.full((), value, self.dtype))
         return self._bump()
 
@@ -386,16 +386,20 @@ class Tensor:
     def __or__(self, o): return _ew.logical("or", self, o)
 
     def __iadd__(self, o):
-        return self.add_(o) if not self.requires_grad else self + o
+        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
+        return self.add_(o) if not (self.requires_grad and is_grad_enabled()) else self + o
 
     def __isub__(self, o):
-        return self.sub_(o) if not self.requires_grad else self - o
+        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
+        return self.sub_(o) if not (self.requires_grad and is_grad_enabled()) else self - o
 
     def __imul__(self, o):
-        return self.mul_(o) if not self.requires_grad else self * o
+        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
+        return self.mul_(o) if not (self.requires_grad and is_grad_enabled()) else self * o
 
     def __itruediv__(self, o):
-        return self.div_(o) if not self.requires_grad else self / o
+        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
+        return self.div_(o) if not (self.requires_grad and is_grad_enabled()) else self / o
 
     def add(self, o, alpha=1): return _ew.add(self, o if alpha == 1 else o * alpha)
     def sub(self, o, alpha=1): return _ew.sub(self, o if alpha == 1 else o * alpha)
@@ -436,13 +440,15 @@ class Tensor:
 
     clamp = clip
 
-    def softmax(self, dim=-1, axis=None):
+    def softmax(self, dim=None, axis=None):
         from .ops.softmax import softmax
-        return softmax(self, _axis(dim, axis))
+        d = _axis(dim, axis)
+        return softmax(self, -1 if d is None else d)
 
-    def log_softmax(self, dim=-1, axis=None):
+    def log_softmax(self, dim=None, axis=None):
         from .ops.softmax import log_softmax
-        return log_softmax(self, _axis(dim, axis))
+        d = _axis(dim, axis)
+        return log_softmax(self, -1 if d is None else d)
 
     # -- reductions ----------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False, axis=None, keepdims=None):
