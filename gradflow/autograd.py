@@ -196,17 +196,17 @@ class Context:
     def check_versions(self):
         """Library primitives keep input/output arrays on ``ctx`` directly; raise if one
         of those was modified in place after the forward pass (its gradient would be
-        silently wrong). ``_versions`` holds (version counter, version, shape, array ids)
+        silently wrong). ``_versions`` holds (version counter, version, shape, array id)
         of each tensor input and the output."""
-        for counter, v, shape, ids in self._versions:
+        for counter, v, shape, ident in self._versions:
             if counter[0] != v:
                 kept = set()
                 for a in self.__dict__.values():
                     if hasattr(a, "shape") and hasattr(a, "dtype"):
-                        kept.add(id(a))
+                        kept.add(id(a))  # the array itself, or a view of it
                         if getattr(a, "base", None) is not None:
                             kept.add(id(a.base))
-                if kept.intersection(ids):
+                if ident in kept:
                     raise RuntimeError(
                         f"{self.name}: a tensor of shape {shape} saved for backward was modified "
                         f"by an in-place operation after the forward pass (version {v} -> "
@@ -235,8 +235,9 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
+        Tensor = _Tensor or _load_tensor()
         backend = None
+        requires = False
         tensors = []
         for a in args:
             if isinstance(a, Tensor):
@@ -248,27 +249,34 @@ class Function:
                     raise RuntimeError(
                         f"{cls.__name__}: inputs live on different backends ({shapes}); data never "
                         f"moves implicitly -- move them with .to('{backend.name}') first")
+                if a.requires_grad:
+                    requires = True
         if backend is None:
             from .backends import current_backend
             backend = current_backend()
-        requires = is_grad_enabled() and any(t.requires_grad for t in tensors)
+        grad_on = getattr(_mode, "enabled", True)
+        requires = requires and grad_on
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args) if requires else \
             (False,) * len(args)
         ctx = Context(cls, needs, backend)
-        anomaly = is_anomaly_enabled()
+        anomaly = getattr(_mode, "anomaly", False)
         if anomaly:
             ctx.created_at = _user_frame()
             ctx.input_shapes = tuple(getattr(a, "shape", None) for a in args)
-        prev = is_grad_enabled()
-        _mode.enabled = False
-        try:
-            if anomaly:  # the AnomalyError below replaces NumPy's RuntimeWarnings
+            _mode.enabled = False
+            try:  # the AnomalyError below replaces NumPy's RuntimeWarnings
                 with numpy.errstate(all="ignore"):
                     out = cls.forward(ctx, *args, **kwargs)
-            else:
+            finally:
+                _mode.enabled = grad_on
+        elif grad_on:
+            _mode.enabled = False
+            try:
                 out = cls.forward(ctx, *args, **kwargs)
-        finally:
-            _mode.enabled = prev
+            finally:
+                _mode.enabled = True
+        else:
+            out = cls.forward(ctx, *args, **kwargs)
         if not isinstance(out, Tensor):
             out = Tensor._make(out, backend)
             base = getattr(out.array, "base", None)
@@ -281,19 +289,28 @@ class Function:
         if anomaly:
             _check_finite(ctx, out.array, "forward output")
         if requires:
-            ctx.parents = tuple((a._node if a._node is not None else a) if isinstance(a, Tensor)
-                                and a.requires_grad else None for a in args)
-            ctx.input_shapes = tuple(getattr(a, "shape", None) for a in args)
-            ctx._versions = tuple((t._version, t._version[0], t.shape, _ids(t.array))
-                                  for t in tensors + [out])
+            ctx.parents = tuple(((a._node or a) if a.requires_grad else None)
+                                if isinstance(a, Tensor) else None for a in args)
+            ctx.input_shapes = tuple(a.array.shape if isinstance(a, Tensor) else None
+                                     for a in args)
+            tensors.append(out)
+            # (version counter, version now, shape, id of the array) per tensor input and
+            # the output, for Context.check_versions at backward time
+            ctx._versions = tuple((t._version, t._version[0], t.array.shape, id(t.array))
+                                  for t in tensors)
             out._node = ctx
             out.requires_grad = True
         return out
 
 
-def _ids(arr):
-    base = getattr(arr, "base", None)
-    return (id(arr),) if base is None else (id(arr), id(base))
+_Tensor = None
+
+
+def _load_tensor():
+    global _Tensor
+    from .tensor import Tensor
+    _Tensor = Tensor
+    return Tensor
 
 
 # ---------------------------------------------------------------------------
@@ -372,6 +389,15 @@ def backward(tensor, grad=None, retain_graph=False):
     anomaly = is_anomaly_enabled()
     grads = {root: g}
     order = _topo_order(root)
+    prev_grad = getattr(_mode, "enabled", True)
+    _mode.enabled = False  # backward passes record no graph (first-order only)
+    try:
+        _walk(order, grads, anomaly, retain_graph, Tensor)
+    finally:
+        _mode.enabled = prev_grad
+
+
+def _walk(order, grads, anomaly, retain_graph, Tensor):
     for node in reversed(order):
         gy = grads.pop(node, None)
         if gy is None:
@@ -386,7 +412,8 @@ def backward(tensor, grad=None, retain_graph=False):
                 t.grad = Tensor._make(gy if t.grad is None else t.grad.array + gy, node.backend)
         if node._versions:
             node.check_versions()
-        in_grads = _call_backward(node, Tensor._make(gy, node.backend), anomaly)
+        gyt = Tensor._make(gy, node.backend)
+        in_grads = _call_backward(node, gyt, True) if anomaly else node.fn.backward(node, gyt)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         for i, (parent, ig) in enumerate(zip(node.parents, in_grads)):
@@ -395,7 +422,7 @@ def backward(tensor, grad=None, retain_graph=False):
             ig = _to_array(ig, node, i)
             pbe = parent.backend
             shape = node.input_shapes[i]
-            if tuple(ig.shape) != shape:
+            if ig.shape != shape:
                 ig = _sum_to_shape(pbe, ig, shape)
             if anomaly:
                 _check_finite(node, ig, f"gradient for input {i}")

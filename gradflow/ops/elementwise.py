@@ -32,6 +32,8 @@ def _scalar_dtype(value, other_dtype):
 def _as_tensor(value, like, op):
     if isinstance(value, Tensor):
         return value
+    if type(value) is float and like.dtype.kind == "f":  # fast path: the common ``x * 0.5``
+        return Tensor._make(like.backend.asarray(value, dtype=like.dtype), like.backend)
     if isinstance(value, numbers.Number) and not isinstance(value, complex):
         dt = _scalar_dtype(value, like.dtype)
         return Tensor._make(like.backend.asarray(value, dtype=dt), like.backend)
@@ -74,11 +76,11 @@ def scalar_or_array(value, like, op):
 
 
 def _broadcast_check(a, b, op):
-    try:
-        numpy.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
-                         f"(trailing dimensions must be equal or 1)") from None
+    sa, sb = a.array.shape, b.array.shape
+    if all(x == y or x == 1 or y == 1 for x, y in zip(sa[::-1], sb[::-1])):
+        return
+    raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
+                     f"(trailing dimensions must be equal or 1)")
 
 
 # ---------------------------------------------------------------------------
@@ -192,7 +194,7 @@ class Cast(Function):
 
 def _binary(fn, op, a, b):
     a, b = operands(a, b, op)
-    if a.shape != b.shape:
+    if a.array.shape != b.array.shape and a.array.ndim and b.array.ndim:
         _broadcast_check(a, b, op)
     return fn.apply(a, b)
 
