@@ -166,7 +166,7 @@ class CupyBackend(NumpyBackend):
 
     def index_add(self, shape, index, values, dtype):
         """Zeros with ``values`` added at ``index``; repeated integer indices accumulate
-        (cupyx.scatter_add, CuPy's ``np.add.at``). Basic and boolean indices cannot
+        (``cupy.add.at``, as NumPy's ``np.add.at``). Basic and boolean indices cannot
         repeat, so a plain ``+=`` serves them."""
         xp = self.xp
         index = self._dev_index(index)
@@ -175,8 +175,7 @@ class CupyBackend(NumpyBackend):
         fancy = any(isinstance(i, xp.ndarray) and i.dtype.kind in "iu" for i in items) or \
             any(isinstance(i, (list, range)) for i in items)
         if fancy:
-            import cupyx
-            cupyx.scatter_add(out, index, values)
+            xp.add.at(out, index, values)
         else:
             out[index] += values
         return out
