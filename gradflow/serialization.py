@@ -42,7 +42,7 @@ def _encode(obj, arrays, path="obj"):
         return {"t": "f", "v": repr(obj)}  # exact, and inf/nan survive
     if isinstance(obj, Tensor):
         ref = f"a{len(arrays)}"
-        arrays[ref] = numpy.ascontiguousarray(obj.numpy())
+        arrays[ref] = numpy.asarray(obj.numpy(), order="C")  # (ascontiguousarray makes 0-d 1-d)
         return {"t": "tensor", "ref": ref, "requires_grad": bool(obj.requires_grad),
                 "parameter": type(obj).__name__ == "Parameter"}
     if isinstance(obj, (numpy.ndarray, numpy.generic)):
@@ -51,7 +51,7 @@ def _encode(obj, arrays, path="obj"):
             raise TypeError(f"save: cannot store a NumPy array of dtype {arr.dtype} at {path}; "
                             f"only numeric/bool arrays are supported")
         ref = f"a{len(arrays)}"
-        arrays[ref] = numpy.ascontiguousarray(arr)
+        arrays[ref] = numpy.asarray(arr, order="C")
         return {"t": "ndarray" if isinstance(obj, numpy.ndarray) else "npscalar", "ref": ref}
     if isinstance(obj, dict):
         items = []
@@ -102,11 +102,14 @@ def _decode(node, arrays, make_tensor):
         if t == "f":
             return float(node["v"])
         if t == "tensor":
-            return make_tensor(arrays[node["ref"]], node.get("requires_grad", False))
+            return make_tensor(_numeric(arrays[node["ref"]]), node.get("requires_grad", False))
         if t == "ndarray":
-            return arrays[node["ref"]]
+            return _numeric(arrays[node["ref"]])
         if t == "npscalar":
-            return arrays[node["ref"]][()]
+            arr = _numeric(arrays[node["ref"]])
+            if arr.ndim:
+                raise ValueError(f"scalar entry {node['ref']} holds an array of shape {arr.shape}")
+            return arr[()]
         if t in ("dict", "odict"):
             d = OrderedDict() if t == "odict" else {}
             for k, v in node["items"]:
@@ -116,9 +119,17 @@ def _decode(node, arrays, make_tensor):
             return [_decode(v, arrays, make_tensor) for v in node["items"]]
         if t == "tuple":
             return tuple(_decode(v, arrays, make_tensor) for v in node["items"])
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, RecursionError) as e:
         raise CheckpointError(f"load: malformed checkpoint structure ({type(e).__name__}: {e})") from None
     raise CheckpointError(f"load: unknown entry type {t!r} in checkpoint header")
+
+
+def _numeric(arr):
+    """Only what :func:`save` writes: numeric/bool arrays (no strings, records, datetimes)."""
+    if not isinstance(arr, numpy.ndarray) or arr.dtype.kind not in "biufc" or arr.dtype.fields:
+        raise ValueError(f"array of dtype {getattr(arr, 'dtype', type(arr).__name__)} is not a "
+                         f"numeric array gradflow.save would write")
+    return arr
 
 
 def _read(path):
@@ -130,23 +141,28 @@ def _read(path):
     if os.path.getsize(path_s) == 0:
         raise CheckpointError(f"load: {path_s!r} is empty (0 bytes); not a gradflow checkpoint")
     try:
-        z = numpy.load(path_s, allow_pickle=False)
-        if not hasattr(z, "files"):
-            raise CheckpointError(f"load: {path_s!r} is a single .npy array, not a gradflow "
-                                  f"checkpoint")
-        with z:
-            if _HEADER not in z.files:
-                raise CheckpointError(f"load: {path_s!r} is a .npz file but not a gradflow "
-                                      f"checkpoint (no {_HEADER} header)")
-            header = json.loads(bytes(z[_HEADER]).decode("utf-8"))
-            arrays = {name: z[name] for name in z.files if name != _HEADER}
+        # our own file object: numpy.load(path) leaks its handle when the zip is corrupt
+        with open(path_s, "rb") as fobj:
+            z = numpy.load(fobj, allow_pickle=False)
+            if not hasattr(z, "files"):
+                raise CheckpointError(f"load: {path_s!r} is a single .npy array, not a gradflow "
+                                      f"checkpoint")
+            with z:
+                if _HEADER not in z.files:
+                    raise CheckpointError(f"load: {path_s!r} is a .npz file but not a gradflow "
+                                          f"checkpoint (no {_HEADER} header)")
+                header = json.loads(bytes(z[_HEADER]).decode("utf-8"))
+                arrays = {name: z[name] for name in z.files if name != _HEADER}
     except CheckpointError:
         raise
     except Exception as e:  # noqa: BLE001 - zip/npy/json errors of all kinds mean "corrupt"
         raise CheckpointError(f"load: {path_s!r} is not a readable gradflow checkpoint "
                               f"(truncated, corrupt or a different format: {type(e).__name__}: {e})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") != FORMAT or "root" not in header:
         raise CheckpointError(f"load: {path_s!r} has no gradflow checkpoint header")
+    if not isinstance(header.get("version", 0), int):
+        raise CheckpointError(f"load: {path_s!r} has a malformed header (version "
+                              f"{header.get('version')!r})")
     if header.get("version", 0) > VERSION:
         raise CheckpointError(f"load: {path_s!r} is checkpoint format version {header['version']}; "
                               f"this gradflow reads up to version {VERSION}")

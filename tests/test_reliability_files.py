@@ -1,0 +1,492 @@
+"""Reliability: files.
+
+* ``gradflow.load`` of an empty, truncated, corrupted or foreign file raises one
+  error type, :class:`gradflow.serialization.CheckpointError` (a missing file is a
+  ``FileNotFoundError``); random byte mutations either raise it or load the exact
+  original (zip CRCs catch data corruption) -- never another exception type;
+* loading never executes code: a pickle whose ``__reduce__`` would create a marker
+  file, and ``.npz``/``.npy`` files holding object arrays, are rejected and the
+  marker never appears;
+* checkpoints are written atomically: a writer process SIGKILLed mid-write leaves
+  the previous checkpoint loadable and complete;
+* dataset readers (IDX for MNIST/Fashion-MNIST, CIFAR-10 python batches) reject
+  malformed files with ``DatasetError``: fuzzed mutations/truncations either load
+  with the right shapes, dtypes and label range or raise ``DatasetError``.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gradflow as gf
+from gradflow.serialization import CheckpointError
+
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SCRATCH = tempfile.mkdtemp(prefix="gradflow-reliability-")   # reused by hypothesis examples
+
+
+def _state():
+    gf.manual_seed(3)
+    return {"model": {"conv.weight": gf.randn(4, 1, 3, 3), "conv.bias": gf.zeros(4),
+                      "fc.weight": gf.randn(10, 16, dtype=gf.float64), "bn.num_batches": gf.tensor(7)},
+            "optimizer": {"state": {0: {"step": 3, "momentum_buffer": gf.ones(4)}},
+                          "param_groups": [{"lr": 0.1, "momentum": 0.9, "params": [0, 1]}]},
+            "epoch": 2, "loss": float("nan"), "note": "hello", "shape": (1, 2)}
+
+
+def _assert_same(a, b):
+    if isinstance(a, gf.Tensor):
+        assert isinstance(b, gf.Tensor) and a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b)
+        for k in a:
+            _assert_same(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    elif isinstance(a, float) and np.isnan(a):
+        assert isinstance(b, float) and np.isnan(b)
+    else:
+        assert a == b and type(a) is type(b)
+
+
+@pytest.fixture(scope="module")
+def good_bytes():
+    path = os.path.join(_SCRATCH, "good.npz")
+    gf.save(_state(), path)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _write(name, data):
+    path = os.path.join(_SCRATCH, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def test_round_trip_is_exact(tmp_path):
+    gf.save(_state(), tmp_path / "ck.npz")
+    _assert_same(_state(), gf.load(tmp_path / "ck.npz"))
+
+
+# ---------------------------------------------------------------------------
+# one clear error type for everything that is not a checkpoint
+# ---------------------------------------------------------------------------
+def test_empty_and_missing_files(tmp_path):
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        gf.load(tmp_path / "empty.npz")
+    with pytest.raises(FileNotFoundError):
+        gf.load(tmp_path / "nope.npz")
+    with pytest.raises(CheckpointError, match="directory"):
+        gf.load(tmp_path)
+
+
+def test_every_truncation_raises_checkpoint_error(good_bytes):
+    n = len(good_bytes)
+    cuts = sorted(set(list(range(0, n, max(1, n // 40))) + list(range(max(0, n - 64), n))))
+    for cut in cuts:
+        path = _write("trunc.npz", good_bytes[:cut])
+        with pytest.raises(CheckpointError):
+            gf.load(path)
+
+
+@FUZZ
+@given(data=st.data())
+def test_random_corruption_raises_checkpoint_error_or_loads_exactly(data, good_bytes):
+    buf = bytearray(good_bytes)
+    for _ in range(data.draw(st.integers(1, 4), label="n_mutations")):
+        pos = data.draw(st.integers(0, len(buf) - 1), label="pos")
+        buf[pos] = data.draw(st.integers(0, 255).filter(lambda b, p=pos: b != buf[p]), label="byte")
+    path = _write("mut.npz", bytes(buf))
+    try:
+        out = gf.load(path)
+    except CheckpointError:
+        return
+    _assert_same(_state(), out)   # only metadata that nothing reads (zip timestamps...) changed
+
+
+def _foreign_files(tmp):
+    files = {
+        "text.npz": b"model weights\nlayer1 0.5 0.25\n",
+        "png.npz": b"\x89PNG\r\n\x1a\n" + bytes(64),
+        "json.npz": json.dumps({"format": "gradflow-checkpoint", "root": {}}).encode(),
+        "gzip.npz": gzip.compress(b"\x00" * 1000),
+        "random.npz": np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "zipheader_only.npz": b"PK\x03\x04" + bytes(40),
+    }
+    out = {}
+    for name, data in files.items():
+        out[name] = os.path.join(tmp, name)
+        with open(out[name], "wb") as f:
+            f.write(data)
+    out["plain.npy"] = os.path.join(tmp, "plain.npy")
+    np.save(out["plain.npy"], np.arange(10.0))
+    out["plain.npz"] = os.path.join(tmp, "plain.npz")
+    np.savez(out["plain.npz"], weight=np.ones((3, 3)), bias=np.zeros(3))
+    out["other.zip"] = os.path.join(tmp, "other.zip")
+    with zipfile.ZipFile(out["other.zip"], "w") as z:
+        z.writestr("readme.txt", "not a checkpoint")
+    out["torch_like.pt"] = os.path.join(tmp, "torch_like.pt")
+    with zipfile.ZipFile(out["torch_like.pt"], "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"weight": [1.0, 2.0]}))
+        z.writestr("archive/version", "3\n")
+    return out
+
+
+def test_foreign_files_raise_checkpoint_error(tmp_path):
+    for name, path in _foreign_files(str(tmp_path)).items():
+        with pytest.raises(CheckpointError):
+            gf.load(path)
+
+
+def _checkpoint_with_header(path, header, **arrays):
+    blob = np.frombuffer(header.encode("utf-8"), dtype=np.uint8)
+    np.savez(path, __gradflow__=blob, **arrays)
+
+
+@pytest.mark.parametrize("header, arrays", [
+    ('{"format": "gradflow-checkpoint", "version": 1}', {}),                       # no root
+    ('{"format": "gradflow-checkpoint", "version": "1", "root": {"t": "v", "v": 1}}', {}),
+    ('{"format": "gradflow-checkpoint", "version": 99, "root": {"t": "v", "v": 1}}', {}),
+    ('{"format": "something-else", "version": 1, "root": {"t": "v", "v": 1}}', {}),
+    ('[1, 2, 3]', {}),
+    ('{"format": "gradflow-checkpoint", "version": 1, "root": {"t": "pickle", "v": "x"}}', {}),
+    ('{"format": "gradflow-checkpoint", "version": 1, "root": {"t": "tensor", "ref": "a7"}}', {}),
+    ('{"format": "gradflow-checkpoint", "version": 1, "root": {"t": "f", "v": null}}', {}),
+    ('{"format": "gradflow-checkpoint", "version": 1, "root": {"t": "dict", "items": [[[1], '
+     '{"t": "v", "v": 1}]]}}', {}),
+    ('{"format": "gradflow-checkpoint", "version": 1, "root": {"t": "tensor", "ref": "a0"}}',
+     {"a0": np.array(["not", "numbers"])}),
+    ('{"format": "gradflow-checkpoint", "version": 1, "root": {"t": "tensor", "ref": "a0"}}',
+     {"a0": np.zeros(2, dtype=[("a", "f4"), ("b", "i4")])}),
+    ('{"format": "gradflow-checkpoint", "version": 1, "root": {"t": "ndarray", "ref": "a0"}}',
+     {"a0": np.zeros(2, dtype="M8[s]")}),
+    ('{"format": "gradflow-checkpoint", "version": 1, "root": {"t": "npscalar", "ref": "a0"}}',
+     {"a0": np.zeros(3)}),
+    ('{"format": "gradflow-checkpoint", "version": 1, "root": ' + '{"t": "list", "items": [' * 2000
+     + '{"t": "v", "v": 1}' + ']}' * 2000 + '}', {}),
+    ('{"format": "gradflow-checkpoint", "version": 1, "root": ' + '{"t": "list", "items": [' * 700
+     + '{"t": "v", "v": 1}' + ']}' * 700 + '}', {}),
+    ('\xff not json', {}),
+], ids=lambda v: v[:40] if isinstance(v, str) else "")
+def test_malformed_headers_raise_checkpoint_error(tmp_path, header, arrays):
+    path = tmp_path / "bad.npz"
+    _checkpoint_with_header(path, header, **arrays)
+    try:
+        gf.load(path)
+    except CheckpointError:
+        return
+    # a nested list 700 deep is legal JSON and a legal structure: loading it is fine too
+    assert '"items": [' * 700 in header
+
+
+# ---------------------------------------------------------------------------
+# loading never executes code
+# ---------------------------------------------------------------------------
+class _Evil:
+    """Unpickling this creates ``marker`` (stands for arbitrary code execution)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_malicious_pickles_are_rejected_without_running(tmp_path):
+    marker = tmp_path / "PWNED"
+    payload = pickle.dumps({"weight": _Evil(str(marker))})
+    paths = []
+    # a bare pickle (what torch.save/pickle.dump produce) ...
+    paths.append(tmp_path / "evil.pkl")
+    paths[-1].write_bytes(payload)
+    # ... an .npy holding an object array ...
+    paths.append(tmp_path / "evil.npy")
+    np.save(paths[-1], np.array([_Evil(str(marker))], dtype=object), allow_pickle=True)
+    # ... a plain .npz with an object array ...
+    paths.append(tmp_path / "evil_plain.npz")
+    np.savez(paths[-1], w=np.array([_Evil(str(marker))], dtype=object))
+    # ... and a real gradflow header whose tensor entry points at an object array
+    paths.append(tmp_path / "evil_ck.npz")
+    _checkpoint_with_header(paths[-1], json.dumps(
+        {"format": "gradflow-checkpoint", "version": 1, "root": {"t": "tensor", "ref": "a0"}}),
+        a0=np.array([_Evil(str(marker))], dtype=object))
+    # ... a torch-style zip with data.pkl
+    paths.append(tmp_path / "evil.pt")
+    with zipfile.ZipFile(paths[-1], "w") as z:
+        z.writestr("archive/data.pkl", payload)
+    assert not marker.exists()
+    for p in paths:
+        with pytest.raises(CheckpointError):
+            gf.load(p)
+        assert not marker.exists(), f"loading {p.name} executed code"
+    # the payload is live: plain pickle really would have run it
+    pickle.loads(payload)["weight"].close()
+    assert marker.exists()
+
+
+def test_save_refuses_arbitrary_objects_and_leaves_target_intact(tmp_path):
+    path = tmp_path / "ck.npz"
+    gf.save({"w": gf.ones(3)}, path)
+    before = path.read_bytes()
+    for bad in ({"w": object()}, {"f": lambda x: x}, {"a": np.array([object()], dtype=object)},
+                {("tuple", "key"): 1}):
+        with pytest.raises(TypeError):
+            gf.save(bad, path)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz"], "no temporary files left behind"
+
+
+# ---------------------------------------------------------------------------
+# atomic writes: kill the writer mid-write
+# ---------------------------------------------------------------------------
+_WRITER = r'''
+import sys, numpy as np, gradflow as gf
+path = sys.argv[1]
+big = gf.randn(4_000_000)                       # 16 MB: each save takes a while
+i = 0
+while True:
+    gf.save({"version": i, "big": big, "check": gf.full((3,), float(i))}, path)
+    print(i, flush=True)
+    i += 1
+'''
+
+
+def test_sigkill_mid_write_leaves_previous_checkpoint_intact(tmp_path):
+    path = tmp_path / "ck.npz"
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    mid_write_kills = 0
+    rng = np.random.default_rng(0)
+    for trial in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            first = proc.stdout.readline()           # one complete checkpoint exists
+            assert first.strip().isdigit(), proc.stderr.read()[-2000:]
+            time.sleep(float(rng.uniform(0.05, 0.4)))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        leftovers = [n for n in os.listdir(tmp_path) if n != "ck.npz"]
+        mid_write_kills += bool(leftovers)
+        out = gf.load(path)                          # never half-written
+        v = out["version"]
+        assert out["big"].shape == (4_000_000,)
+        np.testing.assert_array_equal(out["check"].numpy(), np.full(3, float(v), np.float32))
+        for n in leftovers:                          # temp files are hidden dot-files
+            assert n.startswith("."), leftovers
+            os.unlink(tmp_path / n)
+    assert mid_write_kills >= 1, "no kill landed mid-write; the test proved nothing"
+
+
+# ---------------------------------------------------------------------------
+# dataset readers: IDX and CIFAR-10 batches
+# ---------------------------------------------------------------------------
+datasets = pytest.importorskip("gradflow.datasets", reason="gradflow.datasets has not landed")
+DatasetError = datasets.DatasetError
+
+N_IMG = 6
+
+
+def _idx_bytes(arr, code=0x08):
+    arr = np.asarray(arr)
+    head = bytes([0, 0, code, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
+    return head + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+
+
+def _mnist_files(rng):
+    images = rng.integers(0, 256, (N_IMG, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, N_IMG).astype(np.uint8)
+    return _idx_bytes(images), _idx_bytes(labels), images, labels
+
+
+def _write_mnist(folder, img_bytes, lab_bytes, gz=False):
+    os.makedirs(folder, exist_ok=True)
+    for f in os.listdir(folder):
+        os.unlink(os.path.join(folder, f))
+    for stem, data in (("t10k-images-idx3-ubyte", img_bytes), ("t10k-labels-idx1-ubyte", lab_bytes)):
+        name = stem + (".gz" if gz else "")
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(gzip.compress(data, mtime=0) if gz else data)
+
+
+def _load_mnist(folder):
+    ds = datasets.MNIST(root=folder, train=False)
+    return np.asarray(ds.data), np.asarray(ds.targets)
+
+
+def test_idx_valid_files_load_raw_and_gz(tmp_path):
+    img, lab, images, labels = _mnist_files(np.random.default_rng(0))
+    for gz in (False, True):
+        _write_mnist(str(tmp_path / "m"), img, lab, gz)
+        x, y = _load_mnist(str(tmp_path / "m"))
+        np.testing.assert_array_equal(x, images)
+        np.testing.assert_array_equal(y, labels)
+
+
+@pytest.mark.parametrize("which, data", [
+    ("images", b""),
+    ("images", b"\x00\x00\x08"),
+    ("images", b"\x00\x00\x08\x03\x00\x00"),                               # truncated header
+    ("images", _idx_bytes(np.zeros((N_IMG, 28, 28), np.uint8))[:-1]),      # one byte short
+    ("images", _idx_bytes(np.zeros((N_IMG, 28, 28), np.uint8)) + b"\x00"),  # one byte long
+    ("images", _idx_bytes(np.zeros((N_IMG, 28), np.uint8))),                # wrong rank
+    ("images", _idx_bytes(np.zeros((N_IMG, 28, 28), ">f4"), 0x0D)),         # wrong dtype
+    ("images", _idx_bytes(np.zeros((N_IMG + 1, 28, 28), np.uint8))),        # count mismatch
+    ("images", b"\x00\x00\x08\x03" + (2**31).to_bytes(4, "big") * 3),       # absurd sizes
+    ("images", b"\x00\x00\x08\x03" + (2**32 - 1).to_bytes(4, "big") * 3 + b"\x00" * 8),
+    ("images", b"\x1f\x8b\x08\x00garbage that claims to be gzip"),
+    ("images", b"<html>404 Not Found</html>"),
+    ("labels", _idx_bytes(np.full(N_IMG, 10, np.uint8))),                   # label out of range
+    ("labels", _idx_bytes(np.full(N_IMG, -1, np.int8), 0x09)),              # negative labels
+    ("labels", _idx_bytes(np.zeros((N_IMG, 2), np.uint8))),                 # wrong rank
+])
+def test_idx_malformed_files_raise_dataset_error(tmp_path, which, data):
+    img, lab, _, _ = _mnist_files(np.random.default_rng(1))
+    if which == "images":
+        img = data
+    else:
+        lab = data
+    _write_mnist(str(tmp_path / "m"), img, lab)
+    with pytest.raises(DatasetError):
+        _load_mnist(str(tmp_path / "m"))
+
+
+def _mutate(data, buf):
+    """Apply a drawn list of byte mutations and an optional truncation."""
+    buf = bytearray(buf)
+    for _ in range(data.draw(st.integers(0, 3), label="n_mutations")):
+        pos = data.draw(st.integers(0, len(buf) - 1), label="pos")
+        buf[pos] = data.draw(st.integers(0, 255), label="byte")
+    if data.draw(st.booleans(), label="truncate"):
+        buf = buf[:data.draw(st.integers(0, len(buf)), label="cut")]
+    return bytes(buf)
+
+
+@FUZZ
+@given(data=st.data(), target=st.sampled_from(["images", "labels"]), gz=st.booleans())
+def test_idx_fuzz_loads_right_shapes_or_raises_dataset_error(data, target, gz):
+    img, lab, _, _ = _mnist_files(np.random.default_rng(2))
+    if gz:   # mutate the compressed stream itself
+        raw = gzip.compress(img if target == "images" else lab, mtime=0)
+        mutated = _mutate(data, raw)
+        folder = os.path.join(_SCRATCH, "mnist_fuzz_gz")
+        _write_mnist(folder, img, lab, gz=True)
+        with open(os.path.join(folder, f"t10k-{target}-idx{3 if target == 'images' else 1}-ubyte.gz"),
+                  "wb") as f:
+            f.write(mutated)
+    else:
+        if target == "images":
+            img = _mutate(data, img)
+        else:
+            lab = _mutate(data, lab)
+        folder = os.path.join(_SCRATCH, "mnist_fuzz")
+        _write_mnist(folder, img, lab)
+    try:
+        x, y = _load_mnist(folder)
+    except DatasetError:
+        return
+    assert x.dtype == np.uint8 and x.ndim == 3 and x.shape[0] == y.shape[0]
+    assert y.ndim == 1 and y.dtype == np.int64 and (y.size == 0 or (y.min() >= 0 and y.max() <= 9))
+
+
+def _cifar_batch(rng, n=N_IMG, protocol=2):
+    d = {b"batch_label": b"testing batch 1 of 1",
+         b"labels": [int(v) for v in rng.integers(0, 10, n)],
+         b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+         b"filenames": [b"img_%d.png" % i for i in range(n)]}
+    return pickle.dumps(d, protocol=protocol), d
+
+
+def test_cifar_batch_valid_and_dataset_folder(tmp_path):
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    expect = []
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        raw, d = _cifar_batch(rng, protocol=2 if name != "test_batch" else 4)
+        (folder / name).write_bytes(raw)
+        expect.append(d)
+    x, y = datasets.read_cifar_batch(str(folder / "data_batch_1"))
+    assert x.shape == (N_IMG, 3, 32, 32) and x.dtype == np.uint8 and y.dtype == np.int64
+    np.testing.assert_array_equal(x.reshape(N_IMG, -1), expect[0][b"data"])
+    ds = datasets.CIFAR10(root=str(tmp_path), train=True)
+    assert np.asarray(ds.data).shape == (5 * N_IMG, 3, 32, 32)
+    test = datasets.CIFAR10(root=str(tmp_path), train=False)
+    np.testing.assert_array_equal(np.asarray(test.targets), expect[-1][b"labels"])
+
+
+@pytest.mark.parametrize("obj", [
+    [1, 2, 3],
+    {b"data": np.zeros((2, 3072), np.uint8)},                                # no labels
+    {b"data": np.zeros((2, 3072), np.uint8), b"labels": [1]},                 # count mismatch
+    {b"data": np.zeros((2, 3000), np.uint8), b"labels": [1, 2]},              # wrong width
+    {b"data": np.zeros((2, 3072), np.float32), b"labels": [1, 2]},            # wrong dtype
+    {b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 12]},             # label range
+    {b"data": np.zeros((2, 3072), np.uint8), b"labels": ["a", "b"]},          # label type
+    {b"data": np.zeros((2, 3072), np.uint8), b"labels": [[1, 2], [3, 4]]},    # label rank
+    {b"data": np.zeros((2, 3072), np.uint8), b"labels": {1: 2}},
+    {b"data": np.array([[object()]] * 2, dtype=object), b"labels": [1, 2]},
+    {b"data": b"raw bytes", b"labels": [1, 2]},
+], ids=range(11))
+def test_cifar_malformed_batches_raise_dataset_error(tmp_path, obj):
+    p = tmp_path / "data_batch_1"
+    try:
+        p.write_bytes(pickle.dumps(obj, protocol=2))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        pytest.skip("cannot pickle this case")
+    with pytest.raises(DatasetError):
+        datasets.read_cifar_batch(str(p))
+
+
+def test_cifar_malicious_pickle_rejected_without_running(tmp_path):
+    marker = tmp_path / "PWNED"
+    p = tmp_path / "data_batch_1"
+    p.write_bytes(pickle.dumps({b"data": _Evil(str(marker)), b"labels": [1]}, protocol=2))
+    with pytest.raises(DatasetError):
+        datasets.read_cifar_batch(str(p))
+    assert not marker.exists()
+    # object array smuggling the payload inside NumPy's own reconstruct path
+    p.write_bytes(pickle.dumps({b"data": np.array([_Evil(str(marker))], dtype=object),
+                                b"labels": [1]}, protocol=2))
+    with pytest.raises(DatasetError):
+        datasets.read_cifar_batch(str(p))
+    assert not marker.exists()
+
+
+@FUZZ
+@given(data=st.data(), protocol=st.sampled_from([2, 4]))
+def test_cifar_fuzz_loads_right_shapes_or_raises_dataset_error(data, protocol):
+    raw, d = _cifar_batch(np.random.default_rng(4), protocol=protocol)
+    path = _write("data_batch_fuzz", _mutate(data, raw))
+    try:
+        x, y = datasets.read_cifar_batch(path)
+    except DatasetError:
+        return
+    assert x.dtype == np.uint8 and x.shape[1:] == (3, 32, 32)
+    assert y.dtype == np.int64 and y.shape == (x.shape[0],)
+    assert y.size == 0 or (y.min() >= 0 and y.max() <= 9)
