@@ -477,9 +477,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", n_directi
               seed=0, raise_exception=True):
     """Check ``fn``'s backward against central finite differences, in float64.
 
-    ``inputs`` is a Tensor or a tuple of arguments; floating Tensors with
-    ``requires_grad`` are checked (converted to float64 copies), others pass
-    through unchanged. A fixed random cotangent ``u`` reduces every output to
+    ``inputs`` is a Tensor or a tuple of arguments; floating Tensors are
+    converted to float64 copies and those with ``requires_grad`` are checked;
+    other arguments pass through unchanged. A fixed random cotangent ``u`` reduces every output to
     the scalar ``<u, fn(x)>``; its analytic gradient (one backward) is compared
 
     * ``mode="full"``: element by element with (f(x+eps e_j) - f(x-eps e_j)) / 2eps;
@@ -498,10 +498,15 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", n_directi
         inputs = (inputs,)
     args, checked = [], []
     for a in inputs:
-        if isinstance(a, Tensor) and a.requires_grad and a.dtype.kind == "f":
+        if isinstance(a, Tensor) and a.dtype.kind == "f":
+            # every floating input becomes a float64 copy (so float32 weights or running
+            # statistics next to a checked input do not mix dtypes); only requires_grad
+            # ones are checked
+            req = a.requires_grad
             a = Tensor._make(a.backend.astype(a.backend.copy(a.array), numpy.float64), a.backend,
-                             requires_grad=True)
-            checked.append(len(args))
+                             requires_grad=req)
+            if req:
+                checked.append(len(args))
         args.append(a)
     if not checked:
         raise ValueError("gradcheck: no floating-point input has requires_grad=True; nothing to check")

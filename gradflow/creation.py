@@ -123,6 +123,9 @@ def randn(*size, dtype=None, requires_grad=False, backend=None, device=None):
 
 
 def randint(low, high=None, size=(), dtype=None, backend=None, device=None):
+    """``randint(low, high, size)`` or torch's ``randint(high, size)``: ints in [low, high)."""
+    if isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     be = _be(backend, device)

@@ -534,3 +534,16 @@ def test_without_detect_anomaly_no_check():
     with np.errstate(divide="ignore"):
         x.sqrt().sum().backward()
     assert np.isinf(x.grad.numpy()[0])
+
+
+def test_gradcheck_converts_float32_side_inputs():
+    """Non-differentiated float32 inputs (class weights, running stats) are converted
+    to float64 alongside the checked ones instead of clashing with them."""
+    import gradflow.nn.functional as F
+    x = gf.randn(4, 3, requires_grad=True)
+    w = gf.tensor([1.0, 2.0, 0.5])
+    t = gf.tensor([0, 2, 1, 1])
+    assert gradcheck(lambda x, w: F.cross_entropy(x, t, weight=w), (x, w))
+    rm, rv = gf.zeros(3), gf.ones(3)
+    assert gradcheck(lambda x, rm, rv: F.batch_norm(x, rm, rv, training=True), (x, rm, rv))
+    assert rm.tolist() == [0.0, 0.0, 0.0]  # the caller's running stats are untouched

@@ -236,3 +236,10 @@ def test_mnist_example_idioms():
     assert "{:.6f}".format(F.nll_loss(output, target)) != ""
     x = torch.flatten(torch.randn(8, 4, 2, 2), 1)
     assert x.shape == (8, 16)
+
+
+def test_randint_torch_signatures():
+    assert gf.randint(0, 10, (8,)).shape == (8,)
+    r = gf.randint(5, (3, 2))  # torch.randint(high, size)
+    assert r.shape == (3, 2) and r.dtype == gf.int64 and 0 <= r.numpy().min() and r.numpy().max() < 5
+    assert gf.randint(3, size=(4,)).shape == (4,)

@@ -199,3 +199,24 @@ def test_per_op_overhead_is_small():
     y.sum().backward()
     per_op = (time.perf_counter() - t0) / n
     assert per_op < max(60e-6, 60 * numpy_op), f"{per_op * 1e6:.1f} us per op (numpy {numpy_op * 1e6:.2f})"
+
+
+def test_gelu_only_tanh_form():
+    x = gf.tensor([-1.0, 0.0, 2.0], dtype="float64")
+    y = F.gelu(x).numpy()
+    c = np.sqrt(2 / np.pi)
+    xn = x.numpy()
+    np.testing.assert_allclose(y, 0.5 * xn * (1 + np.tanh(c * (xn + 0.044715 * xn ** 3))), rtol=1e-12)
+    with pytest.raises(NotImplementedError, match=r"gelu: approximate='none'.*approximate='tanh'"):
+        F.gelu(x, approximate="none")
+
+
+def test_pad_errors_and_crop():
+    x = gf.arange(10).float().reshape(2, 5)
+    np.testing.assert_array_equal(F.pad(x, (-1, -2)).numpy(), x.numpy()[:, 1:3])
+    with pytest.raises(ValueError, match=r"pad: only mode='constant'"):
+        F.pad(x, (1, 1), mode="reflect")
+    with pytest.raises(ValueError, match=r"pad: padding \(-3, -2\) would leave no elements of dim 1"):
+        F.pad(x, (-3, -2))
+    with pytest.raises(ValueError, match=r"pad: 3 \(left, right\) pairs given for a tensor of shape \(2, 5\)"):
+        F.pad(x, (1, 1, 1, 1, 1, 1))

@@ -111,6 +111,7 @@ CASES = [
     C("pow_neg", [("p", (3, 4))], lambda L, a: a ** -1.5),
     C("pow_tensor", [("p", (3, 4)), ("f", (4,))], lambda L, a, b: a ** b),
     C("rpow", [("f", (3, 4))], lambda L, a: 2.0 ** a),
+    C("pow_zero", [("c", (3,), [0.0, 1.5, -2.0])], lambda L, a: a ** 0 + a),
     # --- unary math ------------------------------------------------------------------------
     C("exp", [("f", (3, 4))], lambda L, a: a.exp()),
     C("log", [("p", (3, 4))], lambda L, a: a.log()),
@@ -196,6 +197,9 @@ CASES = [
       lambda L, a, m: a[m]),
     C("getitem_fancy_repeat", [("f", (4, 3))], lambda L, a: a[[0, 0, 2, 0]]),
     C("getitem_fancy_2d", [("f", (4, 3))], lambda L, a: a[[0, 0, 3], [1, 1, 2]]),
+    C("getitem_mixed", [("f", (4, 5))], lambda L, a: a[1:4, [0, 0, 3]]),
+    C("getitem_neg_fancy", [("f", (4, 3))], lambda L, a: a[[-1, 0, -1], 1:]),
+    C("getitem_chain", [("f", (4, 5))], lambda L, a: a[[1, 2]][:, ::2][0]),
     C("getitem_int_tensor", [("f", (5, 3)), ("c", (4,), [4, 1, 1, 4])], lambda L, a, i: a[i]),
     C("cat", [("f", (2, 3)), ("f", (2, 2))], lambda L, a, b: L.lib.cat([a, b], dim=1)),
     C("cat3", [("f", (1, 3)), ("f", (2, 3)), ("f", (1, 3))], lambda L, a, b, c: L.lib.cat([a, b, c])),
@@ -215,6 +219,7 @@ CASES = [
     C("mm", [("f", (3, 4)), ("f", (4, 2))], lambda L, a, b: a.mm(b)),
     C("linear", [("f", (3, 4)), ("f", (5, 4)), ("f", (5,))], lambda L, x, w, b: L.F.linear(x, w, b)),
     C("linear_nobias", [("f", (3, 4)), ("f", (5, 4))], lambda L, x, w: L.F.linear(x, w)),
+    C("linear_1d", [("f", (4,)), ("f", (3, 4)), ("f", (3,))], lambda L, x, w, b: L.F.linear(x, w, b)),
     C("linear_3d", [("f", (2, 3, 4)), ("f", (5, 4)), ("f", (5,))], lambda L, x, w, b: L.F.linear(x, w, b)),
     # --- softmax ---------------------------------------------------------------------------
     C("softmax", [("f", (3, 5))], lambda L, a: L.F.softmax(a, dim=-1)),
@@ -330,6 +335,12 @@ CASES = [
     C("dropout_eval", [("f", (4, 5))], lambda L, x: L.F.dropout(x, 0.4, training=False)),
     C("pad", [("f", (2, 3, 4))], lambda L, x: L.F.pad(x, (1, 2, 0, 1), value=0.5)),
     C("pad_last", [("f", (2, 3))], lambda L, x: L.F.pad(x, (2, 0))),
+    C("pad_crop", [("f", (2, 3, 5))], lambda L, x: L.F.pad(x, (-1, 2, 1, -1))),
+    # --- compositions that mix many ops ----------------------------------------------------
+    C("mlp_ce", [("f", (4, 5)), ("f", (6, 5)), ("f", (6,)), ("f", (3, 6)), ("i", (4,), 3)],
+      lambda L, x, w1, b1, w2, t: L.F.cross_entropy(L.F.linear(L.F.linear(x, w1, b1).tanh(), w2), t)),
+    C("cnn_block", [("f", (2, 2, 6, 6)), ("f", (3, 2, 3, 3)), ("f", (3,))],
+      lambda L, x, w, b: L.F.max_pool2d(L.F.conv2d(x, w, b, padding=1).sigmoid(), 2).sum(dim=(2, 3))),
 ]
 
 _IDS = [c.id for c in CASES]

@@ -44,7 +44,12 @@ def silu(x):
 
 
 def gelu(x, approximate="tanh"):
-    """GELU with the tanh approximation (exact erf is not a primitive here)."""
+    """GELU with the tanh approximation (exact erf is not a primitive here, so
+    ``approximate='none'``, PyTorch's default, raises rather than silently differing)."""
+    if approximate != "tanh":
+        raise NotImplementedError(
+            f"gelu: approximate={approximate!r} (the exact erf form) is not implemented; "
+            f"use approximate='tanh' (gradflow's default)")
     c = 0.7978845608028654  # sqrt(2/pi)
     return x * 0.5 * (1 + ((x + x * x * x * 0.044715) * c).tanh())
 
@@ -64,10 +69,22 @@ def pad(x, pad, mode="constant", value=0.0):
     if mode != "constant" or len(pad) % 2:
         raise ValueError(f"pad: only mode='constant' with (left, right) pairs is supported, "
                          f"got mode={mode!r}, pad={pad}")
+    if len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: {len(pad) // 2} (left, right) pairs given for a tensor of shape "
+                         f"{x.shape}; at most one pair per dimension")
     be = x.backend
     for i in range(len(pad) // 2):
         dim = x.ndim - 1 - i
         lo, hi = pad[2 * i], pad[2 * i + 1]
+        if lo < 0 or hi < 0:  # negative padding crops, as PyTorch
+            n = x.shape[dim]
+            if n + min(lo, 0) + min(hi, 0) <= 0:
+                raise ValueError(f"pad: padding ({lo}, {hi}) would leave no elements of dim {dim} "
+                                 f"(size {n}) of shape {x.shape}")
+            sl = [slice(None)] * x.ndim
+            sl[dim] = slice(max(-lo, 0), n - max(-hi, 0))
+            x = x[tuple(sl)]
+            lo, hi = max(lo, 0), max(hi, 0)
         parts = []
         for m in (lo, hi):
             shp = x.shape[:dim] + (m,) + x.shape[dim + 1:]

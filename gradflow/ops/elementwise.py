@@ -146,6 +146,8 @@ class PowScalar(Function):
         x, p = ctx.x, ctx.p
         if p == 2:
             return gy.array * (2 * x), None
+        if p == 0:  # x ** 0 == 1 everywhere, x == 0 included (p * x**-1 would be 0 * inf)
+            return gy.array * x.dtype.type(0), None
         return gy.array * (p * x ** x.dtype.type(p - 1)), None
 
 
