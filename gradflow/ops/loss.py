@@ -135,16 +135,24 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if label_smoothing:
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
-        if weight is not None:
-            raise NotImplementedError(f"{op}: label_smoothing together with weight is not supported")
-        hard = cross_entropy(input, target, None, ignore_index, "none")
+        # PyTorch's form: (1 - e) * weighted NLL + e * mean over classes of -w_c log p_c;
+        # 'mean' divides both by the summed weight of the non-ignored targets
+        hard = cross_entropy(input, target, weight, ignore_index, "none")
         l2, t2 = _to_2d(input, target)
-        smooth = -log_softmax(l2, 1).mean(1)
-        keep = (t2 != ignore_index).to(input.dtype)
+        lp = log_softmax(l2, 1)
+        if weight is not None:
+            lp = lp * weight.reshape(1, -1)
+        smooth = -lp.mean(1)
+        valid = t2.array != ignore_index
+        be = t2.backend
+        keep = Tensor._make(be.astype(valid, input.dtype), be)
         smooth = (smooth * keep).reshape(hard.shape)
         loss = hard * (1 - label_smoothing) + smooth * label_smoothing
         if reduction == "mean":
-            return loss.sum() / keep.sum()
+            if weight is None:
+                return loss.sum() / keep.sum()
+            t_safe = Tensor._make(be.where(valid, t2.array, be.zeros((), t2.dtype)), be)
+            return loss.sum() / (weight[t_safe] * keep).sum()
         return _reduce(loss, reduction)
     shape = target.shape
     l2, t2 = _to_2d(input, target)
