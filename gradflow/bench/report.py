@@ -131,7 +131,12 @@ def fmt_rate(x) -> str:
 
 
 def fmt_ratio(x) -> str:
-    return "-" if x is None else f"{x:.2f}x"
+    if x is None:
+        return "-"
+    if x >= 0.095 or x <= 0:
+        return f"{x:.2f}x"
+    digits = 1 - math.floor(math.log10(x))  # two significant digits: 0.012x, 0.0024x
+    return f"{x:.{digits}f}x"
 
 
 def fmt_gflops(x) -> str:
@@ -188,7 +193,7 @@ def crossover_lines(xs: list[dict]) -> list[str]:
     for x in xs:
         label = "n" if x["case"] == "matmul" else "N"
         against = "best of " + ",".join(x["cpu"]) if len(x["cpu"]) > 1 else x["cpu"][0]
-        detail = ", ".join(f"{s}: {g:.3g} vs {c:.3g} ms" for s, g, c in
+        detail = ", ".join(f"{s}: {fmt_ms(g)} vs {fmt_ms(c)} ms" for s, g, c in
                            zip(x["sizes"], x["gpu_ms"], x["best_cpu_ms"]))
         if x["crossover_size"] is None:
             verdict = "never faster at the measured sizes"

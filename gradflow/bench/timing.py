@@ -9,7 +9,7 @@ The first call is timed on its own (it includes JIT compilation, kernel
 caching, allocator growth) and is never part of the statistics. Warm-up calls
 are untimed. A time budget bounds slow cases: after ``min_repeat`` timed calls
 the loop stops once the timed calls have used ``budget_s`` seconds, and warm-up
-stops early once it has used half of it.
+stops early once it (counting the first call) has used half of it.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def measure(fn, *, synchronize=None, warmup: int = 3, repeat: int = 20,
 
     first = timed()
     done_warmup = 0
-    spent = 0.0
+    spent = first  # a slow first call already warmed up: it counts against the warm-up budget
     for _ in range(max(0, int(warmup))):
         if budget_s is not None and spent >= budget_s / 2:
             break
