@@ -176,8 +176,19 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, gy):
+        be = gy.backend
+        if _is_basic(ctx.index):  # slices/ints/None/...: no repeats, a plain assignment
+            out = be.zeros(ctx.shape, ctx.dtype)
+            be.setitem_(out, ctx.index, gy.array)
+            return out, None
         # index_add accumulates repeated fancy indices (x[[0, 0]] -> grad 2)
-        return gy.backend.index_add(ctx.shape, ctx.index, gy.array, ctx.dtype), None
+        return be.index_add(ctx.shape, ctx.index, gy.array, ctx.dtype), None
+
+
+def _is_basic(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return all(it is None or it is Ellipsis or isinstance(it, (slice, int)) and not isinstance(it, bool)
+               for it in items)
 
 
 def getitem(x, index):
