@@ -302,3 +302,14 @@ def test_busy_machine_warning():
                                 "loadavg_end": [0.5, 0, 0]}) is None
     assert "busy" in report.busy_warning({"logical_cpus": 2, "loadavg_start": [0.3, 0, 0],
                                           "loadavg_end": [3.5, 0, 0]})
+
+
+def test_gradflow_cli_dispatches_bench(capsys):
+    import importlib.util
+    for mod in ("gradflow.train", "gradflow.info"):
+        if importlib.util.find_spec(mod) is None:
+            pytest.skip(f"{mod} (another subcommand) is not there yet; gradflow.cli imports them all")
+    from gradflow.cli import main
+    assert main(["bench", "--backends", "numpy", "--workloads", "matmul", "--matmul-sizes", "4",
+                 "--repeat", "1", "--warmup", "0", "--no-progress"]) == 0
+    assert "### matmul (fwd, float32)" in capsys.readouterr().out
