@@ -58,6 +58,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         be = x.backend
         # recover the tap index from the forward's saved argmax (recompute: cheap, no graph)
         _, tap = be.max_pool2d_forward(xb.array, k, s, p, d, ceil_mode)
+        tap = be.astype(tap, "int64")  # backends may store taps as int8
         oh, ow = y.shape[2:]
         ih = be.arange(0, oh, 1, tap.dtype).reshape(oh, 1) * s[0] - p[0] + (tap // k[1]) * d[0]
         iw = be.arange(0, ow, 1, tap.dtype).reshape(1, ow) * s[1] - p[1] + (tap % k[1]) * d[1]

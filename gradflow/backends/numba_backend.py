@@ -1,0 +1,339 @@
+"""The Numba backend: the NumPy backend's arrays with JIT-compiled hot kernels.
+
+``NumbaBackend`` subclasses :class:`NumpyBackend` (same ``numpy.ndarray``
+storage, so tensors move between the two for free) and overrides the kernels
+that dominate a CNN training step with ``@njit`` code from
+:mod:`gradflow.backends.numba_kernels`: im2col/col2im feeding BLAS GEMM
+(``numpy.matmul``) for conv2d forward/backward, max/avg pooling with a fused
+argmax, fused softmax-cross-entropy, ReLU and its backward, and one-pass
+SGD-momentum/Adam updates. GEMM stays with BLAS.
+
+numba is imported only when this backend is instantiated (``import gradflow``
+and ``unavailable_reason()`` never import it). Kernels run for float32 and
+float64 C-contiguous arrays; anything else (float16, integer inputs) falls back
+to the NumPy implementation, so every op of the API works here.
+
+Threading: see :mod:`gradflow.backends.numba_kernels` -- the ``omp``/``tbb``
+layer where available (safe to call from several Python threads), otherwise
+parallel kernels are serialised by a lock. ``info()`` reports the layer, the
+thread count and the compile-cache folder.
+
+Convolution strategy, chosen per shape (``conv_mode``, measured in
+``benchmarks/bench_cpu.py``):
+
+* ``"sample"``: im2col of a chunk of samples into an L2-sized buffer laid out
+  (m, C*kh*kw, OH*OW); one GEMM per sample (batched ``matmul``) writes NCHW
+  output directly. Wins when OH*OW is large and the GEMM is big enough.
+* ``"kmajor"``: im2col laid out (C*kh*kw, m*OH*OW), one GEMM for the whole
+  chunk, then a transposing copy that also adds the bias. Wins for the small
+  maps and few channels of LeNet-like nets (few, larger GEMMs).
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy
+
+from .numpy_backend import NumpyBackend, conv_out_size
+
+_FLOATS = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+
+
+def _c(a):
+    return a if a.flags.c_contiguous else numpy.ascontiguousarray(a)
+
+
+class NumbaBackend(NumpyBackend):
+    name = "numba"
+
+    #: ``"auto"`` | ``"sample"`` | ``"kmajor"``: the conv GEMM layout (see module doc)
+    conv_mode = "auto"
+    #: target size of one im2col chunk in bytes (fits the per-core L2 with room for GEMM)
+    chunk_bytes = 1 << 21
+    #: elementwise kernels (relu, relu backward) only below this size use NumPy
+    min_parallel_size = 1 << 14
+
+    @classmethod
+    def unavailable_reason(cls):
+        if importlib.util.find_spec("numba") is None:
+            return "numba is not installed (pip install numba)"
+        return None
+
+    def __init__(self):
+        super().__init__()
+        from . import numba_kernels
+        self.K = numba_kernels
+
+    def info(self):
+        import numba
+        K = self.K
+        return {
+            "name": self.name,
+            "numpy": numpy.__version__,
+            "numba": numba.__version__,
+            "threading_layer": K.threading_layer(),
+            "threads": K.num_threads(),
+            "parallel_calls_serialized": K.serialized(),
+            "cache_dir": K.CACHE_DIR,
+            "fastmath": ",".join(sorted(K.FASTMATH)),
+        }
+
+    def compile_all(self):
+        """Compile (or load from the disk cache) every kernel; {kernel: seconds}."""
+        return self.K.compile_all()
+
+    # -- helpers ------------------------------------------------------------------
+    @staticmethod
+    def _ok(*arrays):
+        dt = arrays[0].dtype
+        return dt in _FLOATS and all(a.dtype == dt for a in arrays[1:])
+
+    # -- convolution ----------------------------------------------------------------
+    def _conv_plan(self, n, ckk, kout, groups, L, itemsize):
+        mode = self.conv_mode
+        if mode == "auto":
+            # one GEMM per sample pays when each is big enough for BLAS; otherwise
+            # batch the chunk into one GEMM (LeNet's 6/16-channel, <=28x28 maps)
+            mode = "sample" if (L >= 256 and kout // groups >= 32) else "kmajor"
+        per_sample = ckk * L * itemsize
+        m = max(1, min(n, self.chunk_bytes // max(per_sample, 1)))
+        return mode, m
+
+    def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
+        if not self._ok(x, w) or (b is not None and b.dtype != x.dtype):
+            return super().conv2d_forward(x, w, b, stride, padding, dilation, groups)
+        return self._conv_fwd(x, w, b, stride, padding, dilation, groups, False)
+
+    def _conv_fwd(self, x, w, b, stride, padding, dilation, groups, relu):
+        K = self.K
+        x, w = _c(x), _c(w)
+        n, c, h, wd = x.shape
+        kout, cg, kh, kw = w.shape
+        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+        oh = conv_out_size(h, kh, sh, ph, dh)
+        ow = conv_out_size(wd, kw, sw, pw, dw)
+        L = oh * ow
+        G = groups
+        kg = kout // G
+        r = cg * kh * kw
+        ckk = c * kh * kw
+        wg = w.reshape(G, kg, r)
+        y = numpy.empty((n, kout, oh, ow), dtype=x.dtype)
+        y3 = y.reshape(n, kout, L)
+        bias = _c(b) if b is not None else None
+        if kh == kw == 1 and sh == sw == 1 and ph == pw == 0 and G == 1:
+            numpy.matmul(wg[0], x.reshape(n, c, L), out=y3)
+            if bias is not None or relu:
+                K.bias_act_(y3, bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
+            return y
+        mode, m = self._conv_plan(n, ckk, kout, G, L, x.itemsize)
+        cols = numpy.empty(m * ckk * L, dtype=x.dtype)
+        geom = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+        if mode == "sample":
+            y4 = y.reshape(n, G, kg, L)
+            for n0 in range(0, n, m):
+                mm = min(m, n - n0)
+                cc = cols[:mm * ckk * L]
+                K.im2col(x, n0, mm, *geom, cc, ckk * L, L)
+                numpy.matmul(wg, cc.reshape(mm, G, r, L), out=y4[n0:n0 + mm])
+            if bias is not None or relu:
+                K.bias_act_(y3, bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
+        else:
+            bz = bias if bias is not None else numpy.zeros(kout, x.dtype)
+            tmp = numpy.empty((G, kg, m * L), dtype=x.dtype)
+            for n0 in range(0, n, m):
+                mm = min(m, n - n0)
+                cc = cols[:mm * ckk * L]
+                K.im2col(x, n0, mm, *geom, cc, L, mm * L)
+                t = tmp[:, :, :mm * L] if mm == m else numpy.empty((G, kg, mm * L), x.dtype)
+                numpy.matmul(wg, cc.reshape(G, r, mm * L), out=t)
+                K.kmajor_to_nkl(t.reshape(kout, mm * L), bz, y3, n0, mm, int(relu))
+        return y
+
+    def conv2d_backward(self, x, w, gy, stride, padding, dilation, groups,
+                        need_dx=True, need_dw=True, need_db=True):
+        if not self._ok(x, w, gy):
+            return super().conv2d_backward(x, w, gy, stride, padding, dilation, groups,
+                                           need_dx, need_dw, need_db)
+        K = self.K
+        x, w, gy = _c(x), _c(w), _c(gy)
+        n, c, h, wd = x.shape
+        kout, cg, kh, kw = w.shape
+        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+        oh, ow = gy.shape[2], gy.shape[3]
+        L = oh * ow
+        G = groups
+        kg = kout // G
+        r = cg * kh * kw
+        ckk = c * kh * kw
+        dt = x.dtype
+        gy3 = gy.reshape(n, kout, L)
+        dx = dw_ = db = None
+        if need_db:
+            db = numpy.empty(kout, dtype=dt)
+            K.channel_sum(gy3, db)
+        if not (need_dx or need_dw):
+            return dx, dw_, db
+        wg = w.reshape(G, kg, r)
+        if kh == kw == 1 and sh == sw == 1 and ph == pw == 0 and G == 1:
+            x3 = x.reshape(n, c, L)
+            if need_dw:
+                dw_ = numpy.matmul(gy3, x3.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+            if need_dx:
+                dx = numpy.matmul(wg[0].T, gy3).reshape(x.shape)
+            return dx, dw_, db
+        mode, m = self._conv_plan(n, ckk, kout, G, L, x.itemsize)
+        geom = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+        cols = numpy.empty(m * ckk * L, dtype=dt) if need_dw else None
+        dcols = numpy.empty(m * ckk * L, dtype=dt) if need_dx else None
+        if need_dx:
+            dx = numpy.empty(x.shape, dtype=dt)
+        dwacc = numpy.zeros((G, kg, r), dtype=dt) if need_dw else None
+        wgt = wg.transpose(0, 2, 1)
+        if mode == "sample":
+            gy4 = gy.reshape(n, G, kg, L)
+            part = numpy.empty((m, G, kg, r), dtype=dt) if need_dw else None
+            for n0 in range(0, n, m):
+                mm = min(m, n - n0)
+                if need_dw:
+                    cc = cols[:mm * ckk * L]
+                    K.im2col(x, n0, mm, *geom, cc, ckk * L, L)
+                    pp = part[:mm]
+                    numpy.matmul(gy4[n0:n0 + mm], cc.reshape(mm, G, r, L).transpose(0, 1, 3, 2),
+                                 out=pp)
+                    dwacc += pp.sum(axis=0)
+                if need_dx:
+                    dc = dcols[:mm * ckk * L]
+                    numpy.matmul(wgt, gy4[n0:n0 + mm], out=dc.reshape(mm, G, r, L))
+                    K.col2im(dc, n0, mm, *geom, dx, ckk * L, L)
+        else:
+            gyt = numpy.empty((kout, m * L), dtype=dt)
+            for n0 in range(0, n, m):
+                mm = min(m, n - n0)
+                gt = gyt[:, :mm * L] if mm == m else numpy.empty((kout, mm * L), dt)
+                K.nkl_to_kmajor(gy3, n0, mm, gt)
+                gtg = gt.reshape(G, kg, mm * L)
+                if need_dw:
+                    cc = cols[:mm * ckk * L]
+                    K.im2col(x, n0, mm, *geom, cc, L, mm * L)
+                    dwacc += numpy.matmul(gtg, cc.reshape(G, r, mm * L).transpose(0, 2, 1))
+                if need_dx:
+                    dc = dcols[:mm * ckk * L]
+                    numpy.matmul(wgt, gtg, out=dc.reshape(G, r, mm * L))
+                    K.col2im(dc, n0, mm, *geom, dx, L, mm * L)
+        if need_dw:
+            dw_ = dwacc.reshape(w.shape)
+        return dx, dw_, db
+
+    # -- pooling ------------------------------------------------------------------------
+    def max_pool2d_forward(self, x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+        if not self._ok(x) or kernel[0] * kernel[1] > 127:
+            return super().max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
+        x = _c(x)
+        oh, ow, _, _ = self._pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+        n, c = x.shape[:2]
+        y = numpy.empty((n, c, oh, ow), dtype=x.dtype)
+        idx = numpy.empty((n, c, oh, ow), dtype=numpy.int8)
+        self.K.maxpool_fwd(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+                           dilation[0], dilation[1], y, idx)
+        return y, idx
+
+    def max_pool2d_backward(self, gy, argmax, x_shape, kernel, stride, padding, dilation=(1, 1),
+                            ceil_mode=False):
+        if not self._ok(gy) or argmax.dtype != numpy.int8:
+            return super().max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding,
+                                               dilation, ceil_mode)
+        dx = numpy.empty(x_shape, dtype=gy.dtype)
+        self.K.maxpool_bwd(_c(gy), _c(argmax), kernel[0], kernel[1], stride[0], stride[1],
+                           padding[0], padding[1], dilation[0], dilation[1], dx)
+        return dx
+
+    def avg_pool2d_forward(self, x, kernel, stride, padding, ceil_mode=False, count_include_pad=True):
+        if not self._ok(x):
+            return super().avg_pool2d_forward(x, kernel, stride, padding, ceil_mode,
+                                              count_include_pad)
+        x = _c(x)
+        oh, ow, _, _ = self._pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+        y = numpy.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
+        self.K.avgpool_fwd(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+                           int(bool(count_include_pad)), y)
+        return y
+
+    def avg_pool2d_backward(self, gy, x_shape, kernel, stride, padding, ceil_mode=False,
+                            count_include_pad=True):
+        if not self._ok(gy):
+            return super().avg_pool2d_backward(gy, x_shape, kernel, stride, padding, ceil_mode,
+                                               count_include_pad)
+        dx = numpy.empty(x_shape, dtype=gy.dtype)
+        self.K.avgpool_bwd(_c(gy), kernel[0], kernel[1], stride[0], stride[1], padding[0],
+                           padding[1], int(bool(count_include_pad)), dx)
+        return dx
+
+    # -- softmax cross-entropy --------------------------------------------------------------
+    def softmax_cross_entropy_forward(self, logits, target):
+        if not self._ok(logits) or logits.ndim != 2 or target.dtype.kind not in "iu":
+            return super().softmax_cross_entropy_forward(logits, target)
+        n = logits.shape[0]
+        loss = numpy.empty(n, dtype=logits.dtype)
+        logp = numpy.empty(logits.shape, dtype=logits.dtype)
+        t = target if target.dtype == numpy.int64 and target.flags.c_contiguous else \
+            numpy.ascontiguousarray(target, dtype=numpy.int64)
+        self.K.sce_fwd(_c(logits), t, loss, logp)
+        return loss, logp
+
+    def softmax_cross_entropy_backward(self, logp, target, gloss):
+        if not self._ok(logp, gloss) or logp.ndim != 2 or target.dtype.kind not in "iu":
+            return super().softmax_cross_entropy_backward(logp, target, gloss)
+        g = numpy.empty(logp.shape, dtype=logp.dtype)
+        t = target if target.dtype == numpy.int64 and target.flags.c_contiguous else \
+            numpy.ascontiguousarray(target, dtype=numpy.int64)
+        self.K.sce_bwd(_c(logp), t, gloss, g)
+        return g
+
+    # -- activations ------------------------------------------------------------------------
+    def unary(self, op, a):
+        if op == "relu" and a.size >= self.min_parallel_size and self._ok(a):
+            a = _c(a)
+            y = numpy.empty(a.shape, dtype=a.dtype)
+            self.K.relu(a.reshape(-1), y.reshape(-1))
+            return y
+        return super().unary(op, a)
+
+    def relu_backward(self, gy, y):
+        if gy.size >= self.min_parallel_size and self._ok(gy, y) and gy.shape == y.shape:
+            gy, y = _c(gy), _c(y)
+            gx = numpy.empty(gy.shape, dtype=gy.dtype)
+            self.K.relu_bwd(gy.reshape(-1), y.reshape(-1), gx.reshape(-1))
+            return gx
+        return super().relu_backward(gy, y)
+
+    # -- optimizer updates --------------------------------------------------------------------
+    @staticmethod
+    def _flat_inplace(*arrays):
+        return all(a.flags.c_contiguous for a in arrays)
+
+    def sgd_step_(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+        if not (self._ok(p, g) and g.shape == p.shape and self._flat_inplace(p, g)
+                and (not momentum or (buf is not None and buf.dtype == p.dtype
+                                      and buf.shape == p.shape and self._flat_inplace(buf)))):
+            return super().sgd_step_(p, g, buf, lr, momentum, dampening, weight_decay, nesterov,
+                                     first)
+        f = p.dtype.type
+        pb = p.reshape(-1)
+        self.K.sgd_(pb, g.reshape(-1), buf.reshape(-1) if momentum else pb, f(lr), f(momentum),
+                    f(1 - dampening), f(weight_decay), int(bool(nesterov)), int(bool(first)),
+                    int(bool(momentum)))
+
+    def adam_step_(self, p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decoupled):
+        if not (self._ok(p, g, m, v) and p.shape == g.shape == m.shape == v.shape
+                and self._flat_inplace(p, g, m, v)):
+            return super().adam_step_(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step,
+                                      decoupled)
+        f = p.dtype.type
+        bc1 = 1 - beta1 ** step
+        bc2 = 1 - beta2 ** step
+        l2 = 0.0 if decoupled else weight_decay
+        decay = 1 - lr * weight_decay if decoupled else 1.0
+        self.K.adam_(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), f(lr / bc1),
+                     f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(1 / bc2 ** 0.5), f(eps),
+                     f(l2), f(decay))

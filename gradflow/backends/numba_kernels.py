@@ -1,0 +1,564 @@
+"""Numba kernels behind :class:`gradflow.backends.numba_backend.NumbaBackend`.
+
+Importing this module imports numba, so only the numba backend imports it, and
+only when that backend is first selected. Before numba is imported we choose:
+
+* **the compile cache directory**: ``NUMBA_CACHE_DIR`` if the user set it, else
+  ``$XDG_CACHE_HOME/gradflow/numba`` (``~/.cache/gradflow/numba``), else a
+  per-user folder under the temp dir when the home cache cannot be written. The
+  package folder may be read-only; a second process loads compiled kernels from
+  this folder and pays no compile time.
+* **the threading layer**: ``NUMBA_THREADING_LAYER`` if the user set it, else
+  numba's ``"threadsafe"`` choice (TBB, else OpenMP) when one of them can be
+  loaded. Those layers may be entered from several Python threads at once. If
+  only the ``workqueue`` layer exists (it aborts the process when two threads
+  launch parallel kernels concurrently), every parallel kernel call is
+  serialised with one process-wide lock instead.
+
+Every kernel is compiled for exactly two signatures, float32 and float64 (the
+frontend never mixes them), with ``cache=True`` and ``nogil=True``, on first
+use -- not at import -- so a process only compiles (or loads from the cache)
+the kernels it calls. ``fastmath`` is limited to flags that keep NaN/Inf
+semantics: no ``nnan``/``ninf``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+
+
+# ---------------------------------------------------------------------------
+# configuration that must happen before numba is imported
+# ---------------------------------------------------------------------------
+def _writable_dir(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "gradflow", "numba")
+    if _writable_dir(path):
+        return path
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return os.path.join(tempfile.gettempdir(), f"gradflow-numba-{uid}")
+
+
+USER_SET_CACHE_DIR = bool(os.environ.get("NUMBA_CACHE_DIR"))
+if not USER_SET_CACHE_DIR:
+    os.environ["NUMBA_CACHE_DIR"] = default_cache_dir()
+CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+_writable_dir(CACHE_DIR)
+
+_numba_was_imported = "numba" in sys.modules
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import prange  # noqa: E402
+
+if _numba_was_imported and not USER_SET_CACHE_DIR and not numba.config.CACHE_DIR:
+    # numba read its environment before we set it: point the config at our folder
+    numba.config.CACHE_DIR = CACHE_DIR
+
+
+def _layer_loadable(name):
+    try:
+        if name == "tbb":
+            from numba.np.ufunc import tbbpool  # noqa: F401
+        elif name == "omp":
+            from numba.np.ufunc import omppool  # noqa: F401
+        return True
+    except Exception:  # ImportError, OSError (missing libgomp/libtbb), version checks
+        return False
+
+
+USER_SET_LAYER = bool(os.environ.get("NUMBA_THREADING_LAYER"))
+if not USER_SET_LAYER and numba.config.THREADING_LAYER == "default":
+    if _layer_loadable("tbb") or _layer_loadable("omp"):
+        numba.config.THREADING_LAYER = "threadsafe"
+
+_LOCK = threading.Lock()          # serialises parallel kernels on the workqueue layer
+_COMPILE_LOCK = threading.RLock()
+_state = {"layer": None, "serialize": None}
+COMPILE_SECONDS = {}              # kernel name -> seconds spent compiling / loading from cache
+
+
+def threading_layer() -> str:
+    """The loaded threading layer (loads it on first call)."""
+    if _state["layer"] is None:
+        with _COMPILE_LOCK:
+            if _state["layer"] is None:
+                try:
+                    from numba.np.ufunc.parallel import _launch_threads
+                    _launch_threads()
+                    layer = numba.threading_layer()
+                except Exception as e:  # pragma: no cover - reported by info()
+                    layer = f"unavailable ({e})"
+                _state["serialize"] = layer not in ("tbb", "omp")
+                _state["layer"] = layer
+    return _state["layer"]
+
+
+def serialized() -> bool:
+    threading_layer()
+    return _state["serialize"]
+
+
+def num_threads() -> int:
+    return numba.get_num_threads()
+
+
+# ---------------------------------------------------------------------------
+# the kernel decorator: two signatures, compiled on first use
+# ---------------------------------------------------------------------------
+FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})  # no nnan / ninf
+
+
+_KERNELS: dict[str, tuple] = {}  # name -> (python function, signature template, parallel)
+
+
+def _compile(name):
+    """Compile kernel ``name`` for float32 and float64 (or load it from the disk cache)
+    and install the dispatcher as the module attribute ``name``."""
+    with _COMPILE_LOCK:
+        f = globals()[name]
+        if getattr(f, "_gradflow_lazy", False):
+            fn, sig, parallel = _KERNELS[name]
+            t0 = time.perf_counter()
+            disp = numba.njit([sig.format(f="float32"), sig.format(f="float64")],
+                              parallel=parallel, cache=True, nogil=True,
+                              fastmath=set(FASTMATH), error_model="numpy")(fn)
+            COMPILE_SECONDS[name] = time.perf_counter() - t0
+            f = disp
+            if parallel and serialized():
+                def f(*a, _d=disp):
+                    with _LOCK:
+                        return _d(*a)
+                f.__name__ = name
+            globals()[name] = f
+        return f
+
+
+def kernel(signature, parallel=False):
+    """Declare a kernel: ``signature`` is a numba signature string with ``{f}`` for the
+    float type. It is compiled for float32 and float64 on its first call, after
+    which the module attribute of that name is the numba dispatcher itself (or a
+    locking wrapper for parallel kernels on a thread-unsafe layer)."""
+    def deco(fn):
+        name = fn.__name__
+        _KERNELS[name] = (fn, signature, parallel)
+
+        def first_call(*args):
+            return _compile(name)(*args)
+
+        first_call.__name__ = name
+        first_call.py_func = fn
+        first_call._gradflow_lazy = True
+        return first_call
+    return deco
+
+
+def compile_all():
+    """Compile (or load from the cache) every kernel now; returns seconds per kernel."""
+    for name in _KERNELS:
+        _compile(name)
+    return dict(COMPILE_SECONDS)
+
+
+_k = kernel
+
+I = "int64"  # noqa: E741
+
+
+# ---------------------------------------------------------------------------
+# convolution: im2col / col2im with the padding handled in-kernel
+# ---------------------------------------------------------------------------
+# ``cols`` is a flat buffer; element (n, r, l) of the chunk lives at
+# n*sn + r*sr + l, with r = (c*kh + i)*kw + j and l = oy*ow + ox. Sample-major
+# layout (m, C*kh*kw, L) is sn = CKK*L, sr = L; "K-major" (C*kh*kw, m*L) is
+# sn = L, sr = m*L (one GEMM over the whole chunk).
+
+@_k(f"void({{f}}[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, "
+    f"{{f}}[::1], {I}, {I})", parallel=True)
+def im2col(x, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols, sn, sr):
+    C = x.shape[1]
+    H = x.shape[2]
+    W = x.shape[3]
+    for t in prange(m * C):
+        n = t // C
+        c = t - n * C
+        for i in range(kh):
+            for j in range(kw):
+                base = n * sn + ((c * kh + i) * kw + j) * sr
+                off = j * dw - pw
+                lo = 0 if off >= 0 else (-off + sw - 1) // sw
+                hi = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
+                lo = min(lo, ow)
+                hi = max(min(hi, ow), lo)
+                for y in range(oh):
+                    ih = y * sh + i * dh - ph
+                    o = base + y * ow
+                    if ih < 0 or ih >= H:
+                        for xx in range(ow):
+                            cols[o + xx] = 0
+                    else:
+                        for xx in range(lo):
+                            cols[o + xx] = 0
+                        if sw == 1:
+                            for xx in range(lo, hi):
+                                cols[o + xx] = x[n0 + n, c, ih, xx + off]
+                        else:
+                            for xx in range(lo, hi):
+                                cols[o + xx] = x[n0 + n, c, ih, xx * sw + off]
+                        for xx in range(hi, ow):
+                            cols[o + xx] = 0
+
+
+@_k(f"void({{f}}[::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, "
+    f"{{f}}[:,:,:,::1], {I}, {I})", parallel=True)
+def col2im(cols, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, dx, sn, sr):
+    """dx[n0:n0+m] = adjoint of im2col (each (n, c) plane zeroed, then accumulated)."""
+    C = dx.shape[1]
+    H = dx.shape[2]
+    W = dx.shape[3]
+    for t in prange(m * C):
+        n = t // C
+        c = t - n * C
+        for a in range(H):
+            for b in range(W):
+                dx[n0 + n, c, a, b] = 0
+        for i in range(kh):
+            for j in range(kw):
+                base = n * sn + ((c * kh + i) * kw + j) * sr
+                off = j * dw - pw
+                lo = 0 if off >= 0 else (-off + sw - 1) // sw
+                hi = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
+                lo = min(lo, ow)
+                hi = max(min(hi, ow), lo)
+                for y in range(oh):
+                    ih = y * sh + i * dh - ph
+                    if ih < 0 or ih >= H:
+                        continue
+                    o = base + y * ow
+                    if sw == 1:
+                        for xx in range(lo, hi):
+                            dx[n0 + n, c, ih, xx + off] += cols[o + xx]
+                    else:
+                        for xx in range(lo, hi):
+                            dx[n0 + n, c, ih, xx * sw + off] += cols[o + xx]
+
+
+@_k(f"void({{f}}[:,::1], {{f}}[::1], {{f}}[:,:,::1], {I}, {I}, {I})", parallel=True)
+def kmajor_to_nkl(src, b, y, n0, m, relu):
+    """y[n0+n, k, l] = src[k, n*L + l] + b[k] (then max(., 0) when ``relu``)."""
+    K = y.shape[1]
+    L = y.shape[2]
+    for t in prange(m * K):
+        n = t // K
+        k = t - n * K
+        bk = b[k]
+        o = n * L
+        if relu:
+            for l in range(L):
+                v = src[k, o + l] + bk
+                y[n0 + n, k, l] = v if not (v <= 0) else 0
+        else:
+            for l in range(L):
+                y[n0 + n, k, l] = src[k, o + l] + bk
+
+
+@_k(f"void({{f}}[:,:,::1], {I}, {I}, {{f}}[:,::1])", parallel=True)
+def nkl_to_kmajor(gy, n0, m, dst):
+    """dst[k, n*L + l] = gy[n0+n, k, l]."""
+    K = gy.shape[1]
+    L = gy.shape[2]
+    for t in prange(m * K):
+        n = t // K
+        k = t - n * K
+        o = n * L
+        for l in range(L):
+            dst[k, o + l] = gy[n0 + n, k, l]
+
+
+@_k(f"void({{f}}[:,:,::1], {{f}}[::1], {I})", parallel=True)
+def bias_act_(y, b, relu):
+    """y[n, k, :] += b[k] in place (then max(., 0) when ``relu``)."""
+    N = y.shape[0]
+    K = y.shape[1]
+    L = y.shape[2]
+    for t in prange(N * K):
+        n = t // K
+        k = t - n * K
+        bk = b[k]
+        if relu:
+            for l in range(L):
+                v = y[n, k, l] + bk
+                y[n, k, l] = v if not (v <= 0) else 0
+        else:
+            for l in range(L):
+                y[n, k, l] += bk
+
+
+@_k(f"void({{f}}[:,:,::1], {{f}}[::1])", parallel=True)
+def channel_sum(gy, out):
+    """out[k] = sum over n, l of gy[n, k, l] (float64 accumulator)."""
+    N = gy.shape[0]
+    K = gy.shape[1]
+    L = gy.shape[2]
+    for k in prange(K):
+        s = 0.0
+        for n in range(N):
+            for l in range(L):
+                s += gy[n, k, l]
+        out[k] = s
+
+
+# ---------------------------------------------------------------------------
+# pooling
+# ---------------------------------------------------------------------------
+@_k(f"void({{f}}[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, "
+    f"{{f}}[:,:,:,::1], int8[:,:,:,::1])", parallel=True)
+def maxpool_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
+    """Window max and the tap index (i*kw + j) of its first maximum; a NaN wins.
+    Taps outside the input (padding, ceil_mode overhang) are skipped."""
+    N = x.shape[0]
+    C = x.shape[1]
+    H = x.shape[2]
+    W = x.shape[3]
+    OH = y.shape[2]
+    OW = y.shape[3]
+    fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 \
+        and dh == 1 and dw == 1 and 2 * OH <= H and 2 * OW <= W
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        if fast:
+            for oy in range(OH):
+                for ox in range(OW):
+                    a = x[n, c, 2 * oy, 2 * ox]
+                    b = x[n, c, 2 * oy, 2 * ox + 1]
+                    d = x[n, c, 2 * oy + 1, 2 * ox]
+                    e = x[n, c, 2 * oy + 1, 2 * ox + 1]
+                    best = a
+                    bi = 0
+                    if b > best or (b != b and best == best):
+                        best = b
+                        bi = 1
+                    if d > best or (d != d and best == best):
+                        best = d
+                        bi = 2
+                    if e > best or (e != e and best == best):
+                        best = e
+                        bi = 3
+                    y[n, c, oy, ox] = best
+                    idx[n, c, oy, ox] = bi
+        else:
+            for oy in range(OH):
+                for ox in range(OW):
+                    best = x[n, c, 0, 0]
+                    bi = -1
+                    for i in range(kh):
+                        ih = oy * sh - ph + i * dh
+                        if ih < 0 or ih >= H:
+                            continue
+                        for j in range(kw):
+                            iw = ox * sw - pw + j * dw
+                            if iw < 0 or iw >= W:
+                                continue
+                            v = x[n, c, ih, iw]
+                            if bi < 0 or v > best or (v != v and best == best):
+                                best = v
+                                bi = i * kw + j
+                    y[n, c, oy, ox] = best
+                    idx[n, c, oy, ox] = bi
+
+
+@_k(f"void({{f}}[:,:,:,::1], int8[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, "
+    f"{{f}}[:,:,:,::1])", parallel=True)
+def maxpool_bwd(gy, idx, kh, kw, sh, sw, ph, pw, dh, dw, dx):
+    """dx = 0, then each output's gradient added at its argmax tap (per plane)."""
+    N = dx.shape[0]
+    C = dx.shape[1]
+    H = dx.shape[2]
+    W = dx.shape[3]
+    OH = gy.shape[2]
+    OW = gy.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        for a in range(H):
+            for b in range(W):
+                dx[n, c, a, b] = 0
+        for oy in range(OH):
+            for ox in range(OW):
+                k = idx[n, c, oy, ox]
+                i = k // kw
+                j = k - i * kw
+                dx[n, c, oy * sh - ph + i * dh, ox * sw - pw + j * dw] += gy[n, c, oy, ox]
+
+
+@_k(f"void({{f}}[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {{f}}[:,:,:,::1])", parallel=True)
+def avgpool_fwd(x, kh, kw, sh, sw, ph, pw, include_pad, y):
+    """Window mean with PyTorch's divisor (count_include_pad and ceil_mode rules)."""
+    N = x.shape[0]
+    C = x.shape[1]
+    H = x.shape[2]
+    W = x.shape[3]
+    OH = y.shape[2]
+    OW = y.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        for oy in range(OH):
+            h0 = oy * sh - ph
+            h1 = min(h0 + kh, H + ph)
+            ch = h1 - h0
+            h0c = max(h0, 0)
+            h1c = min(h1, H)
+            for ox in range(OW):
+                w0 = ox * sw - pw
+                w1 = min(w0 + kw, W + pw)
+                cw = w1 - w0
+                w0c = max(w0, 0)
+                w1c = min(w1, W)
+                s = x[n, c, 0, 0] * 0
+                for a in range(h0c, h1c):
+                    for b in range(w0c, w1c):
+                        s += x[n, c, a, b]
+                div = ch * cw if include_pad else (h1c - h0c) * (w1c - w0c)
+                y[n, c, oy, ox] = s / div
+
+
+@_k(f"void({{f}}[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {{f}}[:,:,:,::1])", parallel=True)
+def avgpool_bwd(gy, kh, kw, sh, sw, ph, pw, include_pad, dx):
+    N = dx.shape[0]
+    C = dx.shape[1]
+    H = dx.shape[2]
+    W = dx.shape[3]
+    OH = gy.shape[2]
+    OW = gy.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        for a in range(H):
+            for b in range(W):
+                dx[n, c, a, b] = 0
+        for oy in range(OH):
+            h0 = oy * sh - ph
+            h1 = min(h0 + kh, H + ph)
+            ch = h1 - h0
+            h0c = max(h0, 0)
+            h1c = min(h1, H)
+            for ox in range(OW):
+                w0 = ox * sw - pw
+                w1 = min(w0 + kw, W + pw)
+                cw = w1 - w0
+                w0c = max(w0, 0)
+                w1c = min(w1, W)
+                div = ch * cw if include_pad else (h1c - h0c) * (w1c - w0c)
+                g = gy[n, c, oy, ox] / div
+                for a in range(h0c, h1c):
+                    for b in range(w0c, w1c):
+                        dx[n, c, a, b] += g
+
+
+# ---------------------------------------------------------------------------
+# softmax cross-entropy (rows of logits), activations, optimizer updates
+# ---------------------------------------------------------------------------
+@_k(f"void({{f}}[:,::1], int64[::1], {{f}}[::1], {{f}}[:,::1])")
+def sce_fwd(x, t, loss, logp):
+    """logp = x - max - log(sum(exp(x - max))) (max replaced by 0 when not finite,
+    as the NumPy backend); loss = -logp[t]."""
+    N = x.shape[0]
+    C = x.shape[1]
+    for n in range(N):
+        m = -np.inf
+        nan = False
+        for c in range(C):
+            v = x[n, c]
+            if v > m:
+                m = v
+            if v != v:
+                nan = True
+        if nan or m - m != 0:  # NaN, or +-inf (inf - inf is NaN)
+            m = 0.0
+        s = 0.0
+        for c in range(C):
+            s += np.exp(x[n, c] - m)
+        lse = np.log(s)
+        for c in range(C):
+            logp[n, c] = (x[n, c] - m) - lse
+        loss[n] = -logp[n, t[n]]
+
+
+@_k(f"void({{f}}[:,::1], int64[::1], {{f}}[:], {{f}}[:,::1])")
+def sce_bwd(logp, t, gl, g):
+    """g = (exp(logp) - onehot(t)) * gl[:, None]."""
+    N = logp.shape[0]
+    C = logp.shape[1]
+    for n in range(N):
+        s = gl[n]
+        for c in range(C):
+            g[n, c] = np.exp(logp[n, c])
+        g[n, t[n]] -= 1
+        for c in range(C):
+            g[n, c] *= s
+
+
+@_k("void({f}[::1], {f}[::1])", parallel=True)
+def relu(x, y):
+    for i in prange(x.shape[0]):
+        v = x[i]
+        y[i] = v if not (v <= 0) else 0   # NaN passes through
+
+
+@_k("void({f}[::1], {f}[::1], {f}[::1])", parallel=True)
+def relu_bwd(gy, y, gx):
+    for i in prange(gy.shape[0]):
+        g = gy[i]
+        gx[i] = g if y[i] > 0 else g - g   # g - g == g * 0 as NumPy: NaN/Inf in gy propagate
+
+
+@_k("void({f}[::1], {f}[::1], {f}[::1], {f}, {f}, {f}, {f}, int64, int64, int64)")
+def sgd_(p, g, buf, lr, momentum, damp1, wd, nesterov, first, use_momentum):
+    """PyTorch SGD in one pass; ``damp1`` = 1 - dampening."""
+    for i in range(p.shape[0]):
+        d = g[i]
+        if wd != 0:
+            d = d + wd * p[i]
+        if use_momentum:
+            if first:
+                b = d
+            else:
+                b = momentum * buf[i] + damp1 * d
+            buf[i] = b
+            if nesterov:
+                d = d + momentum * b
+            else:
+                d = b
+        p[i] -= lr * d
+
+
+@_k("void({f}[::1], {f}[::1], {f}[::1], {f}[::1], {f}, {f}, {f}, {f}, {f}, {f}, {f}, {f}, {f})")
+def adam_(p, g, m, v, step_size, beta1, c1, beta2, c2, inv_sqrt_bc2, eps, l2, decay):
+    """Adam/AdamW in one pass. ``decay`` = 1 - lr*wd (AdamW) or 1 (Adam); ``l2`` = wd
+    (Adam) or 0 (AdamW); step_size = lr / (1 - beta1**t); c1 = 1 - beta1; c2 = 1 - beta2."""
+    for i in range(p.shape[0]):
+        pi = p[i]
+        gi = g[i]
+        if l2 != 0:
+            gi = gi + l2 * pi
+        if decay != 1:
+            pi = pi * decay
+        mi = beta1 * m[i] + c1 * gi
+        vi = beta2 * v[i] + c2 * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        p[i] = pi - step_size * (mi / (np.sqrt(vi) * inv_sqrt_bc2 + eps))
+
