@@ -547,3 +547,52 @@ def test_gradcheck_converts_float32_side_inputs():
     rm, rv = gf.zeros(3), gf.ones(3)
     assert gradcheck(lambda x, rm, rv: F.batch_norm(x, rm, rv, training=True), (x, rm, rv))
     assert rm.tolist() == [0.0, 0.0, 0.0]  # the caller's running stats are untouched
+
+
+def test_grad_mode_is_thread_local():
+    import threading
+    x = gf.ones(2, requires_grad=True)
+    seen = {}
+
+    def worker():
+        seen["other"] = (x * 2).requires_grad
+
+    with gf.no_grad():
+        th = threading.Thread(target=worker)
+        th.start()
+        th.join()
+        assert not (x * 2).requires_grad
+    assert seen["other"] is True
+
+
+def test_two_outputs_of_shared_subgraph_with_retain_graph():
+    x = gf.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+    h = x.exp()
+    a, b = (h * 2).sum(), (h * h).sum()
+    a.backward(retain_graph=True)
+    b.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp([1.0, 2.0]) + 2 * np.exp([2.0, 4.0]))
+
+
+def test_output_through_non_differentiable_ops_gets_no_grad():
+    x = gf.tensor([3.0, 1.0, 2.0], requires_grad=True)
+    idx = x.argmax()
+    assert not idx.requires_grad
+    y = x[idx] * 2 + (x > 1).float().sum()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 0.0, 0.0])
+
+
+def test_detect_anomaly_as_decorator_and_nested():
+    x = gf.tensor([-1.0], requires_grad=True)
+
+    @detect_anomaly()
+    def f(t):
+        return t.log()
+
+    with pytest.raises(gf.autograd.AnomalyError, match=r"log"):
+        f(x)
+    with detect_anomaly():
+        with detect_anomaly(False):
+            with np.errstate(invalid="ignore"):
+                assert np.isnan(x.log().item())
