@@ -188,7 +188,7 @@ ROW_KEYS = {"workload": str, "case": str, "mode": str, "size": int, "size_kind":
             "backend": str, "impl": str, "device": str, "error": type(None),
             "first_call_ms": float, "median_ms": float, "q1_ms": float, "q3_ms": float,
             "iqr_ms": float, "min_ms": float, "repeats": int, "warmup": int, "times_ms": list}
-NULLABLE = {"flop": int, "samples_per_s": float, "gflops": float, "loss0": float,
+NULLABLE = {"flop": int, "samples_per_s": float, "gflops": float, "loss0": float, "loadavg_1m": float,
             "vs_numpy": float, "vs_torch": float}
 TOP_KEYS = {"schema", "created_utc", "command", "machine", "settings", "backends", "unavailable",
             "rows", "crossovers", "interrupted", "skipped", "elapsed_s"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,14 @@ def resolve_impls(backends, compare_torch: bool) -> tuple[list[Impl], dict]:
     return impls, skipped
 
 
+def _load1():
+    """The 1-minute load average when the row finished (other work on the machine)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 def _scalar(r):
     """A loss value as a float (None for non-scalar outputs)."""
     try:
@@ -118,6 +127,7 @@ def measure_case(case, impl: Impl, *, warmup, repeat, budget_s, builder=None) ->
         "samples_per_s": case.samples / med if case.samples and med > 0 else None,
         "gflops": case.flop / med / 1e9 if case.flop and med > 0 else None,
         "loss0": _scalar(first.get("r")),
+        "loadavg_1m": _load1(),
     })
     return row
 
