@@ -84,6 +84,9 @@ def save(obj, path, metadata=None):
             numpy.savez(f, **{_HEADER: blob}, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         try:
