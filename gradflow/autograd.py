@@ -375,6 +375,8 @@ def backward(tensor, grad=None, retain_graph=False):
         g = be.full(tensor.shape, 1, tensor.dtype)
     else:
         g = grad.array if isinstance(grad, Tensor) else be.asarray(grad, dtype=tensor.dtype)
+        if g.dtype != tensor.dtype:  # the gradient flows in the output's dtype (no float64 leak)
+            g = be.astype(g, tensor.dtype)
         if tuple(g.shape) != tensor.shape:
             raise ValueError(f"backward: grad has shape {tuple(g.shape)} but the tensor has "
                              f"shape {tensor.shape}; they must match")
@@ -408,8 +410,9 @@ def _walk(order, grads, anomaly, retain_graph, Tensor):
                 f"tensors were freed. Pass retain_graph=True to the first backward().")
         if node.retained is not None:
             t = node.retained()
-            if t is not None:
-                t.grad = Tensor._make(gy if t.grad is None else t.grad.array + gy, node.backend)
+            if t is not None:  # own copy: gy may be a read-only broadcast view
+                t.grad = Tensor._make(node.backend.copy(gy) if t.grad is None else t.grad.array + gy,
+                                      node.backend)
         if node._versions:
             node.check_versions()
         gyt = Tensor._make(gy, node.backend)

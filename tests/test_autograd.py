@@ -606,3 +606,15 @@ def test_detect_anomaly_as_decorator_and_nested():
         with detect_anomaly(False):
             with np.errstate(invalid="ignore"):
                 assert np.isnan(x.log().item())
+
+
+def test_retained_grad_is_writable_and_explicit_grad_dtype_follows_output():
+    x = gf.ones(3, requires_grad=True)
+    h = (x * 2).retain_grad()
+    h.sum().backward()
+    h.grad.zero_()  # the upstream gradient of a sum is a broadcast view: must be copied
+    assert h.grad.tolist() == [0.0, 0.0, 0.0]
+    y = x * 3
+    y.backward(gf.ones(3, dtype="float64"))
+    assert x.grad.dtype == gf.float32
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 5.0, 5.0])
