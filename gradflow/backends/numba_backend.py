@@ -40,7 +40,10 @@ _FLOATS = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
 
 def _c(a):
-    return a if a.flags.c_contiguous else numpy.ascontiguousarray(a)
+    """``a`` as a C-contiguous, writeable-typed array (the kernels' signatures take
+    mutable C arrays; read-only inputs such as broadcast views are copied)."""
+    f = a.flags
+    return a if (f.c_contiguous and f.writeable) else numpy.array(a, order="C")
 
 
 class NumbaBackend(NumpyBackend):
@@ -276,7 +279,7 @@ class NumbaBackend(NumpyBackend):
         n = logits.shape[0]
         loss = numpy.empty(n, dtype=logits.dtype)
         logp = numpy.empty(logits.shape, dtype=logits.dtype)
-        t = target if target.dtype == numpy.int64 and target.flags.c_contiguous else \
+        t = _c(target) if target.dtype == numpy.int64 else \
             numpy.ascontiguousarray(target, dtype=numpy.int64)
         self.K.sce_fwd(_c(logits), t, loss, logp)
         return loss, logp
@@ -285,9 +288,9 @@ class NumbaBackend(NumpyBackend):
         if not self._ok(logp, gloss) or logp.ndim != 2 or target.dtype.kind not in "iu":
             return super().softmax_cross_entropy_backward(logp, target, gloss)
         g = numpy.empty(logp.shape, dtype=logp.dtype)
-        t = target if target.dtype == numpy.int64 and target.flags.c_contiguous else \
+        t = _c(target) if target.dtype == numpy.int64 else \
             numpy.ascontiguousarray(target, dtype=numpy.int64)
-        self.K.sce_bwd(_c(logp), t, gloss, g)
+        self.K.sce_bwd(_c(logp), t, gloss if gloss.flags.writeable else _c(gloss), g)
         return g
 
     # -- activations ------------------------------------------------------------------------
