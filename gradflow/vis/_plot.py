@@ -16,6 +16,14 @@ def new_figure(width, height):
     return fig
 
 
+def fit_title(fig, title, fontsize=9, margin_in=0.45):
+    """A suptitle sitting ``margin_in`` inches above the axes, whatever the figure
+    height (the default fractional margin leaves a gap on tall grids)."""
+    h = fig.get_figheight()
+    fig.subplots_adjust(top=1 - margin_in / h, bottom=min(0.1, 0.15 / h), hspace=0.35)
+    fig.suptitle(title, fontsize=fontsize, y=1 - 0.12 / h)
+
+
 def save(fig, path, dpi=100):
     """Write ``fig`` as a PNG at ``path`` (creating the folder); returns ``path``."""
     if path is None:

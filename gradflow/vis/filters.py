@@ -25,7 +25,7 @@ def _weight(conv_layer):
 def plot_filters(conv_layer, path=None, max_filters=64, max_channels=8, title=None):
     """Draw the filters of ``conv_layer`` (a Conv2d or its weight tensor); writes a
     PNG when ``path`` is given and returns the matplotlib Figure."""
-    from ._plot import grid, new_figure, save, show, to_display
+    from ._plot import fit_title, grid, new_figure, save, show, to_display
     w = _weight(conv_layer)[:max_filters]
     n, cin = w.shape[:2]
     if cin in (1, 3):
@@ -46,8 +46,8 @@ def plot_filters(conv_layer, path=None, max_filters=64, max_channels=8, title=No
                     ax.set_ylabel(f"{i}", fontsize=7, rotation=0, labelpad=8)
                 if i == 0:
                     ax.set_title(f"in {j}", fontsize=7)
-    fig.suptitle(title or f"{type(conv_layer).__name__} filters {tuple(_weight(conv_layer).shape)}",
-                 fontsize=9)
+    fit_title(fig, title or f"{type(conv_layer).__name__} filters "
+                            f"{tuple(_weight(conv_layer).shape)}")
     save(fig, path)
     return fig
 
@@ -65,7 +65,7 @@ def feature_maps(model, x, layer):
 def plot_feature_maps(model, x, layer, path=None, max_maps=32, show_input=True, title=None):
     """Feature maps of ``layer`` for the first sample of ``x``, one tile per channel
     (viridis, each tile scaled on its own). Returns the Figure."""
-    from ._plot import as_numpy, grid, new_figure, save, show, to_display
+    from ._plot import as_numpy, fit_title, grid, new_figure, save, show, to_display
     from ._trace import resolve_layer
     fmap = as_numpy(feature_maps(model, x, layer))[0]
     if fmap.ndim == 1:
@@ -81,7 +81,8 @@ def plot_feature_maps(model, x, layer, path=None, max_maps=32, show_input=True, 
     for i, m in enumerate(maps):
         show(fig.add_subplot(rows, cols, k + i + 1), to_display(m), f"ch {i}", cmap="viridis")
     m = resolve_layer(model, layer)
-    fig.suptitle(title or f"feature maps of {layer if isinstance(layer, str) else type(m).__name__}"
-                 f" {tuple(fmap.shape)}", fontsize=9)
+    fit_title(fig, title or f"feature maps of "
+                            f"{layer if isinstance(layer, str) else type(m).__name__} "
+                            f"{tuple(fmap.shape)}")
     save(fig, path)
     return fig
