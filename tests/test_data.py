@@ -1,0 +1,205 @@
+"""gradflow.data: DataLoader coverage/reproducibility, default collate (PyTorch rules),
+random_split, transforms."""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+import pytest
+
+import gradflow as gf
+from gradflow.data import (ArrayDataset, ConcatDataset, DataLoader, Dataset, Subset, TensorDataset,
+                           default_collate, random_split)
+from gradflow.data.transforms import Compose, Normalize, RandomCrop, Standardize, ToTensor
+from conftest import requires_torch
+
+
+class Squares(Dataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return np.full((2,), i, dtype=np.float32), i
+
+
+@pytest.mark.parametrize("n,bs,drop_last", [(10, 3, False), (10, 3, True), (9, 3, False), (5, 8, False)])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_every_sample_once_per_epoch(n, bs, drop_last, shuffle):
+    loader = DataLoader(Squares(n), batch_size=bs, shuffle=shuffle, drop_last=drop_last, seed=3)
+    for _ in range(2):
+        seen = []
+        sizes = []
+        for x, y in loader:
+            assert isinstance(x, gf.Tensor) and isinstance(y, gf.Tensor)
+            np.testing.assert_array_equal(x.numpy()[:, 0], y.numpy())
+            seen += y.tolist()
+            sizes.append(len(y))
+        expected = n - (n % bs if drop_last else 0)
+        assert len(seen) == expected == sum(sizes)
+        assert len(set(seen)) == expected
+        assert len(sizes) == len(loader)
+        if not drop_last:
+            assert sorted(seen) == list(range(n))
+        if not shuffle:
+            assert seen == list(range(expected))
+
+
+def test_shuffle_reproducible_with_seed_and_differs_between_epochs():
+    def orders(seed):
+        dl = DataLoader(Squares(50), batch_size=50, shuffle=True, seed=seed)
+        return [next(iter(dl))[1].tolist() for _ in range(3)]
+
+    a, b, c = orders(7), orders(7), orders(8)
+    assert a == b and a != c
+    assert a[0] != a[1]  # a new permutation each epoch
+
+
+def test_shuffle_follows_manual_seed_without_seed():
+    gf.manual_seed(11)
+    a = next(iter(DataLoader(Squares(30), batch_size=30, shuffle=True)))[1].tolist()
+    gf.manual_seed(11)
+    b = next(iter(DataLoader(Squares(30), batch_size=30, shuffle=True)))[1].tolist()
+    assert a == b and a != list(range(30))
+
+
+def test_tensor_dataset_fast_path_and_backend(backend):
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    y = np.arange(10)
+    for ds in (TensorDataset(gf.tensor(x), gf.tensor(y)), TensorDataset(x, y)):
+        batches = list(DataLoader(ds, batch_size=4, shuffle=True, seed=0))
+        assert [len(b[0]) for b in batches] == [4, 4, 2]
+        xs = np.concatenate([b[0].numpy() for b in batches])
+        ys = np.concatenate([b[1].numpy() for b in batches])
+        np.testing.assert_array_equal(xs, x[ys])
+        assert batches[0][0].backend.name == backend
+        assert batches[0][1].dtype == np.int64
+    with pytest.raises(ValueError, match="size mismatch"):
+        TensorDataset(gf.zeros(3), gf.zeros(4))
+    assert len(TensorDataset(x, y)) == 10
+    xi, yi = TensorDataset(gf.tensor(x), gf.tensor(y))[3]
+    assert xi.tolist() == [6.0, 7.0] and yi.item() == 3
+
+
+def test_default_collate_like_pytorch():
+    b = default_collate([(np.zeros((2, 3), np.float32), 1, 0.5, True), (np.ones((2, 3), np.float32), 2, 1.5, False)])
+    x, i, f, t = b
+    assert x.shape == (2, 2, 3) and x.dtype == np.float32
+    assert i.dtype == np.int64 and i.tolist() == [1, 2]
+    assert f.dtype == np.float64 and t.dtype == np.bool_
+    d = default_collate([{"a": 1, "s": "x"}, {"a": 2, "s": "y"}])
+    assert d["a"].tolist() == [1, 2] and d["s"] == ["x", "y"]
+    P = namedtuple("P", "x y")
+    p = default_collate([P(np.float32(1), 2), P(np.float32(3), 4)])
+    assert isinstance(p, P) and p.x.dtype == np.float32 and p.y.tolist() == [2, 4]
+    ts = default_collate([gf.ones(2), gf.zeros(2)])
+    assert ts.shape == (2, 2)
+    nested = default_collate([[np.zeros(1), [1, 2]], [np.ones(1), [3, 4]]])
+    assert nested[1][0].tolist() == [1, 3]
+    with pytest.raises(RuntimeError, match="equal size"):
+        default_collate([np.zeros(2), np.zeros(3)])
+    with pytest.raises(TypeError):
+        default_collate([object(), object()])
+
+
+@requires_torch
+def test_default_collate_matches_torch_dtypes():
+    import torch
+    from torch.utils.data import default_collate as tc
+    samples = [(np.zeros(3, np.float32), 1, 2.5), (np.ones(3, np.float32), 0, 1.0)]
+    ours, theirs = default_collate(samples), tc(samples)
+    for o, t in zip(ours, theirs):
+        assert str(o.dtype) == str(t.dtype).replace("torch.", "")
+        np.testing.assert_array_equal(o.numpy(), t.numpy())
+
+
+def test_custom_collate_and_batch_size_none():
+    dl = DataLoader(Squares(4), batch_size=2, collate_fn=lambda b: [s[1] for s in b])
+    assert list(dl) == [[0, 1], [2, 3]]
+    dl = DataLoader(Squares(3), batch_size=None)
+    assert [s[1] for s in dl] == [0, 1, 2]
+    with pytest.raises(ValueError, match="batch_size"):
+        DataLoader(Squares(3), batch_size=0)
+
+
+def test_random_split_fractions_and_reproducible():
+    ds = Squares(103)
+    a = random_split(ds, [0.8, 0.1, 0.1], seed=0)
+    assert [len(s) for s in a] == [83, 10, 10]
+    idx = [i for s in a for i in s.indices]
+    assert sorted(idx) == list(range(103))
+    b = random_split(ds, [0.8, 0.1, 0.1], seed=0)
+    assert [s.indices for s in a] == [s.indices for s in b]
+    c = random_split(ds, [100, 3], seed=1)
+    assert len(c[1]) == 3
+    with pytest.raises(ValueError, match="sum of input lengths"):
+        random_split(ds, [10, 10])
+    g = gf.data.Generator().manual_seed(0)
+    assert random_split(ds, [0.8, 0.1, 0.1], generator=g)[0].indices == a[0].indices
+
+
+def test_subset_and_concat():
+    s = Subset(Squares(10), [9, 2])
+    assert len(s) == 2 and s[0][1] == 9
+    c = ConcatDataset([Squares(2), Squares(3)])
+    assert len(c) == 5 and c[3][1] == 1 and c[-1][1] == 2
+
+
+def test_array_dataset_batched_equals_per_sample():
+    data = (np.arange(6 * 4 * 4) % 256).astype(np.uint8).reshape(6, 4, 4)
+    tf = Compose([ToTensor(), Normalize([0.5], [0.25])])
+    ds = ArrayDataset(data, np.arange(6), transform=tf)
+    fast = ds._fetch_batch([5, 0, 3])
+    slow = default_collate([ds[i] for i in [5, 0, 3]])
+    np.testing.assert_allclose(fast[0], slow[0].numpy(), rtol=1e-6)
+    assert fast[0].shape == (3, 1, 4, 4)
+    # a transform without apply_batch falls back to per-sample calls
+    ds2 = ArrayDataset(data, np.arange(6), transform=lambda im: im.astype(np.float32).sum(keepdims=True))
+    (x, y), = list(DataLoader(ds2, batch_size=6))
+    assert x.shape == (6, 1, 1) and y.tolist() == list(range(6))
+
+
+def test_transforms():
+    img = np.array([[0, 255], [51, 102]], dtype=np.uint8)
+    t = ToTensor()(img)
+    assert t.shape == (1, 2, 2) and t.dtype == np.float32
+    np.testing.assert_allclose(t[0], [[0, 1], [0.2, 0.4]], rtol=1e-6)
+    hwc = np.zeros((4, 5, 3), np.uint8)
+    assert ToTensor(channels_last=True)(hwc).shape == (3, 4, 5)
+    n = Normalize((0.5,), (0.5,))(t)
+    np.testing.assert_allclose(n[0], [[-1, 1], [-0.6, -0.2]], rtol=1e-6)
+    rgb = Normalize([0, 1, 2], [1, 1, 1])(np.zeros((3, 2, 2), np.float32))
+    assert rgb[2, 0, 0] == -2
+    with pytest.raises(ValueError):
+        Normalize([0], [0])
+
+
+def test_standardize_uses_training_statistics():
+    train = np.array([[[0, 255]], [[255, 255]]], dtype=np.uint8)  # values 0,1,1,1 after scaling
+    s = Standardize.fit(train)
+    assert s.mean[0] == pytest.approx(0.75) and s.std[0] == pytest.approx(np.std([0, 1, 1, 1]))
+    out = s.apply_batch(ToTensor().apply_batch(train))
+    assert out.mean() == pytest.approx(0, abs=1e-6) and out.std() == pytest.approx(1, rel=1e-5)
+    rgb = np.random.default_rng(0).integers(0, 255, (5, 3, 4, 4)).astype(np.uint8)
+    sc = Standardize.fit(rgb, per_channel=True)
+    out = sc.apply_batch(ToTensor().apply_batch(rgb))
+    np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+
+
+def test_random_crop_is_a_shift():
+    x = np.arange(2 * 1 * 5 * 5, dtype=np.float32).reshape(2, 1, 5, 5) + 1
+    rc = RandomCrop(5, padding=2, seed=0)
+    for out in (rc.apply_batch(x), np.stack([rc(s) for s in x])):
+        assert out.shape == x.shape
+        for o, s in zip(out, x):  # every non-zero value comes from the image, in order
+            vals = o[o != 0]
+            assert set(vals.tolist()) <= set(s.ravel().tolist())
+    assert RandomCrop(3)(x[0]).shape == (1, 3, 3)
+
+
+def test_utils_data_alias():
+    from gradflow.utils.data import DataLoader as DL, TensorDataset as TD
+    import gradflow.utils.data as ud
+    assert DL is DataLoader and TD is TensorDataset and ud is gf.data
