@@ -242,6 +242,10 @@ CASES = [
       lambda L, x, w, b: L.F.conv2d(x, w, b, stride=(2, 1), padding=(1, 2), dilation=(1, 2))),
     C("conv2d_same", [("f", (2, 2, 5, 6)), ("f", (3, 2, 3, 5))],
       lambda L, x, w: L.F.conv2d(x, w, padding="same")),
+    C("conv2d_same_even", [("f", (2, 2, 5, 6)), ("f", (3, 2, 2, 4)), ("f", (3,))],
+      lambda L, x, w, b: L.F.conv2d(x, w, b, padding="same")),
+    C("conv2d_same_dilated", [("f", (1, 2, 6, 5)), ("f", (2, 2, 2, 3))],
+      lambda L, x, w: L.F.conv2d(x, w, padding="same", dilation=(3, 2))),
     C("conv2d_1x1", [("f", (2, 4, 3, 3)), ("f", (2, 4, 1, 1))], lambda L, x, w: L.F.conv2d(x, w)),
     C("conv2d_unbatched", [("f", (2, 4, 4)), ("f", (3, 2, 3, 3))], lambda L, x, w: L.F.conv2d(x, w)),
     # --- pooling ---------------------------------------------------------------------------

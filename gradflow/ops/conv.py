@@ -43,14 +43,15 @@ class Conv2d(Function):
 
 
 def _same_padding(k, d, op):
-    pads = []
+    """Padding for padding='same' (stride 1): total d*(k-1) per dim, split as PyTorch does
+    (total//2 before, the rest after). Returns the symmetric padding to use (the larger
+    half) and, per dim, how many leading output rows/cols to crop when the split is odd."""
+    pads, crop = [], []
     for kk, dd in zip(k, d):
         total = dd * (kk - 1)
-        if total % 2:
-            raise ValueError(f"{op}: padding='same' needs an odd effective kernel size here, "
-                             f"got kernel {k} with dilation {d}; pad explicitly instead")
-        pads.append(total // 2)
-    return tuple(pads)
+        pads.append(total - total // 2)
+        crop.append(total % 2)
+    return tuple(pads), tuple(crop)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -79,7 +80,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         elif padding == "same":
             if s != (1, 1):
                 raise ValueError(f"{op}: padding='same' requires stride 1, got {s}")
-            p = _same_padding(k, d, op)
+            p, crop = _same_padding(k, d, op)
         else:
             raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
     else:
@@ -102,4 +103,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise TypeError(f"{op}: needs a floating input, got {x.dtype}")
     out_size(op, h, w, k, s, p, d)
     y = Conv2d.apply(x, weight, bias, s, p, d, groups)
+    if padding == "same" and any(crop):  # even effective kernel: PyTorch pads one more after
+        y = y[:, :, crop[0]:, crop[1]:]
     return y.reshape(y.shape[1:]) if unbatched else y
