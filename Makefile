@@ -15,8 +15,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# LeNet-5 on the bundled digits with the defaults (see README "Training").
+# LeNet's GEMMs are tiny: one BLAS thread is faster than several, and far faster
+# when the machine is busy, so the demo pins OpenBLAS to 1 thread unless you say otherwise.
 demo: $(STAMP)
-	$(BIN)/gradflow train --out demo_out
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} $(BIN)/gradflow train --out demo_out
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
