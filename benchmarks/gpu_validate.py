@@ -120,6 +120,8 @@ def section_digits(cu):
     d = np.load(os.path.join(os.path.dirname(gradflow.__file__), "datasets", "digits.npz"))
     X = (d["images"].astype(np.float32) / 255.0)[:, None]
     Y = d["labels"].astype(np.int64)
+    perm = np.random.default_rng(0).permutation(len(Y))      # the file is sorted by label
+    X, Y = X[perm], Y[perm]
     Xtr, Ytr, Xte, Yte = X[:4000], Y[:4000], X[4000:], Y[4000:]
     order = np.random.default_rng(0).integers(0, 4000, size=(200, 64))
     out = {}
@@ -210,6 +212,55 @@ def section_lenet_vs_torch(cu):
     return step, tstep
 
 
+def section_host_overhead(cu):
+    """Where the host time of a LeNet-5 b256 step goes, and what the two host syncs of
+    cross_entropy's target checks cost (measured by disabling them)."""
+    import cProfile
+    import io
+    import pstats
+
+    import gradflow.ops.loss as L
+    say("## Host side of a LeNet-5 b256 step on cupy")
+    say()
+    rng = np.random.default_rng(1)
+    x = gradflow.tensor(rng.random((256, 1, 28, 28)).astype(np.float32), backend="cupy")
+    t = gradflow.tensor(rng.integers(0, 10, 256), backend="cupy")
+    m = twin("cupy")
+    opt = gradflow.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+
+    def step(ignore_index=-100):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), t, ignore_index=ignore_index)
+        loss.backward()
+        opt.step()
+    base = timed(step, cu.synchronize)
+    saved = L._check_target
+    L._check_target = lambda *a, **k: None
+    try:
+        nosync = timed(lambda: step(None), cu.synchronize)
+    finally:
+        L._check_target = saved
+    say(f"- step {base * 1e3:.3f} ms; with cross_entropy's two device->host target checks "
+        f"disabled (no sync inside the step) {nosync * 1e3:.3f} ms")
+    pr = cProfile.Profile()
+    pr.enable()
+    for _ in range(30):
+        step()
+    cu.synchronize()
+    pr.disable()
+    buf = io.StringIO()
+    pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(22)
+    say()
+    say("cProfile of 30 steps (host time by function, sorted by own time):")
+    say()
+    say("```")
+    for line in buf.getvalue().splitlines()[6:]:
+        if line.strip():
+            say(line[:150])
+    say("```")
+    say()
+
+
 def section_conv(cu):
     import torch
     say("## conv2d 3x3, N=128, C=K=128, 32x32, pad 1, fwd+bwd (dx, dw), float32")
@@ -260,7 +311,8 @@ def section_conv(cu):
     say("| implementation | ms | TFLOP/s | gradflow as % of it |")
     say("|---|---|---|---|")
     gt_ = flops / g_s / 1e12
-    say(f"| gradflow cupy (im2col + cuBLAS SGEMM + gather col2im, FP32) | {g_s * 1e3:.2f} | {gt_:.1f} | |")
+    mode = "TF32 GEMMs (CUPY_TF32=1)" if os.environ.get("CUPY_TF32") == "1" else "strict FP32"
+    say(f"| gradflow cupy (im2col + cuBLAS GEMM + gather col2im, {mode}) | {g_s * 1e3:.2f} | {gt_:.1f} | |")
     for tf32, s in res.items():
         tt_ = flops / s / 1e12
         label = "torch cuDNN, TF32 allowed (PyTorch's default for conv)" if tf32 else \
@@ -316,6 +368,8 @@ def main():
     step = tstep = gconv = None
     if "lenet" not in skip:
         step, tstep = section_lenet_vs_torch(cu)
+    if "host" not in skip:
+        section_host_overhead(cu)
     if "conv" not in skip:
         gconv, _ = section_conv(cu)
     if "profile" not in skip and step is not None and gconv is not None:

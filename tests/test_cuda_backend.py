@@ -127,6 +127,36 @@ def test_conv2d_parity(np_be, cu_be, case, dtype, bias):
 
 
 @requires_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_64bit_index_fallback_kernels_match(np_be, cu_be, dtype, monkeypatch):
+    """The int64-index ElementwiseKernel variants (used past 2**31 elements or past
+    CUDA's grid limits) give the reference's results too."""
+    import gradflow.backends.cupy_backend as cb
+    monkeypatch.setattr(cb, "_GRID_MAX", 0)
+    monkeypatch.setattr(cb, "_big", lambda *sizes: True)
+    rng = np.random.default_rng(21)
+    xs, ws, s, p, d, g = CONV_CASES[3]
+    x, w = _rand(rng, xs, dtype), _rand(rng, ws, dtype)
+    y = np_be.conv2d_forward(x, w, None, s, p, d, g)
+    _close(cu_be, cu_be.conv2d_forward(cu_be.asarray(x), cu_be.asarray(w), None, s, p, d, g), y, dtype)
+    gy = _rand(rng, y.shape, dtype)
+    ref = np_be.conv2d_backward(x, w, gy, s, p, d, g)
+    got = cu_be.conv2d_backward(cu_be.asarray(x), cu_be.asarray(w), cu_be.asarray(gy), s, p, d, g)
+    for r, c in zip(ref, got):
+        _close(cu_be, c, r, dtype)
+    shape, k, st, pd, dl, ceil = POOL_CASES[2]
+    xp_ = _rand(rng, shape, dtype)
+    yp, idx = np_be.max_pool2d_forward(xp_, k, st, pd, dl, ceil)
+    cy, cidx = cu_be.max_pool2d_forward(cu_be.asarray(xp_), k, st, pd, dl, ceil)
+    _close(cu_be, cy, yp, dtype)
+    gyp = _rand(rng, yp.shape, dtype)
+    _close(cu_be, cu_be.max_pool2d_backward(cu_be.asarray(gyp), cidx, xp_.shape, k, st, pd, dl, ceil),
+           np_be.max_pool2d_backward(gyp, idx, xp_.shape, k, st, pd, dl, ceil), dtype)
+    _close(cu_be, cu_be.avg_pool2d_forward(cu_be.asarray(xp_), k, st, pd, ceil, False),
+           np_be.avg_pool2d_forward(xp_, k, st, pd, ceil, False), dtype)
+
+
+@requires_cuda
 def test_conv2d_noncontiguous_inputs(np_be, cu_be):
     rng = np.random.default_rng(2)
     base = _rand(rng, (3, 5, 9, 8), np.float32)

@@ -61,6 +61,16 @@ def _probe() -> str | None:
     return None
 
 
+_I32 = numpy.int32
+_I64 = numpy.int64
+_GRID_MAX = 65535   # CUDA's limit on gridDim.y / gridDim.z
+
+
+def _big(*sizes):
+    """Whether some index of a kernel call can pass 2**31 - 1 (then 64-bit arithmetic)."""
+    return max(sizes) > 2**31 - 1
+
+
 def _c(a):
     """Contiguous flat view (a no-op for contiguous arrays) for raw kernel indexing."""
     return _cupy().ascontiguousarray(a).reshape(-1)
@@ -196,9 +206,16 @@ class CupyBackend(NumpyBackend):
         n, c, h, w = x.shape
         oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
         ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        cols = self.xp.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
-        self._k.im2col_gemm()(_c(x), n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw,
-                              cols.reshape(-1))
+        rows = c * kh * kw
+        cols = self.xp.empty((rows, n * oh * ow), dtype=x.dtype)
+        if rows <= _GRID_MAX and n <= _GRID_MAX and oh * ow <= 2**31 - 1:
+            bs = self._k.grid_block(oh * ow)
+            self._k.conv_grid("im2col_grid", x.dtype)(
+                ((oh * ow + bs - 1) // bs, rows, n), (bs,),
+                (_c(x), cols, *(_I32(v) for v in (n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw))))
+        else:
+            self._k.im2col_gemm(_big(x.size, cols.size))(
+                _c(x), n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, cols.reshape(-1))
         return cols.reshape(groups, -1, n * oh * ow), (oh, ow)
 
     def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
@@ -213,8 +230,8 @@ class CupyBackend(NumpyBackend):
             yg = self.xp.matmul(w.reshape(groups, k // groups, -1), cols)  # (G, K/G, N*L)
         y = self.xp.empty((n, k, oh, ow), dtype=x.dtype)
         bias = _c(b) if b is not None else yg.reshape(-1)[:1]
-        self._k.gemm_to_nchw()(yg.reshape(-1), bias, n, k, oh * ow, int(b is not None),
-                               y.reshape(-1))
+        self._k.gemm_to_nchw(_big(y.size))(yg.reshape(-1), bias, n, k, oh * ow,
+                                           int(b is not None), y.reshape(-1))
         return y
 
     def conv2d_backward(self, x, w, gy, stride, padding, dilation, groups,
@@ -242,14 +259,39 @@ class CupyBackend(NumpyBackend):
             else:
                 dcols = xp.matmul(w.reshape(groups, k // groups, -1).transpose(0, 2, 1),
                                   gyk.reshape(groups, k // groups, L))
-            dx = xp.empty(x.shape, dtype=x.dtype)
             # GEMM layout strides: row (c, ki, kj) = c*kh*kw + ki*kw + kj; column (n, oh, ow)
-            self._k.col2im_gather()(
-                dcols.reshape(-1), c, h, wd, oh, ow, kh, kw, *stride, *padding, *dilation,
-                oh * ow, kh * kw * L, kw * L, L, ow, 1, dx.reshape(-1))
+            dx = self._col2im(dcols, x.shape, (kh, kw), stride, padding, dilation,
+                              (oh * ow, kh * kw * L, kw * L, L, ow, 1), (oh, ow))
         if need_db:
-            db = gyk.sum(axis=1)
+            db = xp.matmul(gyk, self._ones(L, gyk.dtype))   # a GEMV: faster than a row reduction
         return dx, dw, db
+
+    def _ones(self, n, dtype):
+        """A cached vector of ``n`` ones (grown on demand, never shrunk)."""
+        cache = self.__dict__.setdefault("_ones_cache", {})
+        key = numpy.dtype(dtype)
+        v = cache.get(key)
+        if v is None or v.size < n:
+            v = cache[key] = self.xp.ones((max(n, 1024),), dtype=key)
+        return v[:n]
+
+    def _col2im(self, cols, x_shape, kernel, stride, padding, dilation, strides, out_hw):
+        """Gather col2im from ``cols`` addressed by element ``strides`` (sN, sC, sKI, sKJ,
+        sOH, sOW) into a new (N, C, H, W) array."""
+        n, c, h, w = x_shape
+        oh, ow = out_hw
+        dx = self.xp.empty(tuple(x_shape), dtype=cols.dtype)
+        geom = (*kernel, *stride, *padding, *dilation)
+        if c <= _GRID_MAX and n <= _GRID_MAX:
+            bs = self._k.grid_block(h * w)
+            self._k.conv_grid("col2im_grid", cols.dtype)(
+                ((h * w + bs - 1) // bs, c, n), (bs,),
+                (_c(cols), dx, *(_I32(v) for v in (c, h, w, oh, ow, *geom)),
+                 *(_I64(v) for v in strides)))
+        else:
+            self._k.col2im_gather(_big(cols.size, dx.size))(
+                _c(cols), c, h, w, oh, ow, *geom, *strides, dx.reshape(-1))
+        return dx
 
     def col2im(self, cols, x_shape, kernel, stride, padding, dilation):
         if cols.dtype not in _FLOATS:
@@ -257,12 +299,8 @@ class CupyBackend(NumpyBackend):
         n, c, h, w = x_shape
         oh, ow = cols.shape[4], cols.shape[5]
         cols = self.xp.ascontiguousarray(cols)
-        es = [s // cols.itemsize for s in cols.strides]
-        out = self.xp.empty(x_shape, dtype=cols.dtype)
-        self._k.col2im_gather()(cols.reshape(-1), c, h, w, oh, ow, *kernel, *stride, *padding,
-                                *dilation, es[0], es[1], es[2], es[3], es[4], es[5],
-                                out.reshape(-1))
-        return out
+        es = tuple(s // cols.itemsize for s in cols.strides)
+        return self._col2im(cols, x_shape, kernel, stride, padding, dilation, es, (oh, ow))
 
     # -- pooling ---------------------------------------------------------------------------------
     def max_pool2d_forward(self, x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
@@ -272,7 +310,7 @@ class CupyBackend(NumpyBackend):
         oh, ow, _, _ = self._pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
         y = self.xp.empty((n, c, oh, ow), dtype=x.dtype)
         idx = self.xp.empty((n, c, oh, ow), dtype=numpy.int32)
-        self._k.max_pool_fwd()(_c(x), h, w, oh, ow, *kernel, *stride, *padding, *dilation,
+        self._k.max_pool_fwd(_big(x.size))(_c(x), h, w, oh, ow, *kernel, *stride, *padding, *dilation,
                                x.dtype.type(-numpy.inf), y.reshape(-1), idx.reshape(-1))
         return y, idx
 
@@ -283,7 +321,7 @@ class CupyBackend(NumpyBackend):
                                                dilation, ceil_mode)
         oh, ow = gy.shape[2], gy.shape[3]
         dx = self.xp.empty(tuple(x_shape), dtype=gy.dtype)
-        self._k.max_pool_bwd()(_c(gy), _c(argmax.astype(numpy.int32, copy=False)),
+        self._k.max_pool_bwd(_big(dx.size, gy.size))(_c(gy), _c(argmax.astype(numpy.int32, copy=False)),
                                x_shape[2], x_shape[3], oh, ow, *kernel, *stride, *padding,
                                *dilation, dx.reshape(-1))
         return dx
@@ -295,7 +333,7 @@ class CupyBackend(NumpyBackend):
         n, c, h, w = x.shape
         oh, ow, _, _ = self._pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
         y = self.xp.empty((n, c, oh, ow), dtype=x.dtype)
-        self._k.avg_pool_fwd()(_c(x), h, w, oh, ow, *kernel, *stride, *padding, 1, 1,
+        self._k.avg_pool_fwd(_big(x.size))(_c(x), h, w, oh, ow, *kernel, *stride, *padding, 1, 1,
                                int(bool(count_include_pad)), y.reshape(-1))
         return y
 
@@ -306,7 +344,7 @@ class CupyBackend(NumpyBackend):
                                                count_include_pad)
         oh, ow = gy.shape[2], gy.shape[3]
         dx = self.xp.empty(tuple(x_shape), dtype=gy.dtype)
-        self._k.avg_pool_bwd()(_c(gy), x_shape[2], x_shape[3], oh, ow, *kernel, *stride,
+        self._k.avg_pool_bwd(_big(dx.size, gy.size))(_c(gy), x_shape[2], x_shape[3], oh, ow, *kernel, *stride,
                                *padding, 1, 1, int(bool(count_include_pad)), dx.reshape(-1))
         return dx
 
@@ -331,7 +369,7 @@ class CupyBackend(NumpyBackend):
         if logp.dtype not in _FLOATS or logp.ndim != 2:
             return super().softmax_cross_entropy_backward(logp, target, gloss)
         g = xp.empty(logp.shape, dtype=logp.dtype)
-        self._k.sxent_bwd()(logp, _c(target.astype(numpy.int64, copy=False)),
+        self._k.sxent_bwd(_big(logp.size))(logp, _c(target.astype(numpy.int64, copy=False)),
                             _c(gloss.astype(logp.dtype, copy=False)), logp.shape[1], g)
         return g
 

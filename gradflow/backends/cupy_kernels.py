@@ -20,6 +20,22 @@ import functools
 
 import cupy
 
+INT32_MAX = 2**31 - 1
+
+
+def _width(src: str, big: bool) -> str:
+    """Kernel text with 64-bit (``big``) or 32-bit index arithmetic. Integer division
+    is the cost of these kernels, and 64-bit division is several times slower on the
+    GPU, so 32-bit is used whenever every index of the call fits."""
+    return src if big else src.replace("long long", "int").replace("int64", "int32")
+
+def _ek(in_params, out_params, body, name, big):
+    """An ElementwiseKernel whose body indexes with ``I`` (``i`` at the chosen width)."""
+    return cupy.ElementwiseKernel(_width(in_params, big), out_params,
+                                  _width("const long long I = i;\n" + body, big),
+                                  name + ("" if big else "_i32"))
+
+
 # geometry shared by the sliding-window kernels, as kernel parameters
 _GEOM = ("int64 H, int64 W, int64 OH, int64 OW, int64 KH, int64 KW, int64 SH, int64 SW, "
          "int64 PH, int64 PW, int64 DH, int64 DW")
@@ -27,33 +43,33 @@ _GEOM = ("int64 H, int64 W, int64 OH, int64 OW, int64 KH, int64 KW, int64 SH, in
 
 # -- convolution ------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def im2col_gemm():
+def im2col_gemm(big=True):
     """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW): the GEMM operand, padding read as 0."""
-    return cupy.ElementwiseKernel(
+    return _ek(
         f"raw T x, int64 N, int64 C, {_GEOM}",
         "T col",
         """
         const long long L = N * OH * OW;
-        const long long q = i % L, r = i / L;
+        const long long q = I % L, r = I / L;
         const long long ow = q % OW, oh = (q / OW) % OH, n = q / (OW * OH);
         const long long kj = r % KW, ki = (r / KW) % KH, c = r / (KW * KH);
         const long long ih = oh * SH - PH + ki * DH, iw = ow * SW - PW + kj * DW;
         col = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[((n * C + c) * H + ih) * W + iw] : (T)0;
         """,
-        "gradflow_im2col_gemm")
+        "gradflow_im2col_gemm", big)
 
 
 @functools.lru_cache(maxsize=None)
-def col2im_gather():
+def col2im_gather(big=True):
     """dx (N, C, H, W) = sum of the column entries that read each pixel (adjoint of
     im2col). ``col`` is indexed by element strides (sN, sC, sKI, sKJ, sOH, sOW), so
     both the GEMM layout and the (N, C, KH, KW, OH, OW) layout work."""
-    return cupy.ElementwiseKernel(
+    return _ek(
         f"raw T col, int64 C, {_GEOM}, int64 sN, int64 sC, int64 sKI, int64 sKJ, "
         "int64 sOH, int64 sOW",
         "T dx",
         """
-        const long long w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
+        const long long w = I % W, h = (I / W) % H, c = (I / (W * H)) % C, n = I / (W * H * C);
         const long long base = n * sN + c * sC;
         T s = (T)0;
         for (long long ki = 0; ki < KH; ++ki) {
@@ -73,34 +89,109 @@ def col2im_gather():
         }
         dx = s;
         """,
-        "gradflow_col2im_gather")
+        "gradflow_col2im_gather", big)
 
 
 @functools.lru_cache(maxsize=None)
-def gemm_to_nchw():
+def gemm_to_nchw(big=True):
     """y (N, K, P) = yg (K, N, P) transposed, plus bias b (K,) when has_b."""
-    return cupy.ElementwiseKernel(
+    return _ek(
         "raw T yg, raw T b, int64 N, int64 K, int64 P, int32 has_b",
         "T y",
         """
-        const long long p = i % P, k = (i / P) % K, n = i / (P * K);
+        const long long p = I % P, k = (I / P) % K, n = I / (P * K);
         T v = yg[(k * N + n) * P + p];
         if (has_b) v += b[k];
         y = v;
         """,
-        "gradflow_gemm_to_nchw")
+        "gradflow_gemm_to_nchw", big)
+
+
+_CONV_SRC = r"""
+// im2col into the GEMM layout: grid (ceil(P / block), C*KH*KW rows, N images); one thread
+// per output position p = oh*OW + ow, so writes are coalesced and the only divisions are
+// one per thread for (oh, ow) and two for the block's (c, ki, kj).
+template<typename T>
+__global__ void im2col_grid(const T* __restrict__ x, T* __restrict__ col,
+                            int N, int C, int H, int W, int OH, int OW, int KH, int KW,
+                            int SH, int SW, int PH, int PW, int DH, int DW) {
+    const int P = OH * OW;
+    const int p = blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= P) return;
+    const int row = blockIdx.y, n = blockIdx.z;
+    const int kj = row % KW, ki = (row / KW) % KH, c = row / (KW * KH);
+    const int oh = p / OW, ow = p - oh * OW;
+    const int ih = oh * SH - PH + ki * DH, iw = ow * SW - PW + kj * DW;
+    T v = (T)0;
+    if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+        v = x[(((long long)n * C + c) * H + ih) * W + iw];
+    col[(long long)row * ((long long)N * P) + (long long)n * P + p] = v;
+}
+
+// col2im in gather form: grid (ceil(H*W / block), C, N); each input pixel sums, in tap
+// order, the column entries that read it (no atomics: deterministic). ``col`` is addressed
+// by element strides, so the GEMM layout and the (N, C, KH, KW, OH, OW) layout both work.
+template<typename T>
+__global__ void col2im_grid(const T* __restrict__ col, T* __restrict__ dx,
+                            int C, int H, int W, int OH, int OW, int KH, int KW,
+                            int SH, int SW, int PH, int PW, int DH, int DW,
+                            long long sN, long long sC, long long sKI, long long sKJ,
+                            long long sOH, long long sOW) {
+    const int HW = H * W;
+    const int p = blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= HW) return;
+    const int c = blockIdx.y, n = blockIdx.z;
+    const int h = p / W, w = p - h * W;
+    const T* base = col + n * sN + c * sC;
+    T s = (T)0;
+    for (int ki = 0; ki < KH; ++ki) {
+        const int hh = h + PH - ki * DH;
+        if (hh < 0) break;
+        int oh = hh;
+        if (SH != 1) { if (hh % SH) continue; oh = hh / SH; }
+        if (oh >= OH) continue;
+        for (int kj = 0; kj < KW; ++kj) {
+            const int ww = w + PW - kj * DW;
+            if (ww < 0) break;
+            int ow = ww;
+            if (SW != 1) { if (ww % SW) continue; ow = ww / SW; }
+            if (ow >= OW) continue;
+            s += base[ki * sKI + kj * sKJ + oh * sOH + ow * sOW];
+        }
+    }
+    dx[((long long)n * C + c) * HW + p] = s;
+}
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def _conv_module():
+    return cupy.RawModule(code=_CONV_SRC, options=("-std=c++14",),
+                          name_expressions=tuple(f"{k}<{t}>" for k in ("im2col_grid", "col2im_grid")
+                                                 for t in ("float", "double")))
+
+
+def conv_grid(kind, dtype):
+    """``im2col_grid`` / ``col2im_grid`` for float32 or float64."""
+    t = "float" if dtype == cupy.float32 else "double"
+    return _conv_module().get_function(f"{kind}<{t}>")
+
+
+def grid_block(n):
+    """Threads per block for ``n`` positions: a multiple of 32, at most 256."""
+    return min(256, max(32, (n + 31) // 32 * 32))
 
 
 # -- pooling ----------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def max_pool_fwd():
+def max_pool_fwd(big=True):
     """Window max and its tap index (ki*KW + kj); out-of-image taps count as -inf;
     the first NaN wins (NumPy's argmax rule), ties keep the first tap."""
-    return cupy.ElementwiseKernel(
+    return _ek(
         f"raw T x, {_GEOM}, T ninf",
         "T y, int32 idx",
         """
-        const long long ow = i % OW, oh = (i / OW) % OH, nc = i / (OW * OH);
+        const long long ow = I % OW, oh = (I / OW) % OH, nc = I / (OW * OH);
         const long long base = nc * H * W;
         T m = ninf;
         int best = 0;
@@ -117,17 +208,17 @@ def max_pool_fwd():
         y = m;
         idx = best;
         """,
-        "gradflow_max_pool_fwd")
+        "gradflow_max_pool_fwd", big)
 
 
 @functools.lru_cache(maxsize=None)
-def max_pool_bwd():
+def max_pool_bwd(big=True):
     """dx: each pixel gathers gy of the windows whose argmax tap is this pixel."""
-    return cupy.ElementwiseKernel(
+    return _ek(
         f"raw T gy, raw int32 am, {_GEOM}",
         "T dx",
         """
-        const long long w = i % W, h = (i / W) % H, nc = i / (W * H);
+        const long long w = I % W, h = (I / W) % H, nc = I / (W * H);
         T s = (T)0;
         for (long long ki = 0; ki < KH; ++ki) {
             const long long hh = h + PH - ki * DH;
@@ -147,7 +238,7 @@ def max_pool_bwd():
         }
         dx = s;
         """,
-        "gradflow_max_pool_bwd")
+        "gradflow_max_pool_bwd", big)
 
 
 # divisor of an average-pooling window (PyTorch's rule), as device code
@@ -165,12 +256,12 @@ _AVG_DIV = """
 
 
 @functools.lru_cache(maxsize=None)
-def avg_pool_fwd():
-    return cupy.ElementwiseKernel(
+def avg_pool_fwd(big=True):
+    return _ek(
         f"raw T x, {_GEOM}, int32 include_pad",
         "T y",
         """
-        const long long ow = i % OW, oh = (i / OW) % OH, nc = i / (OW * OH);
+        const long long ow = I % OW, oh = (I / OW) % OH, nc = I / (OW * OH);
         const long long base = nc * H * W;
         T s = (T)0;
         for (long long ki = 0; ki < KH; ++ki) {
@@ -185,16 +276,16 @@ def avg_pool_fwd():
         """ + _AVG_DIV + """
         y = s / dv;
         """,
-        "gradflow_avg_pool_fwd")
+        "gradflow_avg_pool_fwd", big)
 
 
 @functools.lru_cache(maxsize=None)
-def avg_pool_bwd():
-    return cupy.ElementwiseKernel(
+def avg_pool_bwd(big=True):
+    return _ek(
         f"raw T gy, {_GEOM}, int32 include_pad",
         "T dx",
         """
-        const long long w = i % W, h = (i / W) % H, nc = i / (W * H);
+        const long long w = I % W, h = (I / W) % H, nc = I / (W * H);
         T s = (T)0;
         for (long long ki = 0; ki < KH; ++ki) {
             const long long hh = h + PH - ki;
@@ -214,7 +305,7 @@ def avg_pool_bwd():
         }
         dx = s;
         """,
-        "gradflow_avg_pool_bwd")
+        "gradflow_avg_pool_bwd", big)
 
 
 # -- softmax cross-entropy --------------------------------------------------------------------
@@ -273,16 +364,16 @@ def sxent_fwd(dtype):
 
 
 @functools.lru_cache(maxsize=None)
-def sxent_bwd():
+def sxent_bwd(big=True):
     """g = (exp(logp) - onehot(t)) * gl[row]."""
-    return cupy.ElementwiseKernel(
-        "T logp, raw int64 t, raw T gl, int64 C",
+    return _ek(
+        "T logp, raw TI t, raw T gl, int64 C",
         "T g",
         """
-        const long long r = i / C, j = i % C;
+        const long long r = I / C, j = I % C;
         g = (exp(logp) - (j == t[r] ? (T)1 : (T)0)) * gl[r];
         """,
-        "gradflow_sxent_bwd")
+        "gradflow_sxent_bwd", big)
 
 
 # -- activations ------------------------------------------------------------------------------
