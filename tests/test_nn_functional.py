@@ -181,24 +181,19 @@ def test_kernels_are_vectorised():
 
 
 def test_per_op_overhead_is_small():
-    """The engine's fixed cost per op on tiny tensors (forward + backward)."""
+    """The engine's fixed cost per op on tiny tensors (forward + backward), best of 5
+    repeats so a loaded machine does not make it flaky. Unloaded it is ~10-20 us."""
     x = gf.ones(4, requires_grad=True)
-    a = np.ones(4)
-    y = x
-    for _ in range(200):  # warm-up
-        y = y * 1.0
-    n = 5000
-    t0 = time.perf_counter()
-    for _ in range(n):
-        a = a * 1.0
-    numpy_op = (time.perf_counter() - t0) / n   # scales the bound on a loaded machine
-    t0 = time.perf_counter()
-    y = x
-    for _ in range(n):
-        y = y * 1.0
-    y.sum().backward()
-    per_op = (time.perf_counter() - t0) / n
-    assert per_op < max(60e-6, 60 * numpy_op), f"{per_op * 1e6:.1f} us per op (numpy {numpy_op * 1e6:.2f})"
+    best = float("inf")
+    n = 1000
+    for _ in range(5):
+        t0 = time.perf_counter()
+        y = x
+        for _ in range(n):
+            y = y * 1.0
+        y.sum().backward()
+        best = min(best, (time.perf_counter() - t0) / n)
+    assert best < 80e-6, f"{best * 1e6:.1f} us per op"
 
 
 def test_gelu_only_tanh_form():
