@@ -2,8 +2,10 @@
 
 Every transform maps one sample to one sample; those with ``apply_batch`` can also
 map a stacked batch at once, which the image datasets use to build batches
-without a Python call per sample. ``ToTensor`` returns a float32 NumPy array in
-CHW layout scaled to [0, 1] (the DataLoader turns batches into Tensors).
+without a Python call per sample. ``ToTensor()(image)`` returns a float32 Tensor
+in CHW layout scaled to [0, 1] on the current backend, as torchvision's does;
+``Normalize``/``Standardize`` accept Tensors or NumPy arrays and return the same
+kind. ``apply_batch`` works on NumPy batches (the DataLoader makes the Tensors).
 """
 from __future__ import annotations
 
@@ -60,7 +62,9 @@ class ToTensor:
         return numpy.ascontiguousarray(x)
 
     def __call__(self, x):
-        return self._convert(x, False)
+        from ..backends import current_backend
+        be = current_backend()
+        return Tensor._make(be.asarray(self._convert(x, False)), be)
 
     def apply_batch(self, x):
         return self._convert(x, True)
@@ -79,10 +83,15 @@ class Normalize:
             raise ValueError(f"Normalize: std must be non-zero, got {std}")
 
     def __call__(self, x):
-        x = _host(x).astype(numpy.float32, copy=False)
-        shape = (-1,) + (1,) * (x.ndim - 1) if x.ndim >= 3 else (-1,)
-        if x.ndim < 3 and self.mean.size > 1:
+        ndim = x.ndim
+        if ndim < 3 and self.mean.size > 1:
             raise ValueError(f"Normalize: per-channel statistics need CHW samples, got shape {x.shape}")
+        shape = (-1,) + (1,) * (ndim - 1) if ndim >= 3 else (-1,)
+        if isinstance(x, Tensor):
+            mean = Tensor._make(x.backend.asarray(self.mean.reshape(shape).astype(x.dtype)), x.backend)
+            std = Tensor._make(x.backend.asarray(self.std.reshape(shape).astype(x.dtype)), x.backend)
+            return (x - mean) / std
+        x = _host(x).astype(numpy.float32, copy=False)
         return (x - self.mean.reshape(shape)) / self.std.reshape(shape)
 
     def apply_batch(self, x):
