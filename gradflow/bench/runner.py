@@ -56,7 +56,8 @@ def resolve_impls(backends, compare_torch: bool) -> tuple[list[Impl], dict]:
                 skipped[n] = reason
     for n in names:
         be = get_backend(n)
-        impls.append(Impl(be.name, "gradflow", be.device_type, be.synchronize))
+        if be.name not in [i.label for i in impls]:  # "cupy,cuda" or a repeated name: once
+            impls.append(Impl(be.name, "gradflow", be.device_type, be.synchronize))
     if compare_torch:
         try:
             import torch
@@ -140,8 +141,9 @@ def run(plan: Plan, *, warmup=3, repeat=20, budget_s=None, time_limit_s=None,
     rows, interrupted, skipped = [], False, 0
     total = len(plan.cases) * len(plan.impls)
     t_start = time.perf_counter()
-    bar = tqdm(total=total, disable=not progress, file=sys.stderr, unit="run", leave=False,
-               dynamic_ncols=True)
+    # disable=None: tqdm shows the bar only when stderr is a terminal (no \r noise in logs)
+    bar = tqdm(total=total, disable=None if progress else True, file=sys.stderr, unit="run",
+               leave=False, dynamic_ncols=True)
     try:
         for case in plan.cases:
             for impl in plan.impls:
