@@ -244,3 +244,105 @@ def test_batch_norm_eval_by_hand():
     y = F.batch_norm(x, rm, rv, gf.tensor([2.0, 1.0], dtype="float64"),
                      gf.tensor([0.0, 1.0], dtype="float64"), training=False, eps=0.0)
     np.testing.assert_allclose(y.numpy(), [[0.0, 1.0], [2.0, 2.0]])
+
+
+# ---------------------------------------------------------------------------
+# seeded sweeps over random shapes (broadcasting, reduction axes) against PyTorch
+# ---------------------------------------------------------------------------
+def _random_broadcast_pair(rng):
+    nd = int(rng.integers(0, 4))
+    full = [int(v) for v in rng.integers(1, 4, nd)]
+    a = [s if rng.random() < 0.6 else 1 for s in full]
+    b = [s if rng.random() < 0.6 else 1 for s in full]
+    a = a[int(rng.integers(0, nd + 1)):] if rng.random() < 0.3 else a
+    b = b[int(rng.integers(0, nd + 1)):] if rng.random() < 0.3 else b
+    return tuple(a), tuple(b)
+
+
+def _compare_grads(gx, tx, what):
+    for i, (g, t) in enumerate(zip(gx, tx)):
+        np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-9, atol=1e-12,
+                                   err_msg=f"{what}: grad {i}")
+
+
+@requires_torch
+@pytest.mark.parametrize("seed", range(12))
+def test_random_broadcasting_vs_torch(seed):
+    rng = np.random.default_rng(seed)
+    sa, sb = _random_broadcast_pair(rng)
+    a0, b0 = rng.standard_normal(sa), rng.uniform(0.5, 2.0, sb)
+    ops = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
+           "div": lambda x, y: x / y, "pow": lambda x, y: y ** x,
+           "max": lambda x, y: x.maximum(y) if isinstance(x, gf.Tensor) else torch.maximum(x, y),
+           "where": lambda x, y: (gf if isinstance(x, gf.Tensor) else torch).where(x > 0, x, y)}
+    for name, f in ops.items():
+        ga, gb = gf.tensor(a0, requires_grad=True), gf.tensor(b0, requires_grad=True)
+        ta, tb = torch.tensor(a0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+        gy, ty = f(ga, gb), f(ta, tb)
+        assert gy.shape == tuple(ty.shape), (name, sa, sb)
+        np.testing.assert_allclose(gy.numpy(), ty.detach().numpy(), rtol=1e-12, err_msg=name)
+        c = rng.standard_normal(gy.shape)
+        (gy * gf.tensor(c)).sum().backward()
+        (ty * torch.tensor(c)).sum().backward()
+        _compare_grads((ga, gb), (ta, tb), f"{name} {sa} {sb}")
+
+
+@requires_torch
+@pytest.mark.parametrize("seed", range(10))
+def test_random_reductions_vs_torch(seed):
+    rng = np.random.default_rng(100 + seed)
+    nd = int(rng.integers(1, 4))
+    shape = tuple(int(v) for v in rng.integers(2, 4, nd))
+    k = int(rng.integers(1, nd + 1))
+    axes = tuple(sorted(int(v) for v in rng.choice(nd, k, replace=False)))
+    axes = tuple(a - nd if rng.random() < 0.5 else a for a in axes)
+    keep = bool(rng.random() < 0.5)
+    x0 = rng.permutation(np.linspace(0.5, 2.0, int(np.prod(shape)))).reshape(shape)
+    for name in ("sum", "mean", "var", "std", "amax", "amin", "prod"):
+        gx = gf.tensor(x0, requires_grad=True)
+        tx = torch.tensor(x0, requires_grad=True)
+        if name == "prod":
+            if len(axes) != 1:
+                continue
+            gy, ty = gx.prod(dim=axes[0], keepdim=keep), tx.prod(dim=axes[0], keepdim=keep)
+        else:
+            gy = getattr(gx, name)(dim=axes, keepdim=keep)
+            ty = getattr(tx, name)(dim=axes, keepdim=keep)
+        assert gy.shape == tuple(ty.shape), (name, shape, axes, keep)
+        np.testing.assert_allclose(gy.numpy(), ty.detach().numpy(), rtol=1e-12, err_msg=name)
+        c = rng.standard_normal(gy.shape)
+        (gy * gf.tensor(c)).sum().backward()
+        (ty * torch.tensor(c)).sum().backward()
+        _compare_grads((gx,), (tx,), f"{name} {shape} {axes} keep={keep}")
+
+
+@requires_torch
+@pytest.mark.parametrize("seed", range(8))
+def test_random_conv_pool_geometry_vs_torch(seed):
+    rng = np.random.default_rng(200 + seed)
+    n, g = int(rng.integers(1, 3)), int(rng.choice([1, 2]))
+    c, k = g * int(rng.integers(1, 3)), g * int(rng.integers(1, 3))
+    kh, kw = (int(v) for v in rng.integers(1, 4, 2))
+    s = tuple(int(v) for v in rng.integers(1, 3, 2))
+    p = tuple(int(v) for v in rng.integers(0, 2, 2))
+    d = tuple(int(v) for v in rng.integers(1, 3, 2))
+    h, w = (int(v) for v in rng.integers(6, 9, 2))
+    x0, w0, b0 = rng.standard_normal((n, c, h, w)), rng.standard_normal((k, c // g, kh, kw)), \
+        rng.standard_normal(k)
+    gx, gw, gb = (gf.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+    gy = F.conv2d(gx, gw, gb, stride=s, padding=p, dilation=d, groups=g)
+    ty = TF.conv2d(tx, tw, tb, stride=s, padding=p, dilation=d, groups=g)
+    pk = (int(rng.integers(1, 3)), int(rng.integers(2, 4)))
+    ps = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    pp = (int(rng.integers(0, pk[0] // 2 + 1)), int(rng.integers(0, pk[1] // 2 + 1)))
+    ceil = bool(rng.random() < 0.5)
+    gz = F.max_pool2d(gy, pk, ps, pp, ceil_mode=ceil) .sum() + \
+        F.avg_pool2d(gy, pk, ps, pp, ceil_mode=ceil, count_include_pad=bool(seed % 2)).sum() * 0.5
+    tz = TF.max_pool2d(ty, pk, ps, pp, ceil_mode=ceil).sum() + \
+        TF.avg_pool2d(ty, pk, ps, pp, ceil_mode=ceil, count_include_pad=bool(seed % 2)).sum() * 0.5
+    np.testing.assert_allclose(gy.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gz.item(), tz.item(), rtol=1e-10)
+    gz.backward()
+    tz.backward()
+    _compare_grads((gx, gw, gb), (tx, tw, tb), f"conv/pool seed {seed}")
