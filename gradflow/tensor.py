@@ -472,9 +472,9 @@ class Tensor:
         if isinstance(dim, Tensor):  # torch.max(a, b) style, elementwise
             return _ew.maximum(self, dim) if op == "max" else _ew.minimum(self, dim)
         if dim is not None and isinstance(dim, builtins.int):
-            # PyTorch: x.max(dim) returns (values, indices)
-            return ValuesIndices(_rd.minmax(op, self, dim, kd),
-                                 _rd.argminmax("arg" + op, self, dim, kd))
+            # PyTorch: x.max(dim) returns (values, indices); the gradient goes to the
+            # selected index only (amax/max() share it among ties)
+            return ValuesIndices(*_rd.select_minmax(op, self, dim, kd))
         return _rd.minmax(op, self, _axis(dim, axis), kd)
 
     def max(self, dim=None, keepdim=False, axis=None, keepdims=None):

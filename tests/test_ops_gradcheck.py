@@ -166,6 +166,9 @@ CASES = [
     C("amax_axes", [("d", (2, 3, 4))], lambda L, a: a.amax(dim=(0, 2))),
     C("max_ties", [("c", (2, 3), [[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])],
       lambda L, a: a.amax(dim=1), gc=False),  # not differentiable at ties: torch.amax splits evenly
+    C("max_dim_ties", [("c", (2, 3), [[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])],
+      lambda L, a: a.max(dim=1).values * 1.0 + a.min(0, keepdim=True)[0].sum(), gc=False),
+    C("max_dim_0d", [("f", ())], lambda L, a: a.max(0).values * 2.0, th=False),
     C("prod_axis", [("p", (3, 4))], lambda L, a: a.prod(dim=1)),
     C("prod_all", [("p", (2, 3))], lambda L, a: a.prod()),
     C("norm", [("f", (3, 4))], lambda L, a: a.norm()),

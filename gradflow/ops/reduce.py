@@ -113,6 +113,47 @@ def minmax(op, x, axis=None, keepdims=False):
     return MinMax.apply(x, op, norm_axes(axis, x.ndim, op), keepdims)
 
 
+class SelectAlong(Function):
+    """``x`` picked at integer positions ``index`` (a tuple of broadcasting index arrays,
+    each position at most once); the gradient is scattered back to those positions."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index, ctx.dtype = x.shape, index, x.dtype
+        return x.backend.getitem(x.array, index)
+
+    @staticmethod
+    def backward(ctx, gy):
+        be = gy.backend
+        out = be.zeros(ctx.shape, ctx.dtype)
+        be.setitem_(out, ctx.index, gy.array)
+        return out, None
+
+
+def select_minmax(op, x, dim, keepdims=False):
+    """PyTorch's ``x.max(dim)`` / ``x.min(dim)``: (values, int64 indices) along one dim."""
+    if x.array.size == 0:
+        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+    axis = norm_axes(dim, x.ndim, op)[0]
+    be = x.backend
+    if x.ndim == 0:
+        return x, Tensor._make(be.zeros((), dtypes.int64), be)
+    idx = be.astype(be.arg_reduce("arg" + op, x.array, axis, True), dtypes.int64)
+    index = []
+    for d, n in enumerate(x.shape):
+        if d == axis:
+            index.append(idx)
+        else:
+            r = be.arange(0, n, 1, dtypes.int64)
+            index.append(be.reshape(r, tuple(n if i == d else 1 for i in range(x.ndim))))
+    values = SelectAlong.apply(x, tuple(index))
+    indices = Tensor._make(idx, be)
+    if not keepdims:
+        kept = x.shape[:axis] + x.shape[axis + 1:]
+        values, indices = values.reshape(kept), indices.reshape(kept)
+    return values, indices
+
+
 def argminmax(op, x, axis=None, keepdims=False):
     """Indices (int64) of the extreme; not differentiable."""
     if axis is not None:
