@@ -256,3 +256,16 @@ def test_dtype_errors():
         gf.tensor([1, 2]).softmax(0)
     with pytest.raises(TypeError, match=r"mul: unsupported operand type str"):
         gf.randn(2) * "a"
+
+
+@pytest.mark.skipif(unavailable_reason("numba") is not None, reason="numba backend unavailable")
+def test_numpy_and_numba_tensors_do_not_mix():
+    """numba shares NumPy's arrays, so only the backend identity tells them apart."""
+    a = gf.randn(2, 3, backend="numpy")
+    b = gf.randn(3, 2, backend="numba")
+    with pytest.raises(RuntimeError, match=r"matmul: operands live on different backends \(\(2, 3\) on "
+                                           r"numpy, \(3, 2\) on numba\); move one with \.to\('numpy'\)"):
+        a @ b
+    with pytest.raises(RuntimeError, match=r"Conv2d: inputs live on different backends"):
+        F.conv2d(gf.randn(1, 3, 4, 4, backend="numba"), gf.randn(2, 3, 3, 3, backend="numpy"))
+    assert (a @ b.to("numpy")).backend.name == "numpy"
