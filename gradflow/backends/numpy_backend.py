@@ -116,7 +116,8 @@ class NumpyBackend(Backend):
 
     # -- reductions -------------------------------------------------------------------
     def reduce(self, op, a, axis, keepdims):
-        return getattr(self.xp, op)(a, axis=axis, keepdims=keepdims)
+        # the array method skips numpy's Python-level dispatch wrapper (~1 us per call)
+        return getattr(a, op)(axis=axis, keepdims=keepdims)
 
     def arg_reduce(self, op, a, axis, keepdims):
         out = getattr(self.xp, op)(a, axis=axis)
