@@ -210,9 +210,11 @@ class CupyBackend(NumpyBackend):
         cols = self.xp.empty((rows, n * oh * ow), dtype=x.dtype)
         if rows <= _GRID_MAX and n <= _GRID_MAX and oh * ow <= 2**31 - 1:
             bs = self._k.grid_block(oh * ow)
+            nper = self._k.images_per_thread(cols.size, n)
             self._k.conv_grid("im2col_grid", x.dtype)(
-                ((oh * ow + bs - 1) // bs, rows, n), (bs,),
-                (_c(x), cols, *(_I32(v) for v in (n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw))))
+                ((oh * ow + bs - 1) // bs, rows, (n + nper - 1) // nper), (bs,),
+                (_c(x), cols, *(_I32(v) for v in (n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw,
+                                                  dh, dw, nper))))
         else:
             self._k.im2col_gemm(_big(x.size, cols.size))(
                 _c(x), n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, cols.reshape(-1))
@@ -284,9 +286,10 @@ class CupyBackend(NumpyBackend):
         geom = (*kernel, *stride, *padding, *dilation)
         if c <= _GRID_MAX and n <= _GRID_MAX:
             bs = self._k.grid_block(h * w)
+            nper = self._k.images_per_thread(dx.size * kernel[0] * kernel[1], n)
             self._k.conv_grid("col2im_grid", cols.dtype)(
-                ((h * w + bs - 1) // bs, c, n), (bs,),
-                (_c(cols), dx, *(_I32(v) for v in (c, h, w, oh, ow, *geom)),
+                ((h * w + bs - 1) // bs, c, (n + nper - 1) // nper), (bs,),
+                (_c(cols), dx, *(_I32(v) for v in (n, c, h, w, oh, ow, *geom, nper)),
                  *(_I64(v) for v in strides)))
         else:
             self._k.col2im_gather(_big(cols.size, dx.size))(

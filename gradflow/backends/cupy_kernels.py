@@ -30,8 +30,10 @@ def _width(src: str, big: bool) -> str:
     return src if big else src.replace("long long", "int").replace("int64", "int32")
 
 def _ek(in_params, out_params, body, name, big):
-    """An ElementwiseKernel whose body indexes with ``I`` (``i`` at the chosen width)."""
-    return cupy.ElementwiseKernel(_width(in_params, big), out_params,
+    """An ElementwiseKernel whose body indexes with ``I`` (``i`` at the chosen width).
+    A parameter type written ``=int64`` keeps 64 bits at either width (data, not indices)."""
+    return cupy.ElementwiseKernel(_width(in_params, big).replace("=int32", "int64").replace("=int64", "int64"),
+                                  out_params,
                                   _width("const long long I = i;\n" + body, big),
                                   name + ("" if big else "_i32"))
 
@@ -108,58 +110,68 @@ def gemm_to_nchw(big=True):
 
 
 _CONV_SRC = r"""
-// im2col into the GEMM layout: grid (ceil(P / block), C*KH*KW rows, N images); one thread
-// per output position p = oh*OW + ow, so writes are coalesced and the only divisions are
-// one per thread for (oh, ow) and two for the block's (c, ki, kj).
+// im2col into the GEMM layout: grid (ceil(P / block), C*KH*KW rows, ceil(N / NPER)); one
+// thread per output position p = oh*OW + ow and row (c, ki, kj), looping over NPER images:
+// the index divisions (the costly part: GPUs have no integer divider) are paid once per
+// thread, and every store of a warp is coalesced.
 template<typename T>
 __global__ void im2col_grid(const T* __restrict__ x, T* __restrict__ col,
                             int N, int C, int H, int W, int OH, int OW, int KH, int KW,
-                            int SH, int SW, int PH, int PW, int DH, int DW) {
+                            int SH, int SW, int PH, int PW, int DH, int DW, int NPER) {
     const int P = OH * OW;
     const int p = blockIdx.x * blockDim.x + threadIdx.x;
     if (p >= P) return;
-    const int row = blockIdx.y, n = blockIdx.z;
+    const int row = blockIdx.y;
+    const int n0 = blockIdx.z * NPER;
+    const int n1 = min(N, n0 + NPER);
     const int kj = row % KW, ki = (row / KW) % KH, c = row / (KW * KH);
     const int oh = p / OW, ow = p - oh * OW;
     const int ih = oh * SH - PH + ki * DH, iw = ow * SW - PW + kj * DW;
-    T v = (T)0;
-    if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-        v = x[(((long long)n * C + c) * H + ih) * W + iw];
-    col[(long long)row * ((long long)N * P) + (long long)n * P + p] = v;
+    const bool inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+    const long long img = (long long)C * H * W;
+    long long src = (((long long)n0 * C + c) * H + ih) * W + iw;
+    long long dst = (long long)row * ((long long)N * P) + (long long)n0 * P + p;
+    for (int n = n0; n < n1; ++n, src += img, dst += P)
+        col[dst] = inside ? x[src] : (T)0;
 }
 
-// col2im in gather form: grid (ceil(H*W / block), C, N); each input pixel sums, in tap
-// order, the column entries that read it (no atomics: deterministic). ``col`` is addressed
-// by element strides, so the GEMM layout and the (N, C, KH, KW, OH, OW) layout both work.
+// col2im in gather form: grid (ceil(H*W / block), C, ceil(N / NPER)); each input pixel
+// sums, in tap order, the column entries that read it (no atomics: deterministic). ``col``
+// is addressed by element strides, so the GEMM layout and the (N, C, KH, KW, OH, OW)
+// layout both work.
 template<typename T>
 __global__ void col2im_grid(const T* __restrict__ col, T* __restrict__ dx,
-                            int C, int H, int W, int OH, int OW, int KH, int KW,
-                            int SH, int SW, int PH, int PW, int DH, int DW,
+                            int N, int C, int H, int W, int OH, int OW, int KH, int KW,
+                            int SH, int SW, int PH, int PW, int DH, int DW, int NPER,
                             long long sN, long long sC, long long sKI, long long sKJ,
                             long long sOH, long long sOW) {
     const int HW = H * W;
     const int p = blockIdx.x * blockDim.x + threadIdx.x;
     if (p >= HW) return;
-    const int c = blockIdx.y, n = blockIdx.z;
+    const int c = blockIdx.y;
+    const int n0 = blockIdx.z * NPER;
+    const int n1 = min(N, n0 + NPER);
     const int h = p / W, w = p - h * W;
-    const T* base = col + n * sN + c * sC;
-    T s = (T)0;
-    for (int ki = 0; ki < KH; ++ki) {
-        const int hh = h + PH - ki * DH;
-        if (hh < 0) break;
-        int oh = hh;
-        if (SH != 1) { if (hh % SH) continue; oh = hh / SH; }
-        if (oh >= OH) continue;
-        for (int kj = 0; kj < KW; ++kj) {
-            const int ww = w + PW - kj * DW;
-            if (ww < 0) break;
-            int ow = ww;
-            if (SW != 1) { if (ww % SW) continue; ow = ww / SW; }
-            if (ow >= OW) continue;
-            s += base[ki * sKI + kj * sKJ + oh * sOH + ow * sOW];
+    for (int n = n0; n < n1; ++n) {
+        const T* base = col + n * sN + c * sC;
+        T s = (T)0;
+        for (int ki = 0; ki < KH; ++ki) {
+            const int hh = h + PH - ki * DH;
+            if (hh < 0) break;
+            int oh = hh;
+            if (SH != 1) { if (hh % SH) continue; oh = hh / SH; }
+            if (oh >= OH) continue;
+            for (int kj = 0; kj < KW; ++kj) {
+                const int ww = w + PW - kj * DW;
+                if (ww < 0) break;
+                int ow = ww;
+                if (SW != 1) { if (ww % SW) continue; ow = ww / SW; }
+                if (ow >= OW) continue;
+                s += base[ki * sKI + kj * sKJ + oh * sOH + ow * sOW];
+            }
         }
+        dx[((long long)n * C + c) * HW + p] = s;
     }
-    dx[((long long)n * C + c) * HW + p] = s;
 }
 """
 
@@ -180,6 +192,12 @@ def conv_grid(kind, dtype):
 def grid_block(n):
     """Threads per block for ``n`` positions: a multiple of 32, at most 256."""
     return min(256, max(32, (n + 31) // 32 * 32))
+
+
+def images_per_thread(total, n):
+    """How many images one thread of im2col/col2im walks: enough to amortise its index
+    divisions, few enough to leave ~2**19 threads for the GPU to schedule."""
+    return max(1, min(n, total >> 19))
 
 
 # -- pooling ----------------------------------------------------------------------------------
@@ -367,7 +385,7 @@ def sxent_fwd(dtype):
 def sxent_bwd(big=True):
     """g = (exp(logp) - onehot(t)) * gl[row]."""
     return _ek(
-        "T logp, raw TI t, raw T gl, int64 C",
+        "T logp, raw =int64 t, raw T gl, int64 C",
         "T g",
         """
         const long long r = I / C, j = I % C;
