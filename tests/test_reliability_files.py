@@ -490,3 +490,44 @@ def test_cifar_fuzz_loads_right_shapes_or_raises_dataset_error(data, protocol):
     assert x.dtype == np.uint8 and x.shape[1:] == (3, 32, 32)
     assert y.dtype == np.int64 and y.shape == (x.shape[0],)
     assert y.size == 0 or (y.min() >= 0 and y.max() <= 9)
+
+
+def _py2_cifar_pickle(data, labels):
+    """A batch laid out as the original CIFAR-10 files are: a Python 2 protocol-2
+    pickle whose strings (keys, raw array bytes) are py2 ``str`` opcodes."""
+    import struct
+
+    def s(b):
+        return (b"U" + bytes([len(b)]) + b) if len(b) < 256 else (b"T" + struct.pack("<i", len(b)) + b)
+    n = len(labels)
+    p = b"\x80\x02}q\x00(" + s(b"data")
+    p += b"cnumpy.core.multiarray\n_reconstruct\nq\x01cnumpy\nndarray\nq\x02K\x00\x85" + s(b"b") + b"\x87R"
+    p += b"(K\x01M" + struct.pack("<H", n) + b"M\x00\x0c\x86cnumpy\ndtype\nq\x03" + s(b"u1")
+    p += b"K\x00K\x01\x87R(K\x03" + s(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89"
+    p += s(data.tobytes()) + b"tb" + s(b"labels") + b"](" + b"".join(b"K" + bytes([v]) for v in labels)
+    return p + b"eu."
+
+
+def test_cifar_python2_batch_layout_loads(tmp_path):
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+    labels = [3, 0, 9, 1]
+    p = tmp_path / "data_batch_1"
+    p.write_bytes(_py2_cifar_pickle(data, labels))
+    x, y = datasets.read_cifar_batch(str(p))
+    np.testing.assert_array_equal(x, data.reshape(4, 3, 32, 32))
+    assert y.tolist() == labels
+
+
+@FUZZ
+@given(data=st.data())
+def test_cifar_python2_layout_fuzz(data):
+    raw = _py2_cifar_pickle(np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072) % 251, [4, 2])
+    path = _write("data_batch_py2_fuzz", _mutate(data, raw))
+    try:
+        x, y = datasets.read_cifar_batch(path)
+    except DatasetError:
+        return
+    assert x.dtype == np.uint8 and x.shape[1:] == (3, 32, 32)
+    assert y.dtype == np.int64 and y.shape == (x.shape[0],)
+    assert y.size == 0 or (y.min() >= 0 and y.max() <= 9)

