@@ -100,9 +100,9 @@ def loss_agreement(rows: list[dict]) -> list[str]:
             if not rel <= tol:
                 bad.append(f"  MISMATCH {key[0]} size {key[1]}: {rs[0]['backend']} loss "
                            f"{ref:.6g} vs {r['backend']} {r['loss0']:.6g}")
-    if not groups:
-        return []
     n = sum(len(v) > 1 for v in groups.values())
+    if n == 0:
+        return []
     head = (f"First-call losses agree across implementations ({n} cases compared, "
             f"max relative difference {worst:.1e})." if not bad else
             "First-call losses DISAGREE between implementations:")
@@ -167,15 +167,16 @@ def case_tables(rows: list[dict], describe=None) -> list[str]:
         if describe:
             title += f": {describe(rs[0]['workload'])}"
         out += [title, ""]
-        headers = [size_label, "backend", "first call ms", "median ms", "IQR ms", "samples/s",
-                   "GFLOP/s", "t/numpy", "t/torch"]
+        headers = [size_label, "backend", "first call ms", "median ms", "IQR ms", "min ms",
+                   "samples/s", "GFLOP/s", "t/numpy", "t/torch"]
         body = []
         for r in sorted(rs, key=lambda r: r["size"]):
             if not _ok(r):
-                body.append([str(r["size"]), r["backend"], "error", "-", "-", "-", "-", "-", "-"])
+                body.append([str(r["size"]), r["backend"], "error"] + ["-"] * 7)
                 continue
             body.append([str(r["size"]), r["backend"], fmt_ms(r["first_call_ms"]),
-                         fmt_ms(r["median_ms"]), fmt_ms(r["iqr_ms"]), fmt_rate(r["samples_per_s"]),
+                         fmt_ms(r["median_ms"]), fmt_ms(r["iqr_ms"]), fmt_ms(r["min_ms"]),
+                         fmt_rate(r["samples_per_s"]),
                          fmt_gflops(r["gflops"]), fmt_ratio(r["vs_numpy"]),
                          fmt_ratio(r["vs_torch"])])
         out += _table(headers, body)
@@ -230,7 +231,7 @@ def render(doc: dict, describe=None) -> str:
                  f"{s['warmup']} warm-up calls, up to {s['repeat']} timed calls"
                  + (f" (stopping after {s['budget_s']:g} s of timed calls, min 3)"
                     if s.get("budget_s") else "")
-                 + "; median and interquartile range (IQR) of the timed calls. "
+                 + "; median, interquartile range (IQR) and minimum of the timed calls. "
                  "`t/numpy`, `t/torch`: time ratios in this run (< 1 = faster). "
                  "GFLOP/s counts matmul/conv/linear multiply-adds only (gradflow/bench/flops.py).")
     busy = busy_warning(doc["machine"])
