@@ -84,6 +84,8 @@ def test_conv_kernels_match_numpy(nb, ref, case, mode, dtype, monkeypatch):
     b = rnd(rng, (k,), dtype)
     monkeypatch.setattr(nb, "conv_mode", mode)
     monkeypatch.setattr(nb, "chunk_bytes", 4096)   # several chunks, incl. a short last one
+    # kmajor runs every kernel multi-threaded, sample on the calling thread only
+    monkeypatch.setattr(nb, "parallel_min_bytes", 0 if mode == "kmajor" else 1 << 40)
     y = nb.conv2d_forward(x, wt, b, s, p, d, g)
     close(y, ref.conv2d_forward(x, wt, b, s, p, d, g), dtype)
     gy = rnd(rng, y.shape, dtype, noncontig=True)
@@ -127,7 +129,9 @@ POOL_CASES = [
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: str(c[0]) + str(c[1]) + str(c[5]))
-def test_max_pool_kernels_match_numpy(nb, ref, case, dtype):
+@pytest.mark.parametrize("parallel", [True, False])
+def test_max_pool_kernels_match_numpy(nb, ref, case, dtype, parallel, monkeypatch):
+    monkeypatch.setattr(nb, "parallel_min_bytes", 0 if parallel else 1 << 40)
     shape, k, s, p, d, cm = case
     rng = np.random.default_rng(3)
     x = rnd(rng, shape, dtype, noncontig=True)
@@ -144,7 +148,8 @@ def test_max_pool_kernels_match_numpy(nb, ref, case, dtype):
 @pytest.mark.parametrize("case", [c for c in POOL_CASES if c[4] == (1, 1)],
                          ids=lambda c: str(c[0]) + str(c[1]) + str(c[5]))
 @pytest.mark.parametrize("include_pad", [True, False])
-def test_avg_pool_kernels_match_numpy(nb, ref, case, include_pad, dtype):
+def test_avg_pool_kernels_match_numpy(nb, ref, case, include_pad, dtype, monkeypatch):
+    monkeypatch.setattr(nb, "parallel_min_bytes", 0)
     shape, k, s, p, _, cm = case
     rng = np.random.default_rng(4)
     x = rnd(rng, shape, dtype, noncontig=True)
@@ -263,7 +268,9 @@ def test_nan_propagates(nb):
 # ---------------------------------------------------------------------------
 # threads, info, lazy import, cache
 # ---------------------------------------------------------------------------
-def test_two_threads_do_not_crash(nb):
+@pytest.mark.parametrize("parallel", [True, False])
+def test_two_threads_do_not_crash(nb, parallel, monkeypatch):
+    monkeypatch.setattr(nb, "parallel_min_bytes", 0 if parallel else 1 << 40)
     rng = np.random.default_rng(10)
     x = rng.standard_normal((8, 4, 16, 16)).astype(np.float32)
     w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)

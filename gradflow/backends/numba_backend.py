@@ -52,9 +52,11 @@ class NumbaBackend(NumpyBackend):
     #: ``"auto"`` | ``"sample"`` | ``"kmajor"``: the conv GEMM layout (see module doc)
     conv_mode = "auto"
     #: target size of one im2col chunk in bytes (fits the per-core L2 with room for GEMM)
-    chunk_bytes = 1 << 21
-    #: elementwise kernels (relu, relu backward) only below this size use NumPy
-    min_parallel_size = 1 << 14
+    chunk_bytes = 1 << 25
+    #: elementwise kernels (relu, relu backward) below this many elements use NumPy
+    min_kernel_size = 1 << 14
+    #: kernels touching fewer bytes than this run on the calling thread only
+    parallel_min_bytes = 1 << 20
 
     @classmethod
     def unavailable_reason(cls):
@@ -86,6 +88,12 @@ class NumbaBackend(NumpyBackend):
         return self.K.compile_all()
 
     # -- helpers ------------------------------------------------------------------
+    def _run(self, kern, nbytes, *args):
+        """Call kernel ``kern``; single-threaded when it touches < ``parallel_min_bytes``."""
+        if nbytes < self.parallel_min_bytes:
+            return self.K.serial_call(kern, *args)
+        return kern(*args)
+
     @staticmethod
     def _ok(*arrays):
         dt = arrays[0].dtype
@@ -97,7 +105,7 @@ class NumbaBackend(NumpyBackend):
         if mode == "auto":
             # one GEMM per sample pays when each is big enough for BLAS; otherwise
             # batch the chunk into one GEMM (LeNet's 6/16-channel, <=28x28 maps)
-            mode = "sample" if (L >= 256 and kout // groups >= 32) else "kmajor"
+            mode = "kmajor"
         per_sample = ckk * L * itemsize
         m = max(1, min(n, self.chunk_bytes // max(per_sample, 1)))
         return mode, m
@@ -127,7 +135,8 @@ class NumbaBackend(NumpyBackend):
         if kh == kw == 1 and sh == sw == 1 and ph == pw == 0 and G == 1:
             numpy.matmul(wg[0], x.reshape(n, c, L), out=y3)
             if bias is not None or relu:
-                K.bias_act_(y3, bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
+                self._run(K.bias_act_, y.nbytes, y3,
+                          bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
             return y
         mode, m = self._conv_plan(n, ckk, kout, G, L, x.itemsize)
         cols = numpy.empty(m * ckk * L, dtype=x.dtype)
@@ -137,20 +146,22 @@ class NumbaBackend(NumpyBackend):
             for n0 in range(0, n, m):
                 mm = min(m, n - n0)
                 cc = cols[:mm * ckk * L]
-                K.im2col(x, n0, mm, *geom, cc, ckk * L, L)
+                self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, ckk * L, L)
                 numpy.matmul(wg, cc.reshape(mm, G, r, L), out=y4[n0:n0 + mm])
             if bias is not None or relu:
-                K.bias_act_(y3, bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
+                self._run(K.bias_act_, y.nbytes, y3,
+                          bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
         else:
             bz = bias if bias is not None else numpy.zeros(kout, x.dtype)
             tmp = numpy.empty((G, kg, m * L), dtype=x.dtype)
             for n0 in range(0, n, m):
                 mm = min(m, n - n0)
                 cc = cols[:mm * ckk * L]
-                K.im2col(x, n0, mm, *geom, cc, L, mm * L)
+                self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, L, mm * L)
                 t = tmp[:, :, :mm * L] if mm == m else numpy.empty((G, kg, mm * L), x.dtype)
                 numpy.matmul(wg, cc.reshape(G, r, mm * L), out=t)
-                K.kmajor_to_nkl(t.reshape(kout, mm * L), bz, y3, n0, mm, int(relu))
+                self._run(K.kmajor_to_nkl, 2 * t.nbytes, t.reshape(kout, mm * L), bz, y3, n0, mm,
+                          int(relu))
         return y
 
     def conv2d_backward(self, x, w, gy, stride, padding, dilation, groups,
@@ -172,20 +183,22 @@ class NumbaBackend(NumpyBackend):
         dt = x.dtype
         gy3 = gy.reshape(n, kout, L)
         dx = dw_ = db = None
-        if need_db:
+        wg = w.reshape(G, kg, r)
+        one_by_one = kh == kw == 1 and sh == sw == 1 and ph == pw == 0 and G == 1
+        mode, m = self._conv_plan(n, ckk, kout, G, L, x.itemsize)
+        fused_db = need_db and (need_dx or need_dw) and mode == "kmajor" and not one_by_one
+        if need_db and not fused_db:
             db = numpy.empty(kout, dtype=dt)
-            K.channel_sum(gy3, db)
+            self._run(K.channel_sum, gy.nbytes, gy3, db)
         if not (need_dx or need_dw):
             return dx, dw_, db
-        wg = w.reshape(G, kg, r)
-        if kh == kw == 1 and sh == sw == 1 and ph == pw == 0 and G == 1:
+        if one_by_one:
             x3 = x.reshape(n, c, L)
             if need_dw:
                 dw_ = numpy.matmul(gy3, x3.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
             if need_dx:
                 dx = numpy.matmul(wg[0].T, gy3).reshape(x.shape)
             return dx, dw_, db
-        mode, m = self._conv_plan(n, ckk, kout, G, L, x.itemsize)
         geom = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
         cols = numpy.empty(m * ckk * L, dtype=dt) if need_dw else None
         dcols = numpy.empty(m * ckk * L, dtype=dt) if need_dx else None
@@ -200,7 +213,7 @@ class NumbaBackend(NumpyBackend):
                 mm = min(m, n - n0)
                 if need_dw:
                     cc = cols[:mm * ckk * L]
-                    K.im2col(x, n0, mm, *geom, cc, ckk * L, L)
+                    self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, ckk * L, L)
                     pp = part[:mm]
                     numpy.matmul(gy4[n0:n0 + mm], cc.reshape(mm, G, r, L).transpose(0, 1, 3, 2),
                                  out=pp)
@@ -208,22 +221,25 @@ class NumbaBackend(NumpyBackend):
                 if need_dx:
                     dc = dcols[:mm * ckk * L]
                     numpy.matmul(wgt, gy4[n0:n0 + mm], out=dc.reshape(mm, G, r, L))
-                    K.col2im(dc, n0, mm, *geom, dx, ckk * L, L)
+                    self._run(K.col2im, 2 * dc.nbytes, dc, n0, mm, *geom, dx, ckk * L, L)
         else:
             gyt = numpy.empty((kout, m * L), dtype=dt)
+            acc = numpy.zeros(kout, dtype=numpy.float64)
             for n0 in range(0, n, m):
                 mm = min(m, n - n0)
                 gt = gyt[:, :mm * L] if mm == m else numpy.empty((kout, mm * L), dt)
-                K.nkl_to_kmajor(gy3, n0, mm, gt)
+                self._run(K.nkl_to_kmajor, 2 * gt.nbytes, gy3, n0, mm, gt, acc)
                 gtg = gt.reshape(G, kg, mm * L)
                 if need_dw:
                     cc = cols[:mm * ckk * L]
-                    K.im2col(x, n0, mm, *geom, cc, L, mm * L)
+                    self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, L, mm * L)
                     dwacc += numpy.matmul(gtg, cc.reshape(G, r, mm * L).transpose(0, 2, 1))
                 if need_dx:
                     dc = dcols[:mm * ckk * L]
                     numpy.matmul(wgt, gtg, out=dc.reshape(G, r, mm * L))
-                    K.col2im(dc, n0, mm, *geom, dx, L, mm * L)
+                    self._run(K.col2im, 2 * dc.nbytes, dc, n0, mm, *geom, dx, L, mm * L)
+            if fused_db:
+                db = acc.astype(dt)
         if need_dw:
             dw_ = dwacc.reshape(w.shape)
         return dx, dw_, db
@@ -237,7 +253,7 @@ class NumbaBackend(NumpyBackend):
         n, c = x.shape[:2]
         y = numpy.empty((n, c, oh, ow), dtype=x.dtype)
         idx = numpy.empty((n, c, oh, ow), dtype=numpy.int8)
-        self.K.maxpool_fwd(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+        self._run(self.K.maxpool_fwd, x.nbytes, x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
                            dilation[0], dilation[1], y, idx)
         return y, idx
 
@@ -247,7 +263,7 @@ class NumbaBackend(NumpyBackend):
             return super().max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding,
                                                dilation, ceil_mode)
         dx = numpy.empty(x_shape, dtype=gy.dtype)
-        self.K.maxpool_bwd(_c(gy), _c(argmax), kernel[0], kernel[1], stride[0], stride[1],
+        self._run(self.K.maxpool_bwd, dx.nbytes, _c(gy), _c(argmax), kernel[0], kernel[1], stride[0], stride[1],
                            padding[0], padding[1], dilation[0], dilation[1], dx)
         return dx
 
@@ -258,7 +274,7 @@ class NumbaBackend(NumpyBackend):
         x = _c(x)
         oh, ow, _, _ = self._pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
         y = numpy.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
-        self.K.avgpool_fwd(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+        self._run(self.K.avgpool_fwd, x.nbytes, x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
                            int(bool(count_include_pad)), y)
         return y
 
@@ -268,7 +284,7 @@ class NumbaBackend(NumpyBackend):
             return super().avg_pool2d_backward(gy, x_shape, kernel, stride, padding, ceil_mode,
                                                count_include_pad)
         dx = numpy.empty(x_shape, dtype=gy.dtype)
-        self.K.avgpool_bwd(_c(gy), kernel[0], kernel[1], stride[0], stride[1], padding[0],
+        self._run(self.K.avgpool_bwd, dx.nbytes, _c(gy), kernel[0], kernel[1], stride[0], stride[1], padding[0],
                            padding[1], int(bool(count_include_pad)), dx)
         return dx
 
@@ -295,18 +311,18 @@ class NumbaBackend(NumpyBackend):
 
     # -- activations ------------------------------------------------------------------------
     def unary(self, op, a):
-        if op == "relu" and a.size >= self.min_parallel_size and self._ok(a):
+        if op == "relu" and a.size >= self.min_kernel_size and self._ok(a):
             a = _c(a)
             y = numpy.empty(a.shape, dtype=a.dtype)
-            self.K.relu(a.reshape(-1), y.reshape(-1))
+            self._run(self.K.relu, 2 * a.nbytes, a.reshape(-1), y.reshape(-1))
             return y
         return super().unary(op, a)
 
     def relu_backward(self, gy, y):
-        if gy.size >= self.min_parallel_size and self._ok(gy, y) and gy.shape == y.shape:
+        if gy.size >= self.min_kernel_size and self._ok(gy, y) and gy.shape == y.shape:
             gy, y = _c(gy), _c(y)
             gx = numpy.empty(gy.shape, dtype=gy.dtype)
-            self.K.relu_bwd(gy.reshape(-1), y.reshape(-1), gx.reshape(-1))
+            self._run(self.K.relu_bwd, 3 * gy.nbytes, gy.reshape(-1), y.reshape(-1), gx.reshape(-1))
             return gx
         return super().relu_backward(gy, y)
 

@@ -114,6 +114,41 @@ def num_threads() -> int:
     return numba.get_num_threads()
 
 
+def _thread_setters():
+    threading_layer()
+    from numba.np.ufunc import parallel as P
+    get = getattr(P, "_get_num_threads", None)
+    put = getattr(P, "_set_num_threads", None)
+    if get is None or put is None:  # pragma: no cover - other numba versions
+        return numba.get_num_threads, numba.set_num_threads
+    return get, put
+
+
+def serial_call(kern, *args):
+    """Run a parallel kernel on the calling thread only (numba's thread-local thread
+    count set to 1 for the call): a parallel region's fork/join costs tens of
+    microseconds on a quiet machine and a scheduler time slice on a loaded one,
+    more than small inputs take."""
+    get, put = _SETTERS or _init_setters()
+    prev = get()
+    if prev == 1:
+        return kern(*args)
+    put(1)
+    try:
+        return kern(*args)
+    finally:
+        put(prev)
+
+
+_SETTERS = None
+
+
+def _init_setters():
+    global _SETTERS
+    _SETTERS = _thread_setters()
+    return _SETTERS
+
+
 # ---------------------------------------------------------------------------
 # the kernel decorator: two signatures, compiled on first use
 # ---------------------------------------------------------------------------
@@ -273,17 +308,21 @@ def kmajor_to_nkl(src, b, y, n0, m, relu):
                 y[n0 + n, k, l] = src[k, o + l] + bk
 
 
-@_k(f"void({{f}}[:,:,::1], {I}, {I}, {{f}}[:,::1])", parallel=True)
-def nkl_to_kmajor(gy, n0, m, dst):
-    """dst[k, n*L + l] = gy[n0+n, k, l]."""
+@_k(f"void({{f}}[:,:,::1], {I}, {I}, {{f}}[:,::1], float64[::1])", parallel=True)
+def nkl_to_kmajor(gy, n0, m, dst, acc):
+    """dst[k, n*L + l] = gy[n0+n, k, l]; acc[k] += the sum of what was copied (the bias
+    gradient, float64)."""
     K = gy.shape[1]
     L = gy.shape[2]
-    for t in prange(m * K):
-        n = t // K
-        k = t - n * K
-        o = n * L
-        for l in range(L):
-            dst[k, o + l] = gy[n0 + n, k, l]
+    for k in prange(K):
+        s = 0.0
+        for n in range(m):
+            o = n * L
+            for l in range(L):
+                v = gy[n0 + n, k, l]
+                dst[k, o + l] = v
+                s += v
+        acc[k] += s
 
 
 @_k(f"void({{f}}[:,:,::1], {{f}}[::1], {I})", parallel=True)
