@@ -198,7 +198,7 @@ def _check_schema(doc, backends):
     assert set(doc) == TOP_KEYS
     assert doc["schema"] == "gradflow-bench/1"
     assert doc["backends"] == backends
-    for k in ("cpu", "logical_cpus", "python", "numpy", "gradflow", "blas", "loadavg_start",
+    for k in ("cpu", "logical_cpus", "python", "numpy", "gradflow", "git", "blas", "loadavg_start",
               "loadavg_end", "gpu"):
         assert k in doc["machine"]
     assert set(doc["settings"]) == {"dtype", "repeat", "warmup", "budget_s", "time_limit_s"}

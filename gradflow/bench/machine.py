@@ -93,6 +93,24 @@ def gpu_info() -> dict | None:
     return None
 
 
+def git_revision() -> str | None:
+    """``<short hash>`` of the checkout gradflow was imported from, with ``+dirty`` when
+    files under gradflow/ differ from it; None outside a git checkout."""
+    import subprocess
+    import gradflow
+    root = os.path.dirname(os.path.dirname(os.path.abspath(gradflow.__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "gradflow"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def collect(backends: list[str] = (), with_torch: bool = False) -> dict:
     import numpy
     import gradflow
@@ -105,6 +123,7 @@ def collect(backends: list[str] = (), with_torch: bool = False) -> dict:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "gradflow": gradflow.__version__,
+        "git": git_revision(),
         "blas": blas_info(),
         "loadavg_start": load_average(),
         "gpu": gpu_info(),
@@ -148,7 +167,8 @@ def summary(info: dict) -> str:
         f"{b.get('internal_api')} {b.get('version')} threads={b.get('num_threads')}"
         + (f" {b['architecture']}" if b.get("architecture") else "")
         for b in info.get("blas", []) if "error" not in b) or "unknown"
-    libs = [f"python {info['python']}", f"numpy {info['numpy']}", f"gradflow {info['gradflow']}"]
+    libs = [f"python {info['python']}", f"numpy {info['numpy']}",
+            f"gradflow {info['gradflow']}" + (f" (git {info['git']})" if info.get("git") else "")]
     if info.get("numba"):
         libs.append(f"numba {info['numba']} ({info.get('numba_threads')} threads, "
                     f"{info.get('numba_threading_layer')})")
