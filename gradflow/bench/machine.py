@@ -98,6 +98,8 @@ def git_revision() -> str | None:
     files under gradflow/ differ from it; None outside a git checkout."""
     import subprocess
     import gradflow
+    if os.environ.get("GRADFLOW_GIT_REVISION"):  # a copy without .git (e.g. a remote GPU box)
+        return os.environ["GRADFLOW_GIT_REVISION"]
     root = os.path.dirname(os.path.dirname(os.path.abspath(gradflow.__file__)))
     try:
         head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
