@@ -286,7 +286,7 @@ class CupyBackend(NumpyBackend):
         geom = (*kernel, *stride, *padding, *dilation)
         if c <= _GRID_MAX and n <= _GRID_MAX:
             bs = self._k.grid_block(h * w)
-            nper = self._k.images_per_thread(dx.size * kernel[0] * kernel[1], n)
+            nper = self._k.images_per_thread(dx.size, n)
             self._k.conv_grid("col2im_grid", cols.dtype)(
                 ((h * w + bs - 1) // bs, c, (n + nper - 1) // nper), (bs,),
                 (_c(cols), dx, *(_I32(v) for v in (n, c, h, w, oh, ow, *geom, nper)),

@@ -194,10 +194,11 @@ def grid_block(n):
     return min(256, max(32, (n + 31) // 32 * 32))
 
 
-def images_per_thread(total, n):
-    """How many images one thread of im2col/col2im walks: enough to amortise its index
-    divisions, few enough to leave ~2**19 threads for the GPU to schedule."""
-    return max(1, min(n, total >> 19))
+def images_per_thread(outputs, n):
+    """How many images one thread of im2col/col2im walks, given the number of elements
+    the call writes: enough to amortise the index divisions, few enough to leave
+    ~2**19 threads for the GPU to schedule."""
+    return max(1, min(n, outputs >> 19))
 
 
 # -- pooling ----------------------------------------------------------------------------------
