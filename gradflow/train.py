@@ -11,8 +11,10 @@ standardised with the train split's mean and std.
 
 Writes ``OUT/model.npz`` (a checkpoint: ``{"model", "optimizer", "epoch", "metrics",
 "config"}``; rebuild the network with :func:`load_model`), ``OUT/metrics.json`` and
-``OUT/training.png``. Ctrl-C saves ``OUT/interrupted.npz`` (same layout) and exits;
-``--resume`` it to continue.
+``OUT/training.png``. Ctrl-C saves ``OUT/interrupted.npz`` (same layout, the state after
+the last completed epoch) and exits with status 130; ``--resume`` it to continue: the
+interrupted epoch is re-run, and since each epoch's random streams (shuffling, dropout,
+augmentation) derive from (seed, epoch), the resumed run reproduces an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -56,6 +58,10 @@ def add_arguments(p):
                    help="continue from a checkpoint (OUT/interrupted.npz or OUT/model.npz)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="use at most N samples of each split (quick runs and tests)")
+    p.add_argument("--blas-threads", type=int, default=None, metavar="N",
+                   help="OpenBLAS threads for the CPU backends (default: $OPENBLAS_NUM_THREADS or "
+                        "$OMP_NUM_THREADS if set, else 1 -- fastest for these small GEMMs, and "
+                        "robust on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -202,8 +208,41 @@ def _checkpoint(model, optimizer, epoch, metrics, config):
             "metrics": metrics, "config": config}
 
 
+def _snapshot(obj):
+    """A deep copy of a checkpoint dict (tensors cloned): the state at an epoch boundary,
+    kept in memory so Ctrl-C saves a consistent state, never a half-applied step."""
+    from .tensor import Tensor
+    if isinstance(obj, Tensor):
+        return Tensor._make(obj.backend.copy(obj.array), obj.backend)
+    if isinstance(obj, dict):
+        return type(obj)((k, _snapshot(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_snapshot(v) for v in obj)
+    if isinstance(obj, numpy.ndarray):
+        return obj.copy()
+    return obj
+
+
+def _seed_epoch(dataset, seed, epoch):
+    """Random streams of one epoch (dropout, augmentation) derive from (seed, epoch) alone,
+    so a run resumed at an epoch boundary replays exactly what an uninterrupted run does."""
+    import gradflow as gf
+    gf.manual_seed(seed * 7919 + 104729 * (epoch + 1))
+    t = getattr(getattr(dataset, "dataset", dataset), "transform", None)
+    for tr in getattr(t, "transforms", [t]):
+        if hasattr(tr, "_rng"):  # RandomCrop
+            tr._rng = numpy.random.default_rng([seed, epoch])
+
+
 # -- the command ---------------------------------------------------------------------------------------
 def run(args):
+    from .utils.threads import blas_threads, default_blas_threads
+    n = args.blas_threads or default_blas_threads() or 1
+    with blas_threads(n):
+        return _run(args)
+
+
+def _run(args):
     import gradflow as gf
     from .data import DataLoader
     from .serialization import load, save
@@ -264,9 +303,11 @@ def run(args):
         _print_row(m)
     t_start = time.perf_counter()
     epoch = start
+    snapshot = _snapshot(_checkpoint(model, optimizer, start, metrics, cfg))
     try:
         from tqdm import tqdm
         for epoch in range(start, cfg["epochs"]):
+            _seed_epoch(train, cfg["seed"], epoch)
             loader = DataLoader(train, batch_size=cfg["batch_size"], shuffle=True,
                                 seed=cfg["seed"] * 100003 + epoch)
             lr = epoch_lr(cfg, epoch)
@@ -282,17 +323,20 @@ def run(args):
             row = dict(epoch=epoch + 1, lr=lr, train_loss=tr_loss, train_acc=tr_acc, val_loss=va_loss,
                        val_acc=va_acc, test_acc=te_acc, seconds=time.perf_counter() - t0)
             metrics.append(row)
+            snapshot = _snapshot(_checkpoint(model, optimizer, epoch + 1, metrics, cfg))
             _print_row(row)
             if not math.isfinite(tr_loss):
                 print("gradflow train: the loss diverged (non-finite); try a smaller --lr",
                       file=sys.stderr)
                 break
     except KeyboardInterrupt:
+        # the state after the last completed epoch: the interrupted epoch is re-run on
+        # --resume, so the resumed run reproduces an uninterrupted one exactly
         path = os.path.join(args.out, "interrupted.npz")
-        save(_checkpoint(model, optimizer, epoch, metrics, cfg), path)
-        print(f"\ninterrupted during epoch {epoch + 1}: saved {path} (model, optimizer, "
-              f"{epoch} completed epochs, metrics).\nContinue with: gradflow train --resume {path} "
-              f"--out {args.out}", flush=True)
+        save(snapshot, path)
+        print(f"\ninterrupted during epoch {epoch + 1}: saved {path} (model, optimizer and "
+              f"metrics after {snapshot['epoch']} completed epochs).\nContinue with: gradflow "
+              f"train --resume {path} --out {args.out}", flush=True)
         return 130
     elapsed = time.perf_counter() - t_start
     final_epoch = metrics[-1]["epoch"] if metrics else start
