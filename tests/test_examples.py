@@ -8,6 +8,16 @@ import sys
 
 import pytest
 
+from gradflow.utils.threads import blas_threads
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small GEMMs: one OpenBLAS thread is faster, and immune to a busy machine."""
+    with blas_threads(1):
+        yield
+
+
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 

@@ -12,8 +12,17 @@ import sys
 import numpy as np
 import pytest
 
+from gradflow.utils.threads import blas_threads
+
 import gradflow as gf
 from gradflow import datasets
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small GEMMs: one OpenBLAS thread is faster, and immune to a busy machine."""
+    with blas_threads(1):
+        yield
 
 HERE = os.path.join(os.path.dirname(__file__), "pytorch_scripts")
 

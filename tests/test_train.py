@@ -106,3 +106,13 @@ def test_python_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "gradflow", "train", "--help"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and "--resume" in r.stdout and "--limit" in r.stdout
+
+
+def test_blas_threads_helper_restores():
+    from gradflow.utils.threads import blas_threads, get_blas_threads
+    before = get_blas_threads()
+    if before is None:
+        pytest.skip("no OpenBLAS found in this process")
+    with blas_threads(1):
+        assert get_blas_threads() == 1
+    assert get_blas_threads() == before
