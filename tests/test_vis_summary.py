@@ -179,3 +179,12 @@ def test_receptive_field_after_flatten_covers_input():
     rf = receptive_field(lenet5(), (1, 32, 32))
     assert rf["7"].covers_input and rf["7"].size == (32, 32)
     assert rf["5"].size == (16, 16)      # 5 -> 6 -> 14 -> 16 (LeNet's last pool)
+
+
+def test_summary_follows_model_dtype_and_backend(backend):
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    m = m.double()
+    s = summary(m, (1, 6, 6))
+    assert s.output_shape == (1, 3) and s.total_params == 2 * 9 + 2 + 32 * 3 + 3
+    rf = receptive_field(m, (1, 6, 6))
+    assert rf["0"].size == (3, 3)

@@ -172,16 +172,12 @@ def _first_param(model):
 
 
 def _example_inputs(model, shapes, batch_size):
-    """Random inputs on the model's backend and dtype, one per shape."""
+    """Random inputs on the model's backend and dtype (its first parameter's), one per
+    shape; the current default backend and dtype for a model without parameters."""
     from ..creation import randn
     p = _first_param(model) if hasattr(model, "parameters") else None
-    kw = {}
-    if p is not None:
-        kw = dict(dtype=p.dtype)
-    xs = [randn(batch_size, *shape, **kw) for shape in shapes]
-    if p is not None:
-        xs = [x if x.backend is p.backend else x.to(backend=p.backend.name) for x in xs]
-    return xs
+    kw = dict(dtype=p.dtype, backend=p.backend) if p is not None else {}
+    return [randn(batch_size, *shape, **kw) for shape in shapes]
 
 
 def _shapes(input_shape):
