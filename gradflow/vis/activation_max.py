@@ -97,9 +97,13 @@ def activation_maximization(model, unit_or_class, steps=100, lr=0.1, l2=1e-3, in
         history.append(float(act(x).item()))
     x = x.detach()
     if path is not None:
-        plot_activation_maximization(x, history, path, title=f"unit {unit_or_class!r}"
-                                     if not isinstance(unit_or_class, (tuple, list))
-                                     else f"unit {tuple(unit_or_class[1:])}")
+        if isinstance(unit_or_class, (tuple, list)):
+            lay = unit_or_class[0]
+            lay = lay if isinstance(lay, (str, int)) else type(lay).__name__
+            title = f"layer {lay} unit {tuple(unit_or_class[1:])}"
+        else:
+            title = f"class {unit_or_class}"
+        plot_activation_maximization(x, history, path, title=title)
     return (x, history) if return_history else x
 
 
