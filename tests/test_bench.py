@@ -212,10 +212,10 @@ def _check_schema(doc, backends):
 
 
 def test_cli_end_to_end_tiny(tmp_path, capsys):
-    js, png, md = tmp_path / "b.json", tmp_path / "b.png", tmp_path / "b.md"
+    js, md = tmp_path / "b.json", tmp_path / "b.md"
     rc = bench_main(["--backends", "numpy", "--workloads", ",".join(workloads.WORKLOADS),
                      "--batch-sizes", "2", "--matmul-sizes", "8", "--repeat", "1", "--warmup", "0",
-                     "--json", str(js), "--plot", str(png), "-o", str(md), "--no-progress"])
+                     "--json", str(js), "-o", str(md), "--no-progress"])
     assert rc == 0
     out = capsys.readouterr().out
     doc = json.loads(js.read_text())
@@ -229,7 +229,6 @@ def test_cli_end_to_end_tiny(tmp_path, capsys):
     conv = next(r for r in doc["rows"] if r["case"] == "conv2d_fwd")
     assert conv["flop"] == flops.conv2d(2, 32, 32, 32, 64, 3, 3, pad=1) and conv["gflops"] > 0
     assert all(r["loss0"] is not None for r in doc["rows"] if r["mode"] == "step")
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert md.read_text() == out
     assert "### lenet5_step (step, float32)" in out and "| median ms |" in out.replace("  ", " ")
 
@@ -237,15 +236,15 @@ def test_cli_end_to_end_tiny(tmp_path, capsys):
 @requires_torch
 def test_cli_compare_torch_adds_torch_rows(tmp_path, capsys):
     js = tmp_path / "b.json"
-    rc = bench_main(["--backends", "numpy", "--workloads", "conv2d,mlp_step", "--batch-sizes", "1,2",
-                     "--repeat", "2", "--warmup", "1", "--compare-torch", "--json", str(js),
+    rc = bench_main(["--backends", "numpy", "--workloads", "softmax_xent,mlp_step", "--batch-sizes",
+                     "1,2", "--repeat", "2", "--warmup", "0", "--compare-torch", "--json", str(js),
                      "--no-progress"])
     assert rc == 0
     doc = json.loads(js.read_text())
     _check_schema(doc, doc["backends"])
     assert doc["backends"][:2] == ["numpy", "torch-cpu"]
     torch_rows = [r for r in doc["rows"] if r["backend"] == "torch-cpu"]
-    assert len(torch_rows) == 6 and all(r["impl"] == "torch" for r in torch_rows)
+    assert len(torch_rows) == 4 and all(r["impl"] == "torch" for r in torch_rows)
     assert all(r["vs_torch"] == 1.0 for r in torch_rows)
     # the same weights and data: the first losses agree
     mlp = {r["backend"]: r["loss0"] for r in doc["rows"] if r["case"] == "mlp_step" and r["size"] == 2}
@@ -257,10 +256,12 @@ def test_cli_lists_unavailable_backends_with_reason(tmp_path, capsys, monkeypatc
     from gradflow.backends import unavailable_reason
     monkeypatch.setattr("gradflow.backends.unavailable_reason",
                         lambda n: "no GPU here (test)" if n == "cupy" else unavailable_reason(n))
-    js = tmp_path / "b.json"
-    rc = bench_main(["--backends", "numpy,cupy", "--workloads", "matmul", "--matmul-sizes", "4",
-                     "--repeat", "1", "--warmup", "0", "--json", str(js), "--no-progress"])
+    js, png = tmp_path / "b.json", tmp_path / "b.png"
+    rc = bench_main(["--backends", "numpy,cupy", "--workloads", "matmul", "--matmul-sizes", "4,8",
+                     "--repeat", "1", "--warmup", "0", "--json", str(js), "--plot", str(png),
+                     "--no-progress"])
     assert rc == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = json.loads(js.read_text())
     assert doc["unavailable"] == {"cupy": "no GPU here (test)"}
     cap = capsys.readouterr()

@@ -69,9 +69,12 @@ def _version(mod: str) -> str | None:
         return None
 
 
-def gpu_info() -> dict | None:
-    """The first CUDA device through CuPy (else torch), or None."""
+def gpu_info(use_cupy: bool = True, use_torch: bool = True) -> dict | None:
+    """The first CUDA device through CuPy (else torch, else nvidia-smi), or None.
+    Libraries the run does not use are not imported (importing torch takes seconds)."""
     try:
+        if not use_cupy:
+            raise ImportError
         import cupy
         dev = cupy.cuda.Device(0)
         props = cupy.cuda.runtime.getDeviceProperties(dev.id)
@@ -83,6 +86,8 @@ def gpu_info() -> dict | None:
     except Exception:
         pass
     try:
+        if not use_torch:
+            raise ImportError
         import torch
         if torch.cuda.is_available():
             p = torch.cuda.get_device_properties(0)
@@ -90,7 +95,22 @@ def gpu_info() -> dict | None:
                     "cuda_runtime": torch.version.cuda}
     except Exception:
         pass
-    return None
+    return _nvidia_smi()
+
+
+def _nvidia_smi() -> dict | None:
+    import shutil
+    import subprocess
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                              "--format=csv,noheader,nounits"], capture_output=True, text=True,
+                             timeout=10).stdout.strip().splitlines()
+        name, mem, driver = [x.strip() for x in out[0].split(",")]
+        return {"name": name, "memory_gib": round(float(mem) / 1024, 1), "driver": driver}
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
 
 
 def git_revision() -> str | None:
@@ -128,7 +148,7 @@ def collect(backends: list[str] = (), with_torch: bool = False) -> dict:
         "git": git_revision(),
         "blas": blas_info(),
         "loadavg_start": load_average(),
-        "gpu": gpu_info(),
+        "gpu": gpu_info(use_cupy="cupy" in backends, use_torch=with_torch),
     }
     if "numba" in backends:
         try:
