@@ -20,6 +20,11 @@ CuPy is imported lazily: importing this module on a machine without CuPy
 works, and :meth:`CupyBackend.unavailable_reason` says why the backend cannot
 run. Memory comes from CuPy's default memory pool (``memory_info``).
 
+Precision: float32 GEMMs are strict FP32 by default (results match the NumPy
+reference to rtol 1e-4). Setting ``CUPY_TF32=1`` in the environment before the first
+use lets cuBLAS use TF32 tensor cores, the precision PyTorch uses for convolutions by
+default: about 3x faster GEMMs on an H100, at ~1e-3 relative error.
+
 Host synchronisation: nothing here calls ``.item()`` on the hot path. The
 frontend's cross-entropy target checks (``bool(reduce('any', ...))``) do sync
 once per loss call; on the GPU that costs one small device->host copy.
