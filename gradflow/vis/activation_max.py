@@ -107,8 +107,6 @@ def activation_maximization(model, unit_or_class, steps=100, lr=0.1, l2=1e-3, in
     return (x, history) if return_history else x
 
 
-
-
 def plot_activation_maximization(images, history=None, path=None, title=None, titles=None):
     """One or more maximising images side by side, plus the activation curve."""
     from ._plot import as_numpy, new_figure, save, show, to_display
