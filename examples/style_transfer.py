@@ -138,7 +138,7 @@ def plot(res, path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fast", action="store_true", help="small image, few steps (tests)")
-    ap.add_argument("--out", default="vis_out")
+    ap.add_argument("--out", default="runs/vis")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--size", type=int, default=None)
     args = ap.parse_args(argv)

@@ -3,7 +3,7 @@ quickly trained LeNet that is cached on disk so the examples (and the tests)
 train it once.
 
     from vis_common import trained_lenet
-    model, (x_test, y_test) = trained_lenet(cache="vis_out/lenet_digits.npz")
+    model, (x_test, y_test) = trained_lenet(cache="runs/vis/lenet_digits.npz")
 """
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def accuracy(model, x, y, batch_size=500):
 
 def add_common_args(ap, default_steps=300):
     ap.add_argument("--fast", action="store_true", help="short training, small outputs (tests)")
-    ap.add_argument("--out", default="vis_out", help="folder for the PNG (default vis_out)")
+    ap.add_argument("--out", default="runs/vis", help="folder for the PNGs (default runs/vis)")
     ap.add_argument("--model-cache", default=None,
                     help="trained LeNet weights: loaded if the file exists, else written "
                          "(default OUT/lenet_digits.npz)")

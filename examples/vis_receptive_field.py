@@ -25,7 +25,7 @@ from vis_common import lenet5, load_digits  # noqa: E402
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fast", action="store_true", help="accepted for symmetry (already fast)")
-    ap.add_argument("--out", default="vis_out")
+    ap.add_argument("--out", default="runs/vis")
     args = ap.parse_args(argv)
     rf = receptive_field(lenet5(), (1, 28, 28))
     print(rf)

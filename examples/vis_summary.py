@@ -44,7 +44,7 @@ def plot(s, path, title):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fast", action="store_true", help="accepted for symmetry (already fast)")
-    ap.add_argument("--out", default="vis_out")
+    ap.add_argument("--out", default="runs/vis")
     args = ap.parse_args(argv)
     s_lenet = gradflow.summary(lenet5(), (1, 28, 28))
     print("LeNet-5\n" + str(s_lenet) + "\n")
