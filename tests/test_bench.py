@@ -300,7 +300,9 @@ def test_step_with_gradflow_nn_and_functional_fallback_agree():
 
 def test_busy_machine_warning():
     assert report.busy_warning({"logical_cpus": 2, "loadavg_start": [0.3, 0, 0],
-                                "loadavg_end": [0.5, 0, 0]}) is None
+                                "loadavg_end": [2.5, 0, 0]}) is None  # the run's own load
+    assert "busy" in report.busy_warning({"logical_cpus": 2, "loadavg_start": [1.5, 0, 0],
+                                          "loadavg_end": [0.5, 0, 0]})
     assert "busy" in report.busy_warning({"logical_cpus": 2, "loadavg_start": [0.3, 0, 0],
                                           "loadavg_end": [3.5, 0, 0]})
 

@@ -207,11 +207,13 @@ def crossover_lines(xs: list[dict]) -> list[str]:
 
 
 def busy_warning(info: dict) -> str | None:
-    """A warning when other processes kept the CPUs busy (1-min load average at
-    the start or end above half the logical CPUs)."""
+    """A warning when other processes kept the CPUs busy: 1-min load average above
+    half the logical CPUs before the run, or above 1.5x them at the end (the run
+    itself keeps up to all of them busy)."""
     cpus = info.get("logical_cpus") or 1
-    loads = [l[0] for l in (info.get("loadavg_start"), info.get("loadavg_end")) if l]
-    if loads and max(loads) > 0.5 * cpus:
+    start, end = info.get("loadavg_start"), info.get("loadavg_end")
+    loads = [l[0] for l in (start, end) if l]
+    if (start and start[0] > 0.5 * cpus) or (end and end[0] > 1.5 * cpus):
         return (f"**Note: the machine was busy (1-min load average up to {max(loads):.1f} on "
                 f"{cpus} logical CPUs): absolute times are inflated and noisy; compare "
                 f"same-run ratios and check the IQR.**")
