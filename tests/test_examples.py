@@ -73,3 +73,14 @@ def test_examples_run_as_scripts_with_fast_flag():
 def test_examples_have_docstrings(name):
     with open(os.path.join(EXAMPLES, name)) as f:
         assert f.read().startswith('"""')
+
+
+def test_readme_api_example_runs(tmp_path, monkeypatch):
+    readme = os.path.join(os.path.dirname(EXAMPLES), "README.md")
+    src = open(readme).read()
+    start = src.index("```python\nimport gradflow as torch") + len("```python\n")
+    code = src[start:src.index("```", start)].replace("range(10)", "range(1)")
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    assert (tmp_path / "net.npz").exists() and ns["loss"].item() > 0
