@@ -77,7 +77,8 @@ def test_examples_have_docstrings(name):
 
 def test_readme_api_example_runs(tmp_path, monkeypatch):
     readme = os.path.join(os.path.dirname(EXAMPLES), "README.md")
-    src = open(readme).read()
+    with open(readme) as f:
+        src = f.read()
     start = src.index("```python\nimport gradflow as torch") + len("```python\n")
     code = src[start:src.index("```", start)].replace("range(10)", "range(1)")
     monkeypatch.chdir(tmp_path)
