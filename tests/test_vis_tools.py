@@ -113,6 +113,7 @@ def test_fgsm_linear_model_matches_hand_gradient():
     # targeted: step towards class 2 lowers its loss; clip keeps the range
     xt = fgsm(model, x, 2, eps, targeted=True, clip=(-0.5, 0.5))
     assert xt.numpy().min() >= -0.5 and xt.numpy().max() <= 0.5
+    np.testing.assert_allclose(fgsm(model, x, y, eps).numpy(), x_adv.numpy())   # numpy labels
     xt = fgsm(model, x, [2, 2, 2, 2], eps, targeted=True)
     t2 = gradflow.tensor([2, 2, 2, 2])
     assert ce(model(xt), t2).item() < ce(model(x), t2).item()

@@ -23,14 +23,18 @@ def fgsm(model, x, target, eps, clip=None, targeted=False, loss_fn=None):
     valid pixel range (e.g. ``(0.0, 1.0)`` for images in [0, 1]; default: no
     clamping, for normalised inputs). ``loss_fn(logits, target)`` defaults to
     cross-entropy (summed over the batch, so each sample's step is its own)."""
+    import numpy as np
+
     from ..creation import tensor
     from ..nn.functional import cross_entropy
+    from ..tensor import Tensor
     from .saliency import input_gradient
     if eps < 0:
         raise ValueError(f"fgsm: eps must be >= 0, got {eps}")
-    if not hasattr(target, "shape"):
-        t = [int(target)] * x.shape[0] if isinstance(target, int) else [int(v) for v in target]
-        target = tensor(t, dtype="int64", backend=x.backend)
+    if not isinstance(target, Tensor):                  # an int, a list, a numpy array
+        t = np.asarray(target, dtype=np.int64).reshape(-1)
+        target = tensor(np.broadcast_to(t, (x.shape[0],)) if t.size == 1 else t,
+                        dtype="int64", backend=x.backend)
     if loss_fn is None:
         def loss_fn(out, t):
             return cross_entropy(out, t, reduction="sum")
