@@ -116,3 +116,31 @@ def test_blas_threads_helper_restores():
     with blas_threads(1):
         assert get_blas_threads() == 1
     assert get_blas_threads() == before
+
+
+@pytest.mark.parametrize("dataset,model", [("cifar10", "convnet"), ("fashion-mnist", "lenet5"),
+                                           ("mnist", "mlp")])
+def test_other_datasets_from_files(tmp_path, dataset, model, monkeypatch):
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    try:
+        from test_datasets import _write_cifar
+        from test_pytorch_scripts import _idx_copy
+    finally:
+        sys.path.pop(0)
+    monkeypatch.delenv("GRADFLOW_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "data"
+    if dataset == "cifar10":
+        _write_cifar(root / "cifar-10-batches-py", n=20)
+    else:
+        _idx_copy(root / ("FashionMNIST" if dataset == "fashion-mnist" else "MNIST") / "raw", 200, 50)
+    out = tmp_path / "out"
+    assert _run(["--dataset", dataset, "--model", model, "--data-root", str(root), "--epochs", "1",
+                 "--limit", "64", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["config"]["in_channels"] == (3 if dataset == "cifar10" else 1)
+    assert len(m["config"]["mean"]) == (3 if dataset == "cifar10" else 1)  # per-channel for RGB
+    assert train.load_model(out / "model.npz")(gf.zeros(1, m["config"]["in_channels"],
+                                                         m["config"]["image_size"],
+                                                         m["config"]["image_size"])).shape == (1, 10)
