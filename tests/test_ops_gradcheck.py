@@ -318,6 +318,7 @@ CASES = [
       nograd=(2,)),
     C("ce_smooth_weight_ignore_mean", [("f", (4, 3)), ("c", (4,), [0, -100, 2, 1]), ("p", (3,))],
       lambda L, x, t, w: L.F.cross_entropy(x, t, weight=w, label_smoothing=0.4), nograd=(2,)),
+    C("nll_1d", [("f", (5,)), ("c", (), 2)], lambda L, x, t: L.F.nll_loss(x, t)),
     C("nll_mean", [("f", (4, 5)), ("i", (4,), 5)], lambda L, x, t: L.F.nll_loss(L.F.log_softmax(x, 1), t)),
     C("nll_raw_sum", [("f", (4, 5)), ("i", (4,), 5)], lambda L, x, t: L.F.nll_loss(x, t, reduction="sum")),
     C("nll_weight_ignore", [("f", (4, 5)), ("c", (4,), [1, -100, 3, 1]), ("p", (5,))],

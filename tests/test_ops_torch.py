@@ -333,14 +333,18 @@ def test_random_conv_pool_geometry_vs_torch(seed):
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x0, w0, b0))
     gy = F.conv2d(gx, gw, gb, stride=s, padding=p, dilation=d, groups=g)
     ty = TF.conv2d(tx, tw, tb, stride=s, padding=p, dilation=d, groups=g)
+    pd = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    gm = F.max_pool2d(gy, 2, 1, 0, dilation=pd).sum()
+    tm = TF.max_pool2d(ty, 2, 1, 0, dilation=pd).sum()
     pk = (int(rng.integers(1, 3)), int(rng.integers(2, 4)))
     ps = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
     pp = (int(rng.integers(0, pk[0] // 2 + 1)), int(rng.integers(0, pk[1] // 2 + 1)))
     ceil = bool(rng.random() < 0.5)
-    gz = F.max_pool2d(gy, pk, ps, pp, ceil_mode=ceil) .sum() + \
+    gz = F.max_pool2d(gy, pk, ps, pp, ceil_mode=ceil).sum() + \
         F.avg_pool2d(gy, pk, ps, pp, ceil_mode=ceil, count_include_pad=bool(seed % 2)).sum() * 0.5
     tz = TF.max_pool2d(ty, pk, ps, pp, ceil_mode=ceil).sum() + \
         TF.avg_pool2d(ty, pk, ps, pp, ceil_mode=ceil, count_include_pad=bool(seed % 2)).sum() * 0.5
+    gz, tz = gz + gm * 0.25, tz + tm * 0.25
     np.testing.assert_allclose(gy.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gz.item(), tz.item(), rtol=1e-10)
     gz.backward()

@@ -164,6 +164,12 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C[, d...])."""
     op = "nll_loss"
     _check_reduction(op, reduction)
+    if isinstance(input, Tensor) and input.ndim == 1 and isinstance(target, Tensor) and target.ndim == 0:
+        out = nll_loss(input.reshape(1, -1), target.reshape(1), weight, ignore_index, reduction)
+        return out.reshape(()) if reduction == "none" else out  # unbatched (C,), as PyTorch
+    if not isinstance(input, Tensor) or input.ndim < 2:
+        raise ValueError(f"{op}: input must be log-probabilities of shape (N, C[, d1, ...]) or (C,), "
+                         f"got {getattr(input, 'shape', type(input).__name__)}")
     _check_target(op, input, target, ignore_index)
     shape = target.shape
     lp, t = _to_2d(input, target)
