@@ -107,19 +107,23 @@ def activation_maximization(model, unit_or_class, steps=100, lr=0.1, l2=1e-3, in
     return (x, history) if return_history else x
 
 
-def plot_activation_maximization(images, history=None, path=None, title=None, titles=None):
-    """One or more maximising images side by side, plus the activation curve."""
+def plot_activation_maximization(images, history=None, path=None, title=None, titles=None,
+                                 max_cols=8):
+    """Maximising images in a grid (``max_cols`` per row), plus the activation curve
+    when ``history`` is given."""
     from ._plot import as_numpy, new_figure, save, show, to_display
     imgs = as_numpy(images)
     imgs = imgs if imgs.ndim == 4 else imgs[None]
     n = len(imgs)
     extra = 1 if history is not None else 0
-    fig = new_figure(1.8 * (n + extra) + 0.4, 2.2)
+    cols = min(n + extra, max_cols)
+    rows = -(-(n + extra) // cols)
+    fig = new_figure(1.8 * cols + 0.4, 2.0 * rows + 0.2)
     for i in range(n):
         t = titles[i] if titles else (title if n == 1 else None)
-        show(fig.add_subplot(1, n + extra, i + 1), to_display(imgs[i]), t, cmap="viridis")
+        show(fig.add_subplot(rows, cols, i + 1), to_display(imgs[i]), t, cmap="viridis")
     if history is not None:
-        ax = fig.add_subplot(1, n + extra, n + 1)
+        ax = fig.add_subplot(rows, cols, n + 1)
         ax.plot(history)
         ax.set_xlabel("step", fontsize=8)
         ax.set_title("activation", fontsize=8)
