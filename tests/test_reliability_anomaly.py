@@ -196,3 +196,26 @@ def test_nan_inside_a_module_points_at_the_users_call_line():
     # (5, 3) input and (2, 3) weight; the frame is the user's model(x) line, not gradflow's
     assert "(5, 3)" in msg and where in msg, msg
     assert "gradflow/nn" not in msg.split("created at")[-1]
+
+
+@pytest.mark.parametrize("op", ["relu", "max_pool2d", "avg_pool2d", "conv2d", "cross_entropy",
+                                "log_softmax", "linear"])
+def test_nan_propagates_and_is_caught_on_every_backend(backend, op):
+    """A NaN entering a primitive must come out as NaN on every backend (fast kernels
+    must not drop it, e.g. max-pool comparisons or fastmath), so detect_anomaly sees it."""
+    x = gf.randn(2, 3, 6, 6)
+    x.array[1, 2, 3, 3] = np.nan
+    w = gf.randn(4, 3, 3, 3)
+    fns = {"relu": lambda: x.relu(),
+           "max_pool2d": lambda: F.max_pool2d(x, 2),
+           "avg_pool2d": lambda: F.avg_pool2d(x, 2),
+           "conv2d": lambda: F.conv2d(x, w, padding=1),
+           "cross_entropy": lambda: F.cross_entropy(x.reshape(2, -1)[:, 88:98],
+                                                    gf.tensor([1, 3])),
+           "log_softmax": lambda: F.log_softmax(x.reshape(2, -1), dim=1),
+           "linear": lambda: F.linear(x.reshape(2, -1), gf.randn(5, 108))}
+    with np.errstate(all="ignore"):
+        y = fns[op]()
+    assert np.isnan(y.numpy()).any(), f"{op} on {backend} dropped a NaN"
+    with detect_anomaly(), pytest.raises(AnomalyError, match="NaN"):
+        fns[op]()
