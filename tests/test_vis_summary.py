@@ -188,3 +188,29 @@ def test_summary_follows_model_dtype_and_backend(backend):
     assert s.output_shape == (1, 3) and s.total_params == 2 * 9 + 2 + 32 * 3 + 3
     rf = receptive_field(m, (1, 6, 6))
     assert rf["0"].size == (3, 3)
+
+
+def test_summary_counts_a_containers_own_parameter():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+            self.scale = nn.Parameter(gradflow.ones(2))
+
+        def forward(self, x):
+            return self.lin(x) * self.scale
+
+    s = summary(Scaled(), (3,))
+    assert [(r.name, r.type, r.params) for r in s.rows] == [("lin", "Linear", 8),
+                                                            ("scale", "Parameter", 2)]
+    assert s.total_params == 10 == sum(r.params for r in s.rows)
+
+
+def test_receptive_field_adaptive_and_avg_pool():
+    m = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(2),
+                      nn.AdaptiveAvgPool2d(1))
+    rf = receptive_field(m, (1, 16, 16))
+    assert rf["1"].size == (4, 4) and rf["1"].jump == (2, 2)
+    # 8x8 -> 2x2 is a 4x4 stride-4 average: 4 + 3*2 = 10, jump 8
+    assert rf["2"].size == (10, 10) and rf["2"].jump == (8, 8) and rf["2"].output_size == (2, 2)
+    assert rf["3"].covers_input and rf["3"].size == (16, 16)

@@ -213,6 +213,12 @@ def summary(model, input_shape, batch_size=1):
         rows.append(SummaryRow(rec.name, type(rec.module).__name__, rec.output_shape, params,
                                int(layer_flops(rec.module, rec.input_shapes, rec.output_shape)),
                                trainable))
+    # parameters that no leaf layer owns (a container's own Parameter used in forward)
+    for pname, p in model.named_parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            rows.append(SummaryRow(pname, "Parameter", tuple(p.shape), p.numel(), 0,
+                                   p.numel() if p.requires_grad else 0))
     uniq = {id(p): p for p in model.parameters()}
     total = sum(p.numel() for p in uniq.values())
     trainable = sum(p.numel() for p in uniq.values() if p.requires_grad)
