@@ -214,3 +214,15 @@ def test_receptive_field_adaptive_and_avg_pool():
     # 8x8 -> 2x2 is a 4x4 stride-4 average: 4 + 3*2 = 10, jump 8
     assert rf["2"].size == (10, 10) and rf["2"].jump == (8, 8) and rf["2"].output_size == (2, 2)
     assert rf["3"].covers_input and rf["3"].size == (16, 16)
+
+
+@pytest.mark.parametrize("name,shape,layers", [("lenet5", (1, 28, 28), "lenet5_layers"),
+                                               ("convnet", (3, 32, 32), "convnet_layers")])
+def test_summary_agrees_with_bench_flop_formulas(name, shape, layers):
+    # two independent counts of the same convention (multiply-add = 2): the benchmark's
+    # hand-written per-layer formulas and summary's hooks on the `gradflow train` models
+    from gradflow.bench import flops
+    from gradflow.nn.models import build_model
+    s = summary(build_model(name, shape[0], shape[1], 10), shape)
+    assert [r.flops for r in s.rows if r.type in ("Conv2d", "Linear")] == \
+        getattr(flops, layers)(1)
