@@ -79,6 +79,7 @@ class NumbaBackend(NumpyBackend):
             "threading_layer": K.threading_layer(),
             "threads": K.num_threads(),
             "parallel_calls_serialized": K.serialized(),
+            "omp_wait_policy": K.OMP_WAIT_POLICY,
             "cache_dir": K.CACHE_DIR,
             "fastmath": ",".join(sorted(K.FASTMATH)),
         }

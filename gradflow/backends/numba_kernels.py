@@ -79,9 +79,28 @@ def _layer_loadable(name):
 
 
 USER_SET_LAYER = bool(os.environ.get("NUMBA_THREADING_LAYER"))
-if not USER_SET_LAYER and numba.config.THREADING_LAYER == "default":
-    if _layer_loadable("tbb") or _layer_loadable("omp"):
-        numba.config.THREADING_LAYER = "threadsafe"
+# GNU OpenMP workers spin (without yielding) for a while after every parallel
+# region by default; here that steals the cores OpenBLAS's threads need for the
+# GEMM that typically follows, and on a busy machine it costs whole scheduler
+# slices. Unless the user chose a wait policy, numba's libgomp (loaded by the
+# probe below, which is when libgomp reads its environment) gets PASSIVE; the
+# variable is restored right after, so other OpenMP runtimes loaded later (e.g.
+# PyTorch's bundled one) are unaffected.
+OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY") or (
+    "(GOMP_SPINCOUNT set)" if os.environ.get("GOMP_SPINCOUNT") else None)
+_set_policy = OMP_WAIT_POLICY is None
+if _set_policy:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    OMP_WAIT_POLICY = "PASSIVE (numba's OpenMP only)"
+try:
+    if not USER_SET_LAYER and numba.config.THREADING_LAYER == "default":
+        if _layer_loadable("tbb") or _layer_loadable("omp"):
+            numba.config.THREADING_LAYER = "threadsafe"
+    else:
+        _layer_loadable("omp")
+finally:
+    if _set_policy:
+        del os.environ["OMP_WAIT_POLICY"]
 
 _LOCK = threading.Lock()          # serialises parallel kernels on the workqueue layer
 _COMPILE_LOCK = threading.RLock()
