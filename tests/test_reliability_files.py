@@ -531,3 +531,47 @@ def test_cifar_python2_layout_fuzz(data):
     assert x.dtype == np.uint8 and x.shape[1:] == (3, 32, 32)
     assert y.dtype == np.int64 and y.shape == (x.shape[0],)
     assert y.size == 0 or (y.min() >= 0 and y.max() <= 9)
+
+
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False),
+                       st.text(max_size=4), st.sampled_from(["a0", "a1", "a2", "a3", "nan", "inf"]))
+
+
+@st.composite
+def _header_nodes(draw, depth=0):
+    """Nodes of the checkpoint header grammar, often well-formed, sometimes not."""
+    if depth > 3 or draw(st.integers(0, 4)) == 0:
+        return draw(st.one_of(_json_leaf, st.lists(_json_leaf, max_size=3)))
+    t = draw(st.sampled_from(["v", "f", "tensor", "ndarray", "npscalar", "dict", "odict", "list",
+                              "tuple", "pickle"]))
+    node = {"t": t}
+    if t in ("v", "f"):
+        node["v"] = draw(_json_leaf)
+    elif t in ("tensor", "ndarray", "npscalar"):
+        node["ref"] = draw(_json_leaf)
+        if draw(st.booleans()):
+            node["requires_grad"] = draw(_json_leaf)
+    elif t in ("dict", "odict"):
+        node["items"] = draw(st.lists(st.one_of(
+            st.tuples(st.one_of(st.text(max_size=3), st.integers(0, 3), st.lists(st.integers(), max_size=1)),
+                      _header_nodes(depth + 1)).map(list),
+            _header_nodes(depth + 1)), max_size=3))
+    else:
+        node["items"] = draw(st.lists(_header_nodes(depth + 1), max_size=3))
+    if draw(st.integers(0, 6)) == 0:
+        del node[draw(st.sampled_from(sorted(node)))]
+    return node
+
+
+@FUZZ
+@given(root=_header_nodes())
+def test_any_header_structure_loads_or_raises_checkpoint_error(root):
+    path = os.path.join(_SCRATCH, "hdr.npz")
+    _checkpoint_with_header(path, json.dumps({"format": "gradflow-checkpoint", "version": 1,
+                                              "root": root}),
+                            a0=np.ones((2, 3), np.float32), a1=np.array(7), a2=np.array(["s"]),
+                            a3=np.array([True, False]))
+    try:
+        gf.load(path)
+    except CheckpointError:
+        pass
