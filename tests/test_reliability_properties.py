@@ -415,3 +415,26 @@ def test_backends_agree_on_random_conv_geometry(other, geo, dt, seed):
     tol = dict(rtol=1e-4, atol=1e-4) if dt == np.float32 else dict(rtol=1e-10, atol=1e-10)
     for r, g in zip(ref, got):
         np.testing.assert_allclose(g, r, **tol)
+
+
+@pytest.mark.parametrize("other", _other_backends())
+@_settings(30)
+@given(sa=shape_and_axes(), keepdim=st.booleans(), op=st.sampled_from(["sum", "mean", "amax", "var"]),
+       dt=float_dtypes, seed=seeds)
+def test_backends_agree_on_reductions_over_random_axes(other, sa, keepdim, op, dt, seed):
+    shape, axis = sa
+    if op == "var" and int(np.prod([shape[a] for a in _axes(axis, len(shape))])) < 2:
+        return
+    x = (_rng(seed).permutation(int(np.prod(shape))).reshape(shape) * 0.37 - 1.0).astype(dt)
+
+    def case(t):
+        if op == "amax":
+            return t.amax(axis, keepdim)
+        return getattr(t, op)(dim=axis, keepdim=keepdim)
+
+    ref = _run_case("numpy", case, [x], dt)
+    got = _run_case(other, case, [x], dt)
+    tol = dict(rtol=1e-4, atol=1e-4) if dt == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    for r, g in zip(ref, got):
+        assert g.shape == r.shape and g.dtype == r.dtype
+        np.testing.assert_allclose(g, r, **tol)
