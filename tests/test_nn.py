@@ -356,3 +356,28 @@ def test_clip_grad_norm():
     total = nn.utils.clip_grad_norm_([p], 1.0)
     assert total == pytest.approx(5.0)
     np.testing.assert_allclose(p.grad.numpy(), [0.6, 0.8], rtol=1e-5)
+
+
+def test_buffers_persistent_and_not():
+    m = nn.Module()
+    m.register_buffer("kept", gf.zeros(2))
+    m.register_buffer("scratch", gf.ones(2), persistent=False)
+    m.extra = nn.Buffer(gf.ones(1))
+    assert {n for n, _ in m.named_buffers()} == {"kept", "scratch", "extra"}
+    assert list(m.state_dict()) == ["kept", "extra"]
+    m.kept = gf.full((2,), 3.0)  # reassigning a registered buffer keeps it registered
+    assert m.state_dict()["kept"].tolist() == [3.0, 3.0]
+    with pytest.raises(TypeError, match="buffer"):
+        m.kept = 5
+    with pytest.raises(KeyError):
+        m.register_buffer("a.b", gf.zeros(1))
+    m.to(gf.float64)
+    assert m.kept.dtype == np.float64 and m.scratch.dtype == np.float64
+
+
+def test_missing_forward_and_unknown_attribute():
+    m = nn.Module()
+    with pytest.raises(NotImplementedError, match="forward"):
+        m(gf.ones(1))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        m.nope
