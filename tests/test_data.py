@@ -106,7 +106,6 @@ def test_default_collate_like_pytorch():
 
 @requires_torch
 def test_default_collate_matches_torch_dtypes():
-    import torch
     from torch.utils.data import default_collate as tc
     samples = [(np.zeros(3, np.float32), 1, 2.5), (np.ones(3, np.float32), 0, 1.0)]
     ours, theirs = default_collate(samples), tc(samples)
