@@ -31,10 +31,10 @@ def is_png(path):
 
 @pytest.fixture(scope="module")
 def lenet(tmp_path_factory):
-    """LeNet-5 after 150 Adam steps of batch 32 on 4,500 digits (a few seconds)."""
+    """LeNet-5 after 100 Adam steps of batch 32 on 4,500 digits (a few seconds)."""
     common = load_example("vis_common")
     cache = str(tmp_path_factory.mktemp("lenet") / "lenet.npz")
-    model, test = common.trained_lenet(cache=cache, steps=150, batch_size=32, verbose=False)
+    model, test = common.trained_lenet(cache=cache, steps=100, batch_size=32, verbose=False)
     return model, test, cache, common
 
 
