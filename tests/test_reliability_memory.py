@@ -187,7 +187,23 @@ def _lenet_step_factory():
     return step
 
 
-def test_lenet5_300_steps_rss_flat_after_warmup():
+def _cpu_backends():
+    from gradflow.backends import unavailable_reason
+    out = []
+    for name in ("numpy", "numba"):
+        reason = unavailable_reason(name)
+        marks = [pytest.mark.skip(reason=f"backend {name} unavailable: {reason}")] if reason else []
+        out.append(pytest.param(name, marks=marks, id=name))
+    return out
+
+
+@pytest.mark.parametrize("backend_name", _cpu_backends())
+def test_lenet5_300_steps_rss_flat_after_warmup(backend_name):
+    with gf.backend(backend_name):
+        _lenet_rss(backend_name)
+
+
+def _lenet_rss(backend_name):
     gf.manual_seed(0)
     rng = np.random.default_rng(0)
     batches = [(gf.tensor(rng.standard_normal((8, 1, 28, 28)).astype(np.float32)),
@@ -203,6 +219,7 @@ def test_lenet5_300_steps_rss_flat_after_warmup():
     assert np.isfinite(losses).all()
     assert np.mean(losses[-20:]) < np.mean(losses[:20]), "the net should at least fit 10 batches"
     growth = rss[300] - rss[50]
-    assert growth < 30 * 2**20, f"RSS grew {growth / 2**20:.1f} MiB between step 50 and 300"
+    assert growth < 30 * 2**20, \
+        f"{backend_name}: RSS grew {growth / 2**20:.1f} MiB between step 50 and 300"
     # a leak of graph nodes would show here long before it shows in RSS
     assert objs[300] - objs[50] < 500, f"live objects grew {objs[50]} -> {objs[300]}"
