@@ -352,11 +352,28 @@ class Tensor:
         return self._bump()
 
     def __setitem__(self, index, value):
-        self._check_inplace("__setitem__")
         from .ops.shape import normalize_index
-        from .ops.elementwise import scalar_or_array
-        self.backend.setitem_(self.array, normalize_index(index, self),
-                              scalar_or_array(value, self, "__setitem__"))
+        from .ops.elementwise import scalar_or_array, _as_tensor
+        idx = normalize_index(index, self)
+        in_graph = is_grad_enabled() and (
+            self.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
+        if not in_graph:
+            self.backend.setitem_(self.array, idx, scalar_or_array(value, self, "__setitem__"))
+            self._bump()
+            return
+        # differentiable assignment (``buf[t] = h``): self becomes the output of a SetItem
+        # node; only a leaf that requires grad refuses, as for every in-place op
+        if self._node is None and self.requires_grad:
+            self._check_inplace("__setitem__")
+        if self.dtype.kind != "f":
+            raise TypeError(f"__setitem__: assigning a tensor that requires grad into a "
+                            f"{self.dtype} tensor of shape {self.shape}; it must be floating")
+        v = _as_tensor(value, self, "__setitem__")
+        if v.dtype != self.dtype:
+            v = v.to(self.dtype)
+        from .ops.shape import SetItem
+        out = SetItem.apply(self, idx, v)
+        self._node, self.requires_grad = out._node, True
         self._bump()
 
     # -- arithmetic ------------------------------------------------------------------------------

@@ -618,3 +618,47 @@ def test_retained_grad_is_writable_and_explicit_grad_dtype_follows_output():
     y.backward(gf.ones(3, dtype="float64"))
     assert x.grad.dtype == gf.float32
     np.testing.assert_allclose(x.grad.numpy(), [5.0, 5.0, 5.0])
+
+
+def test_setitem_of_tensor_requiring_grad_is_differentiable():
+    """The RNN-tutorial pattern ``out[t] = h`` keeps the gradient of ``h``."""
+    w = gf.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+    out = gf.zeros(3, 2, dtype="float64")
+    h = w
+    for t in range(3):
+        h = h * 2.0
+        out[t] = h            # out needs no grad before; afterwards it is in the graph
+    assert out.requires_grad and not out.is_leaf
+    (out * gf.tensor([[1.0], [10.0], [100.0]], dtype="float64")).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [2 + 40 + 800] * 2)
+    # assigning into a graph tensor: the overwritten region gets no gradient
+    x = gf.tensor([1.0, 2.0, 3.0], dtype="float64", requires_grad=True)
+    y = x * 3
+    y[1] = 0.0
+    y[gf.tensor([True, False, False])] = x[2:] * 5  # broadcast value, bool mask
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.0, 3.0 + 5.0])
+    assert gradcheck(lambda a, b: _assign(a, b), (gf.randn(4, dtype="float64", requires_grad=True),
+                                                  gf.randn(2, dtype="float64", requires_grad=True)))
+
+
+def _assign(a, b):
+    y = a * 1.0
+    y[1:3] = b * b
+    return y.exp()
+
+
+def test_setitem_errors_and_saved_output_guard():
+    p = gf.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"__setitem__: in-place operation on a leaf tensor that requires grad"):
+        p[0] = gf.ones(1, requires_grad=True)
+    with pytest.raises(TypeError, match=r"__setitem__: assigning a tensor that requires grad into a int64"):
+        gf.zeros(3, dtype="int64")[0] = p[0]
+    y = p.exp()                      # Unary saves its output...
+    y[0] = 5.0                       # ...which this overwrites
+    with pytest.raises(RuntimeError, match=r"modified by an in-place operation"):
+        y.sum().backward()
+    with gf.no_grad():
+        z = gf.zeros(2)
+        z[0] = p[0]                  # outside the graph: a plain copy
+    assert not z.requires_grad and z.tolist() == [1.0, 0.0]

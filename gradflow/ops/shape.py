@@ -139,6 +139,29 @@ def repeat(x, reps):
     return reshape(y, tuple(r * s for r, s in zip(reps, x.shape)))
 
 
+class SetItem(Function):
+    """``x[index] = value`` in place, recorded in the graph (``Tensor.__setitem__``
+    rebinds ``x`` to this node): d/dx is the gradient with the assigned region zeroed,
+    d/dvalue the gradient of that region (summed back over broadcasting)."""
+
+    @staticmethod
+    def forward(ctx, x, index, value):
+        ctx.index = index
+        x.backend.setitem_(x.array, index, value.array)
+        return x.array
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, g = gy.backend, gy.array
+        gx = gv = None
+        if ctx.needs_input_grad[0]:
+            gx = be.copy(g)
+            be.setitem_(gx, ctx.index, 0)
+        if ctx.needs_input_grad[2]:
+            gv = be.getitem(g, ctx.index)
+        return gx, None, gv
+
+
 class Clone(Function):
     @staticmethod
     def forward(ctx, x):
