@@ -92,6 +92,12 @@ def _bn_running(c):
     return [("c", (c,), np.linspace(-0.2, 0.3, c)), ("c", (c,), np.linspace(0.5, 1.5, c))]
 
 
+def _setitem(a, b, index):
+    y = a * 1.0
+    y[index] = b
+    return y
+
+
 C = Case
 CASES = [
     # --- arithmetic with broadcasting ----------------------------------------------------
@@ -213,6 +219,8 @@ CASES = [
     C("getitem_neg_fancy", [("f", (4, 3))], lambda L, a: a[[-1, 0, -1], 1:]),
     C("getitem_chain", [("f", (4, 5))], lambda L, a: a[[1, 2]][:, ::2][0]),
     C("getitem_int_tensor", [("f", (5, 3)), ("c", (4,), [4, 1, 1, 4])], lambda L, a, i: a[i]),
+    C("setitem_slice", [("f", (4, 3)), ("f", (3,))], lambda L, a, b: _setitem(a, b * 2.0, (slice(1, 3),))),
+    C("setitem_fancy", [("f", (5, 2)), ("f", (2, 2))], lambda L, a, b: _setitem(a, b.exp(), [4, 0])),
     C("cat", [("f", (2, 3)), ("f", (2, 2))], lambda L, a, b: L.lib.cat([a, b], dim=1)),
     C("cat3", [("f", (1, 3)), ("f", (2, 3)), ("f", (1, 3))], lambda L, a, b, c: L.lib.cat([a, b, c])),
     C("stack", [("f", (2, 3)), ("f", (2, 3))], lambda L, a, b: L.lib.stack([a, b], dim=1)),
