@@ -215,6 +215,7 @@ class Context:
     def release(self):
         self.__dict__.clear()
         self._saved = ()
+        self._versions = ()
         self.parents = ()
         self.freed = True
 
