@@ -27,9 +27,10 @@ ENV = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH
            GRADFLOW_BACKEND="numpy")
 
 
-def _train_cmd(*extra):
+def _train_cmd(*extra, progress=False):
     return [sys.executable, "-m", "gradflow", "train", "--model", "mlp", "--limit", "300",
-            "--epochs", str(EPOCHS), "--seed", "5", "--batch-size", "32", "--no-progress", *extra]
+            "--epochs", str(EPOCHS), "--seed", "5", "--batch-size", "32",
+            *([] if progress else ["--no-progress"]), *extra]
 
 
 def _sigint_default():
@@ -54,7 +55,7 @@ def test_ctrl_c_saves_resumable_checkpoint_and_resume_is_exact(tmp_path):
     baseline = _metrics(base / "metrics.json")
     assert [m["epoch"] for m in baseline] == list(range(1, EPOCHS + 1))
 
-    proc = subprocess.Popen(_train_cmd("--out", str(run)), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(_train_cmd("--out", str(run), progress=True), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path,
                             preexec_fn=_sigint_default)
     seen = []
