@@ -15,10 +15,12 @@
 """
 from __future__ import annotations
 
+import atexit
 import gzip
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +40,7 @@ FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SCRATCH = tempfile.mkdtemp(prefix="gradflow-reliability-")   # reused by hypothesis examples
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 
 
 def _state():
