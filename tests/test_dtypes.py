@@ -144,3 +144,38 @@ def test_no_dtype_leak(case, dtype, backend):
             assert x.grad.shape == x.shape
         elif x.dtype.kind == "f":
             assert x.dtype == np.dtype(dtype)  # running stats etc. untouched dtype
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.parity], ids=lambda c: c.id)
+def test_float32_close_to_float64(case):
+    """float32 results (values and grads) stay near the float64 ones: no op loses
+    precision catastrophically in single precision (e.g. unstable softmax/variance)."""
+    res = {}
+    for dt in ("float32", "float64"):
+        xs = gf_inputs(case, case.arrays(), dtype=dt)
+        outs = outputs(case.fn(GL, *xs))
+        rng = np.random.default_rng(3)
+        total = sum((o * gf.tensor(rng.standard_normal(o.shape), dtype=dt)).sum()
+                    for o in outs if o.requires_grad)
+        total.backward()
+        res[dt] = [o.numpy().astype(np.float64) for o in outs] + \
+                  [x.grad.numpy().astype(np.float64) for x in xs if x.requires_grad]
+    for a, b in zip(res["float32"], res["float64"]):
+        scale = max(1.0, float(np.abs(b).max()) if b.size else 1.0)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale, err_msg=case.id)
+
+
+def test_float32_numerically_stable_ops():
+    big = gf.tensor([[1e3, -1e3, 0.0], [50.0, 51.0, 52.0]], requires_grad=True)
+    for y in (big.softmax(1), big.log_softmax(1), F.cross_entropy(big, gf.tensor([1, 0])),
+              F.softplus(big), F.binary_cross_entropy_with_logits(big, gf.ones(2, 3) * 0.5),
+              big.sigmoid(), big.tanh()):
+        assert y.dtype == gf.float32 and np.isfinite(y.numpy()).all()
+        y.sum().backward()
+        assert np.isfinite(big.grad.numpy()).all()
+        big.grad = None
+    # variance of data with a large offset: computed from deviations, not E[x^2] - E[x]^2
+    x = gf.tensor(1e4 + np.array([0.0, 1.0, 2.0, 3.0]), dtype="float32")
+    np.testing.assert_allclose(x.var().item(), np.var([0.0, 1, 2, 3], ddof=1), rtol=1e-5)
+    bn = F.batch_norm(x.reshape(4, 1), None, None, training=True).numpy()[:, 0]
+    np.testing.assert_allclose(bn, (np.arange(4) - 1.5) / np.sqrt(1.25 + 1e-5), rtol=1e-4)
