@@ -438,3 +438,29 @@ def test_backends_agree_on_reductions_over_random_axes(other, sa, keepdim, op, d
     for r, g in zip(ref, got):
         assert g.shape == r.shape and g.dtype == r.dtype
         np.testing.assert_allclose(g, r, **tol)
+
+
+@pytest.mark.parametrize("other", _other_backends())
+@_settings(40)
+@given(geo=pool_geometry(), kind=st.sampled_from(["max", "avg", "avg_nopad"]), dt=float_dtypes,
+       seed=seeds)
+def test_backends_agree_on_random_pool_geometry(other, geo, kind, dt, seed):
+    x = _distinct((geo["n"], geo["c"]) + geo["hw"], seed).astype(dt)
+    if kind == "max":
+        kw = dict(kernel_size=geo["k"], stride=geo["s"], padding=geo["p"], dilation=geo["d"],
+                  ceil_mode=geo["ceil"])
+
+        def case(t):
+            return F.max_pool2d(t, **kw)
+    else:
+        kw = dict(kernel_size=geo["k"], stride=geo["s"], padding=geo["p"], ceil_mode=geo["ceil"],
+                  count_include_pad=kind == "avg")
+
+        def case(t):
+            return F.avg_pool2d(t, **kw)
+    ref = _run_case("numpy", case, [x], dt)
+    got = _run_case(other, case, [x], dt)
+    tol = dict(rtol=1e-5, atol=1e-5) if dt == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for r, g in zip(ref, got):
+        assert g.shape == r.shape and g.dtype == r.dtype
+        np.testing.assert_allclose(g, r, **tol)
