@@ -63,8 +63,9 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     return x / div
 
 
-def dropout(x, p=0.5, training=True):
-    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
+def dropout(x, p=0.5, training=True, inplace=False):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout).
+    ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
@@ -77,7 +78,7 @@ def dropout(x, p=0.5, training=True):
     return x * Tensor._make(scale, be)
 
 
-def dropout2d(x, p=0.5, training=True):
+def dropout2d(x, p=0.5, training=True, inplace=False):
     """Drop whole channels of (N, C, H, W)."""
     if not training or p == 0.0:
         return x
