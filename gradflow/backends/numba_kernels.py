@@ -419,7 +419,7 @@ def maxpool_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
         else:
             for oy in range(OH):
                 for ox in range(OW):
-                    best = x[n, c, 0, 0]
+                    best = -np.inf  # a window wholly in the padding is -inf (as NumPy, PyTorch)
                     bi = -1
                     for i in range(kh):
                         ih = oy * sh - ph + i * dh
@@ -456,6 +456,8 @@ def maxpool_bwd(gy, idx, kh, kw, sh, sw, ph, pw, dh, dw, dx):
         for oy in range(OH):
             for ox in range(OW):
                 k = idx[n, c, oy, ox]
+                if k < 0:  # the window held no input element: nothing to route back
+                    continue
                 i = k // kw
                 j = k - i * kw
                 dx[n, c, oy * sh - ph + i * dh, ox * sw - pw + j * dw] += gy[n, c, oy, ox]
