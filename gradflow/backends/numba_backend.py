@@ -111,12 +111,22 @@ class NumbaBackend(NumpyBackend):
         m = max(1, min(n, self.chunk_bytes // max(per_sample, 1)))
         return mode, m
 
+    #: the forward's im2col buffer is kept for the weight gradient when at most this big
+    save_cols_bytes = 1 << 24
+
     def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
         if not self._ok(x, w) or (b is not None and b.dtype != x.dtype):
             return super().conv2d_forward(x, w, b, stride, padding, dilation, groups)
-        return self._conv_fwd(x, w, b, stride, padding, dilation, groups, False)
+        return self._conv_fwd(x, w, b, stride, padding, dilation, groups, False)[0]
 
-    def _conv_fwd(self, x, w, b, stride, padding, dilation, groups, relu):
+    def conv2d_forward_saved(self, x, w, b, stride, padding, dilation, groups):
+        if not self._ok(x, w) or (b is not None and b.dtype != x.dtype):
+            return super().conv2d_forward_saved(x, w, b, stride, padding, dilation, groups)
+        return self._conv_fwd(x, w, b, stride, padding, dilation, groups, False, keep=True)
+
+    def _conv_fwd(self, x, w, b, stride, padding, dilation, groups, relu, keep=False):
+        """(y, saved): ``saved`` is the whole-batch K-major im2col buffer when ``keep``
+        and it fits ``save_cols_bytes``, else None."""
         K = self.K
         x, w = _c(x), _c(w)
         n, c, h, wd = x.shape
@@ -138,7 +148,7 @@ class NumbaBackend(NumpyBackend):
             if bias is not None or relu:
                 self._run(K.bias_act_, y.nbytes, y3,
                           bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
-            return y
+            return y, None
         mode, m = self._conv_plan(n, ckk, kout, G, L, x.itemsize)
         cols = numpy.empty(m * ckk * L, dtype=x.dtype)
         geom = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
@@ -163,10 +173,12 @@ class NumbaBackend(NumpyBackend):
                 numpy.matmul(wg, cc.reshape(G, r, mm * L), out=t)
                 self._run(K.kmajor_to_nkl, 2 * t.nbytes, t.reshape(kout, mm * L), bz, y3, n0, mm,
                           int(relu))
-        return y
+            if keep and m == n and cols.nbytes <= self.save_cols_bytes:
+                return y, ("kmajor-cols", cols)
+        return y, None
 
     def conv2d_backward(self, x, w, gy, stride, padding, dilation, groups,
-                        need_dx=True, need_dw=True, need_db=True):
+                        need_dx=True, need_dw=True, need_db=True, saved=None):
         if not self._ok(x, w, gy):
             return super().conv2d_backward(x, w, gy, stride, padding, dilation, groups,
                                            need_dx, need_dw, need_db)
@@ -201,7 +213,9 @@ class NumbaBackend(NumpyBackend):
                 dx = numpy.matmul(wg[0].T, gy3).reshape(x.shape)
             return dx, dw_, db
         geom = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-        cols = numpy.empty(m * ckk * L, dtype=dt) if need_dw else None
+        have_cols = (saved is not None and saved[0] == "kmajor-cols" and mode == "kmajor"
+                     and m == n and saved[1].size == n * ckk * L and saved[1].dtype == dt)
+        cols = saved[1] if have_cols else (numpy.empty(m * ckk * L, dtype=dt) if need_dw else None)
         dcols = numpy.empty(m * ckk * L, dtype=dt) if need_dx else None
         if need_dx:
             dx = numpy.empty(x.shape, dtype=dt)
@@ -233,7 +247,8 @@ class NumbaBackend(NumpyBackend):
                 gtg = gt.reshape(G, kg, mm * L)
                 if need_dw:
                     cc = cols[:mm * ckk * L]
-                    self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, L, mm * L)
+                    if not have_cols:
+                        self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, L, mm * L)
                     dwacc += numpy.matmul(gtg, cc.reshape(G, r, mm * L).transpose(0, 2, 1))
                 if need_dx:
                     dc = dcols[:mm * ckk * L]

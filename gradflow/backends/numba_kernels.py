@@ -241,12 +241,16 @@ I = "int64"  # noqa: E741
 @_k(f"void({{f}}[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, "
     f"{{f}}[::1], {I}, {I})", parallel=True)
 def im2col(x, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols, sn, sr):
+    # The copies go through flat views indexed from 0 so that numba's negative-index
+    # wraparound folds away and LLVM vectorises the row copies.
     C = x.shape[1]
     H = x.shape[2]
     W = x.shape[3]
+    xf = x.reshape(-1)
     for t in prange(m * C):
         n = t // C
         c = t - n * C
+        plane = ((n0 + n) * C + c) * H * W
         for i in range(kh):
             for j in range(kw):
                 base = n * sn + ((c * kh + i) * kw + j) * sr
@@ -255,23 +259,31 @@ def im2col(x, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols, sn, sr):
                 hi = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
                 lo = min(lo, ow)
                 hi = max(min(hi, ow), lo)
+                cnt = hi - lo
                 for y in range(oh):
                     ih = y * sh + i * dh - ph
                     o = base + y * ow
                     if ih < 0 or ih >= H:
+                        d = cols[o:o + ow]
                         for xx in range(ow):
-                            cols[o + xx] = 0
+                            d[xx] = 0
                     else:
+                        d = cols[o:o + lo]
                         for xx in range(lo):
-                            cols[o + xx] = 0
+                            d[xx] = 0
+                        d = cols[o + lo:o + hi]
+                        s0 = plane + ih * W + lo * sw + off
                         if sw == 1:
-                            for xx in range(lo, hi):
-                                cols[o + xx] = x[n0 + n, c, ih, xx + off]
+                            src = xf[s0:s0 + cnt]
+                            for xx in range(cnt):
+                                d[xx] = src[xx]
                         else:
-                            for xx in range(lo, hi):
-                                cols[o + xx] = x[n0 + n, c, ih, xx * sw + off]
-                        for xx in range(hi, ow):
-                            cols[o + xx] = 0
+                            src = xf[s0:s0 + (cnt - 1) * sw + 1]
+                            for xx in range(cnt):
+                                d[xx] = src[xx * sw]
+                        d = cols[o + hi:o + ow]
+                        for xx in range(ow - hi):
+                            d[xx] = 0
 
 
 @_k(f"void({{f}}[::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, "
@@ -281,12 +293,14 @@ def col2im(cols, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, dx, sn, sr):
     C = dx.shape[1]
     H = dx.shape[2]
     W = dx.shape[3]
+    dxf = dx.reshape(-1)
     for t in prange(m * C):
         n = t // C
         c = t - n * C
-        for a in range(H):
-            for b in range(W):
-                dx[n0 + n, c, a, b] = 0
+        plane = ((n0 + n) * C + c) * H * W
+        pv = dxf[plane:plane + H * W]
+        for a in range(H * W):
+            pv[a] = 0
         for i in range(kh):
             for j in range(kw):
                 base = n * sn + ((c * kh + i) * kw + j) * sr
@@ -295,17 +309,21 @@ def col2im(cols, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, dx, sn, sr):
                 hi = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
                 lo = min(lo, ow)
                 hi = max(min(hi, ow), lo)
+                cnt = hi - lo
                 for y in range(oh):
                     ih = y * sh + i * dh - ph
                     if ih < 0 or ih >= H:
                         continue
-                    o = base + y * ow
+                    src = cols[base + y * ow + lo:base + y * ow + hi]
+                    s0 = ih * W + lo * sw + off
                     if sw == 1:
-                        for xx in range(lo, hi):
-                            dx[n0 + n, c, ih, xx + off] += cols[o + xx]
+                        d = pv[s0:s0 + cnt]
+                        for xx in range(cnt):
+                            d[xx] += src[xx]
                     else:
-                        for xx in range(lo, hi):
-                            dx[n0 + n, c, ih, xx * sw + off] += cols[o + xx]
+                        d = pv[s0:s0 + (cnt - 1) * sw + 1]
+                        for xx in range(cnt):
+                            d[xx * sw] += src[xx]
 
 
 @_k(f"void({{f}}[:,::1], {{f}}[::1], {{f}}[:,:,::1], {I}, {I}, {I})", parallel=True)

@@ -215,6 +215,12 @@ class NumpyBackend(Backend):
             y = y + b.reshape(1, k, 1, 1)
         return self.xp.ascontiguousarray(y)
 
+    def conv2d_forward_saved(self, x, w, b, stride, padding, dilation, groups):
+        """:meth:`conv2d_forward` plus an opaque object that this backend's
+        :meth:`conv2d_backward` may reuse (passed back as ``saved=``, e.g. the im2col
+        buffer, so the weight gradient does not recompute it). Default: nothing saved."""
+        return self.conv2d_forward(x, w, b, stride, padding, dilation, groups), None
+
     def conv2d_backward(self, x, w, gy, stride, padding, dilation, groups,
                         need_dx=True, need_dw=True, need_db=True):
         """Gradients (dx, dw, db) of :meth:`conv2d_forward`; ``None`` where not needed."""

@@ -31,14 +31,20 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
         ctx.x, ctx.w, ctx.geom = x.array, w.array, (stride, padding, dilation, groups)
-        return x.backend.conv2d_forward(x.array, w.array, None if b is None else b.array,
-                                        stride, padding, dilation, groups)
+        args = (x.array, w.array, None if b is None else b.array, stride, padding, dilation, groups)
+        if ctx.needs_input_grad[1]:  # the weight gradient may reuse the forward's im2col
+            y, ctx.saved = x.backend.conv2d_forward_saved(*args)
+            return y
+        ctx.saved = None
+        return x.backend.conv2d_forward(*args)
 
     @staticmethod
     def backward(ctx, gy):
         need = ctx.needs_input_grad
+        extra = {} if ctx.saved is None else {"saved": ctx.saved}
         dx, dw, db = gy.backend.conv2d_backward(ctx.x, ctx.w, gy.array, *ctx.geom,
-                                                need_dx=need[0], need_dw=need[1], need_db=need[2])
+                                                need_dx=need[0], need_dw=need[1], need_db=need[2],
+                                                **extra)
         return dx, dw, db, None, None, None, None
 
 
