@@ -153,6 +153,11 @@ def test_backward_on_tensor_without_graph():
 # backends
 # ---------------------------------------------------------------------------
 def test_tensors_on_two_backends():
+    with gf.backend("numpy"):
+        _two_backends()
+
+
+def _two_backends():
     a = gf.randn(2, 3)
     b = on_fake(gf.randn(2, 3))
     with pytest.raises(RuntimeError, match=r"add: operands live on different backends \(\(2, 3\) on "

@@ -74,11 +74,19 @@ def test_properties():
 
 
 def test_repr():
+    with gf.backend("numpy"):
+        _check_repr()
+
+
+def _check_repr():
     assert repr(gf.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     assert "requires_grad=True" in repr(gf.tensor([1.0], requires_grad=True))
     assert "grad_fn=" in repr(gf.tensor([1.0], requires_grad=True) * 2)
     assert "dtype=float64" in repr(gf.tensor([1.0], dtype="float64"))
     assert repr(gf.tensor([1, 2])) == "tensor([1, 2])"
+    other = [b for b in available_backends() if b != "numpy"]
+    if other:
+        assert f"backend='{other[0]}'" in repr(gf.tensor([1.0], backend=other[0]))
 
 
 def test_item_float_int_bool():
