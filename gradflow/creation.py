@@ -36,11 +36,12 @@ def _make(array, be, requires_grad):
 
 def tensor(data, dtype=None, requires_grad=False, backend=None, device=None):
     """A new tensor from lists, numbers or arrays (copied). Python floats give
-    float32, ints int64; NumPy arrays keep their dtype."""
+    float32, ints int64; NumPy arrays and NumPy scalars keep their dtype (as PyTorch)."""
     be = _be(backend, device)
     if isinstance(data, Tensor):
         data = data.numpy()
-    dt = dtypes.as_dtype(dtype) or dtypes.infer_dtype(data)
+    keep = isinstance(data, numpy.generic) and data.dtype.kind in "biuf"
+    dt = dtypes.as_dtype(dtype) or (None if keep else dtypes.infer_dtype(data))
     arr = be.asarray(numpy.array(data, dtype=dt) if not hasattr(data, "__cuda_array_interface__")
                      else data, dtype=dt)
     if arr is data:

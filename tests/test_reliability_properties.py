@@ -480,3 +480,14 @@ def test_backends_agree_on_windows_wholly_in_padding(other, dt):
     assert np.isneginf(ref[0]).all()
     for r, g in zip(ref, got):
         np.testing.assert_array_equal(g, r)
+
+
+@_settings(20)
+@given(dt=st.sampled_from([np.float32, np.float64, np.int32, np.int64, np.uint8, np.bool_]),
+       v=st.integers(0, 100))
+def test_numpy_scalars_and_0d_arrays_keep_their_dtype(dt, v):
+    """gradflow.tensor(NumPy scalar) keeps the scalar's dtype, like a 0-d array (and PyTorch):
+    a reduction result fed back in must not silently change precision."""
+    for x in (dt(v), np.asarray(v, dt)):
+        t = gf.tensor(x)
+        assert t.dtype == np.dtype(dt) and t.shape == ()
