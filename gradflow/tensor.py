@@ -190,11 +190,19 @@ class Tensor:
         return id(self)
 
     # -- graph -------------------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad=None, retain_graph=False, create_graph=False, gradient=None):
         """Backpropagate from this tensor into every leaf's ``.grad`` (accumulating).
 
-        ``grad`` is required unless the tensor has one element; the graph's saved
-        tensors are freed unless ``retain_graph=True``."""
+        ``grad`` (PyTorch's name: ``gradient``) is required unless the tensor has one
+        element; the graph's saved tensors are freed unless ``retain_graph=True``.
+        Gradients are first-order only: ``create_graph=True`` raises."""
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not "
+                                      "supported; gradflow computes first-order gradients only")
+        if gradient is not None:
+            if grad is not None:
+                raise TypeError("backward: give grad= or gradient=, not both")
+            grad = gradient
         _backward(self, grad, retain_graph)
 
     def detach(self):

@@ -683,3 +683,16 @@ def test_retain_graph_twice_doubles_grads(case, backend):
     for x, g in zip(xs, first):
         if g is not None:
             np.testing.assert_allclose(x.grad.numpy(), 2 * g, rtol=1e-12, atol=1e-12, err_msg=case.id)
+
+
+def test_backward_torch_keywords_and_under_no_grad():
+    x = gf.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).backward(gradient=gf.tensor([1.0, 1.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+    with pytest.raises(NotImplementedError, match=r"create_graph=True.*first-order"):
+        (x * 3).sum().backward(create_graph=True)
+    y = (x * x).sum()
+    with gf.no_grad():          # allowed, as PyTorch: the graph was recorded before
+        y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 7.0])
+    assert gf.is_grad_enabled()  # restored after the block
