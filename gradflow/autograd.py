@@ -349,8 +349,7 @@ def _topo_order(root):
 
 
 def _to_array(g, node, i):
-    from .tensor import Tensor
-    if isinstance(g, Tensor):
+    if isinstance(g, _Tensor):
         return g.array
     if isinstance(g, numpy.generic):  # NumPy ops on 0-d arrays return scalars
         return node.backend.asarray(g)
@@ -362,7 +361,7 @@ def _to_array(g, node, i):
 
 def backward(tensor, grad=None, retain_graph=False):
     """Accumulate d tensor / d leaf into every leaf's ``.grad`` (see ``Tensor.backward``)."""
-    from .tensor import Tensor
+    Tensor = _Tensor or _load_tensor()  # also makes _to_array's module-level _Tensor valid
     if not tensor.requires_grad:
         raise RuntimeError(
             f"backward: tensor of shape {tensor.shape} does not require grad and has no graph; "
@@ -460,7 +459,7 @@ def _call_backward(node, gy, anomaly):
 
 
 def _accumulate_leaf(t, g, be):
-    from .tensor import Tensor
+    Tensor = _Tensor or _load_tensor()
     if g.dtype != t.dtype:
         g = be.astype(g, t.dtype)
     if t.grad is None:
