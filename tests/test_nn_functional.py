@@ -215,3 +215,21 @@ def test_pad_errors_and_crop():
         F.pad(x, (-3, -2))
     with pytest.raises(ValueError, match=r"pad: 3 \(left, right\) pairs given for a tensor of shape \(2, 5\)"):
         F.pad(x, (1, 1, 1, 1, 1, 1))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, t: F.cross_entropy(x, t),
+    lambda x, t: F.cross_entropy(x, t, weight=gf.ones(3)),
+    lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1),
+    lambda x, t: F.nll_loss(x.log_softmax(1), t),
+])
+def test_all_targets_ignored_gives_nan_and_zero_grad(fn):
+    """PyTorch's result, without a 0/0 RuntimeWarning (warnings are errors here)."""
+    x = gf.randn(2, 3, requires_grad=True)
+    loss = fn(x, gf.tensor([-100, -100]))
+    assert np.isnan(loss.item()) and loss.dtype == gf.float32
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 0.0)
+    x.grad = None
+    ok = fn(x, gf.tensor([-100, 1]))  # one valid target: finite
+    assert np.isfinite(ok.item())

@@ -15,6 +15,14 @@ def _check_reduction(op, reduction):
         raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
+def _weighted_mean(total, denom):
+    """``total / denom``; NaN with a zero gradient (and no 0/0 warning) when ``denom`` is 0,
+    e.g. every target ignored -- PyTorch's result."""
+    from .elementwise import where
+    ok = denom != 0
+    return where(ok, total / where(ok, denom, 1.0), float("nan"))
+
+
 def _reduce(loss, reduction):
     if reduction == "mean":
         return loss.mean()
@@ -55,8 +63,11 @@ class SoftmaxCrossEntropy(Function):
             return total
         denom = be.reduce("sum", w, None, False) if w is not None else \
             be.full((), loss.shape[0], loss.dtype)
-        ctx.denom = denom
-        return total / denom
+        # every target ignored (or an empty batch): NaN and a zero gradient, as PyTorch,
+        # without a 0/0 warning
+        ctx.ok = ok = denom != 0
+        ctx.denom = be.where(ok, denom, be.full((), 1, denom.dtype))
+        return be.where(ok, total / ctx.denom, be.full((), float("nan"), total.dtype))
 
     @staticmethod
     def backward(ctx, gy):
@@ -65,7 +76,8 @@ class SoftmaxCrossEntropy(Function):
         if ctx.reduction == "none":
             gl = g
         else:
-            scale = g / ctx.denom if ctx.reduction == "mean" else g
+            scale = be.where(ctx.ok, g / ctx.denom, be.zeros((), g.dtype)) \
+                if ctx.reduction == "mean" else g
             gl = be.copy(be.broadcast_to(scale, (n,)))  # contiguous, writable: kernels may need it
         if ctx.w is not None:
             gl = gl * ctx.w
@@ -150,9 +162,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         loss = hard * (1 - label_smoothing) + smooth * label_smoothing
         if reduction == "mean":
             if weight is None:
-                return loss.sum() / keep.sum()
+                return _weighted_mean(loss.sum(), keep.sum())
             t_safe = Tensor._make(be.where(valid, t2.array, be.zeros((), t2.dtype)), be)
-            return loss.sum() / (weight[t_safe] * keep).sum()
+            return _weighted_mean(loss.sum(), (weight[t_safe] * keep).sum())
         return _reduce(loss, reduction)
     shape = target.shape
     l2, t2 = _to_2d(input, target)
@@ -183,7 +195,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         w = w * weight[t_safe]
     loss = picked * w
     if reduction == "mean":
-        return loss.sum() / w.sum()
+        return _weighted_mean(loss.sum(), w.sum())
     if reduction == "sum":
         return loss.sum()
     return loss.reshape(shape)
