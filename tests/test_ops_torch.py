@@ -350,3 +350,10 @@ def test_random_conv_pool_geometry_vs_torch(seed):
     gz.backward()
     tz.backward()
     _compare_grads((gx, gw, gb), (tx, tw, tb), f"conv/pool seed {seed}")
+
+
+def test_var_of_too_few_elements_is_nan():
+    assert np.isnan(gf.tensor([1.0]).var().item())
+    assert gf.tensor([1.0]).var(unbiased=False).item() == 0.0
+    assert np.isnan(gf.tensor([[1.0, 2.0]]).var(0).numpy()).all()
+    assert np.isnan(gf.tensor([1.0]).std().item())

@@ -64,7 +64,8 @@ def var(x, axis=None, keepdims=False, ddof=1):
     for a in axes:
         n *= x.shape[a]
     d = x - mean(x, axes, True)
-    return sum(d * d, axes, keepdims) * (1.0 / max(n - ddof, 1))
+    # n <= ddof (e.g. the unbiased variance of one element): NaN, as PyTorch, not 0
+    return sum(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else float("nan"))
 
 
 class Prod(Function):
