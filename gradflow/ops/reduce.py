@@ -55,7 +55,7 @@ def mean(x, axis=None, keepdims=False):
     n = 1
     for a in axes:
         n *= x.shape[a]
-    return Sum.apply(x, axes, keepdims) * (1.0 / max(n, 1))
+    return Sum.apply(x, axes, keepdims) * (1.0 / n if n else float("nan"))  # empty: NaN (PyTorch)
 
 
 def var(x, axis=None, keepdims=False, ddof=1):
