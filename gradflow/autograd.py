@@ -279,6 +279,10 @@ class Function:
         else:
             out = cls.forward(ctx, *args, **kwargs)
         if not isinstance(out, Tensor):
+            if not hasattr(out, "shape"):
+                raise TypeError(
+                    f"{cls.__name__}.forward returned {type(out).__name__}; it must return one "
+                    f"Tensor or backend array (a Function has a single output)")
             out = Tensor._make(out, backend)
             base = getattr(out.array, "base", None)
             if base is not None:  # a view of an input shares its version counter (PyTorch)

@@ -696,3 +696,17 @@ def test_backward_torch_keywords_and_under_no_grad():
         y.backward()
     np.testing.assert_allclose(x.grad.numpy(), [5.0, 7.0])
     assert gf.is_grad_enabled()  # restored after the block
+
+
+def test_function_must_return_one_output():
+    class Two(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.array, x.array
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(TypeError, match=r"Two\.forward returned tuple; it must return one Tensor"):
+        Two.apply(gf.ones(2, requires_grad=True))
