@@ -233,3 +233,30 @@ def test_all_targets_ignored_gives_nan_and_zero_grad(fn):
     x.grad = None
     ok = fn(x, gf.tensor([-100, 1]))  # one valid target: finite
     assert np.isfinite(ok.item())
+
+
+def test_tiny_cnn_trains_with_plain_tensors(backend):
+    """End to end on every backend: conv -> relu -> pool -> linear -> cross_entropy,
+    parameters updated through .data; the loss must fall and the fit must be good."""
+    rng = np.random.default_rng(0)
+    n = 64
+    y = rng.integers(0, 2, n)
+    imgs = rng.standard_normal((n, 1, 6, 6)) * 0.3
+    imgs[y == 1, :, :3, :] += 1.0            # class 1: bright top half
+    x = gf.tensor(imgs.astype(np.float32))
+    t = gf.tensor(y)
+    w = gf.tensor(rng.standard_normal((4, 1, 3, 3)).astype(np.float32) * 0.5, requires_grad=True)
+    b = gf.zeros(4, requires_grad=True)
+    v = gf.tensor(rng.standard_normal((2, 16)).astype(np.float32) * 0.3, requires_grad=True)
+    losses = []
+    for _ in range(60):
+        h = F.max_pool2d(F.conv2d(x, w, b, padding=1).relu(), 3)
+        loss = F.cross_entropy(F.linear(h.flatten(1), v), t)
+        losses.append(loss.item())
+        loss.backward()
+        for p in (w, b, v):
+            p.data.add_(p.grad * -0.5)
+            p.grad = None
+    acc = (F.linear(F.max_pool2d(F.conv2d(x, w, b, padding=1).relu(), 3).flatten(1), v)
+           .argmax(1).eq(t).float().mean().item())
+    assert losses[-1] < 0.5 * losses[0] and acc > 0.9, (losses[0], losses[-1], acc)
