@@ -336,3 +336,23 @@ def test_backend_creation_and_random(backend, dtype):
     assert sorted(be.to_numpy(be.permutation(6)).tolist()) == list(range(6))
     be.synchronize()
     assert isinstance(be.memory_info(), dict)
+
+
+def test_numpy_backend_kernels_use_xp_only():
+    """DESIGN: the NumPy backend is written against ``self.xp`` so the CuPy backend
+    inherits every default kernel; ``numpy`` itself appears only for host-side work
+    (the seeded host RNG, ``to_numpy``, ``info``)."""
+    import ast
+    import inspect
+    from gradflow.backends import numpy_backend
+    tree = ast.parse(inspect.getsource(numpy_backend))
+    allowed = {"__init__", "seed", "to_numpy", "info"}
+    offenders = []
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
+            if fn.name in allowed:
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Name) and node.id == "numpy":
+                    offenders.append(f"{fn.name}:{node.lineno}")
+    assert not offenders, f"NumpyBackend methods using numpy instead of self.xp: {offenders}"
