@@ -451,6 +451,7 @@ class Tensor:
     def sin(self): return _ew.unary("sin", self)
     def cos(self): return _ew.unary("cos", self)
     def log1p(self): return _ew.unary("log1p", self)
+    def erf(self): return _ew.erf(self)
     def expm1(self): return _ew.unary("expm1", self)
     def sign(self): return _ew.sign(self)
     def square(self): return _ew.mul(self, self)

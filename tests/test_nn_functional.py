@@ -196,14 +196,24 @@ def test_per_op_overhead_is_small():
     assert best < 80e-6, f"{best * 1e6:.1f} us per op"
 
 
-def test_gelu_only_tanh_form():
+def test_gelu_forms_and_erf():
+    import math
     x = gf.tensor([-1.0, 0.0, 2.0], dtype="float64")
-    y = F.gelu(x).numpy()
+    y = F.gelu(x).numpy()  # gradflow's default: the tanh form
     c = np.sqrt(2 / np.pi)
     xn = x.numpy()
     np.testing.assert_allclose(y, 0.5 * xn * (1 + np.tanh(c * (xn + 0.044715 * xn ** 3))), rtol=1e-12)
-    with pytest.raises(NotImplementedError, match=r"gelu: approximate='none'.*approximate='tanh'"):
-        F.gelu(x, approximate="none")
+    exact = F.gelu(x, approximate="none").numpy()
+    np.testing.assert_allclose(exact, [v / 2 * (1 + math.erf(v / math.sqrt(2))) for v in xn], rtol=1e-14)
+    with pytest.raises(ValueError, match=r"gelu: approximate must be 'none' or 'tanh', got 'fast'"):
+        F.gelu(x, approximate="fast")
+    v = np.concatenate([np.linspace(-7, 7, 1401), [1e-300, -1e-12, 30.0]])
+    ref = np.array([math.erf(a) for a in v])
+    np.testing.assert_allclose(gf.tensor(v).erf().numpy(), ref, rtol=1e-13, atol=1e-15)
+    e32 = gf.tensor(v.astype(np.float32)).erf()
+    assert e32.dtype == gf.float32
+    np.testing.assert_allclose(e32.numpy(), ref, atol=2e-7)
+    assert gf.tensor([0, 1]).erf().dtype == gf.float32
 
 
 def test_pad_errors_and_crop():

@@ -153,6 +153,8 @@ CASES = [
       lambda L, a: L.F.softplus(a, beta=2.0, threshold=10.0)),
     C("silu", [("f", (3, 4))], lambda L, a: L.F.silu(a)),
     C("gelu_tanh", [("f", (3, 4))], lambda L, a: L.F.gelu(a, approximate="tanh")),
+    C("gelu_exact", [("f", (3, 4))], lambda L, a: L.F.gelu(a, approximate="none")),
+    C("erf", [("c", (7,), [-7.0, -2.5, -0.3, 0.0, 1e-8, 1.7, 4.0])], lambda L, a: a.erf()),
     # --- reductions ------------------------------------------------------------------------
     C("sum_all", [("f", (3, 4))], lambda L, a: a.sum()),
     C("sum_axis", [("f", (3, 4))], lambda L, a: a.sum(1)),
