@@ -710,3 +710,39 @@ def test_function_must_return_one_output():
 
     with pytest.raises(TypeError, match=r"Two\.forward returned tuple; it must return one Tensor"):
         Two.apply(gf.ones(2, requires_grad=True))
+
+
+def _multi_input_cases():
+    from test_ops_gradcheck import CASES
+    out = []
+    for c in CASES:
+        arrs = c.arrays()
+        diff = [i for i, a in enumerate(arrs) if c.diff(i, a)]
+        if len(diff) >= 2:
+            out.extend(pytest.param(c, i, id=f"{c.id}-only{i}") for i in diff)
+    return out
+
+
+@pytest.mark.parametrize("case,only", _multi_input_cases())
+def test_needs_input_grad_subsets_give_same_gradient(case, only):
+    """With only input ``only`` requiring grad, its gradient is unchanged and the others
+    get none: every primitive's needs_input_grad branches agree with the full pass."""
+    from test_ops_gradcheck import GL, gf_inputs, outputs
+    arrays = case.arrays()
+
+    def run(mask):
+        xs = gf_inputs(case, arrays)
+        for i, x in enumerate(xs):
+            if x.requires_grad and not mask(i):
+                x.requires_grad = False
+        outs = outputs(case.fn(GL, *xs))
+        rng = np.random.default_rng(4)
+        total = sum((o * gf.tensor(rng.standard_normal(o.shape), dtype=o.dtype)).sum()
+                    for o in outs if o.requires_grad)
+        total.backward()
+        return xs
+
+    full = run(lambda i: True)
+    part = run(lambda i: i == only)
+    np.testing.assert_allclose(part[only].grad.numpy(), full[only].grad.numpy(), rtol=1e-12, atol=1e-14)
+    assert all(x.grad is None for i, x in enumerate(part) if i != only)
