@@ -17,7 +17,10 @@ methods side by side::
 ``Exp.apply(x)`` runs ``forward`` with grad recording off and, when some input
 requires grad, links the result to a graph node (the ``ctx``).
 ``ctx.save_for_backward(*tensors)`` keeps tensors for backward and checks at
-backward time that they were not modified in place;
+backward time that they were not modified in place; arrays kept on ``ctx``
+directly get the same check when they are an input's or the output's array
+(each tensor carries a version counter, shared with its views, ``.data`` and
+``detach()``, bumped by every in-place update);
 ``ctx.needs_input_grad[i]`` says whether argument ``i`` needs a gradient.
 
 ``Tensor.backward()`` walks the graph iteratively in reverse topological order
