@@ -14,19 +14,33 @@ float64 C-contiguous arrays; anything else (float16, integer inputs) falls back
 to the NumPy implementation, so every op of the API works here.
 
 Threading: see :mod:`gradflow.backends.numba_kernels` -- the ``omp``/``tbb``
-layer where available (safe to call from several Python threads), otherwise
-parallel kernels are serialised by a lock. ``info()`` reports the layer, the
-thread count and the compile-cache folder.
+layer where available (safe to call from several Python threads; GNU OpenMP
+is not fork-safe: fork worker processes before the first parallel kernel runs,
+or use spawn), otherwise parallel kernels are serialised by a lock. ``info()``
+reports the layer, the thread count, the OpenMP wait policy and the
+compile-cache folder.
 
-Convolution strategy, chosen per shape (``conv_mode``, measured in
-``benchmarks/bench_cpu.py``):
+Which kernels run multi-threaded (``parallel_min_bytes``): a parallel region's
+fork/join costs tens of microseconds on a quiet machine, and the hot kernels
+sit between OpenBLAS GEMM calls whose worker threads keep the other core busy
+for a while after each call. Measured on the 2-core CI machine, a LeNet-5
+step was about 3x *slower* with every kernel parallel than with every kernel
+on the calling thread, while a large standalone kernel (max-pool forward +
+backward on a 16 MB tensor) is about 1.5x faster in parallel. So kernels
+touching fewer than ``parallel_min_bytes`` (8 MB) run on the calling thread
+only, larger ones on all numba threads.
 
-* ``"sample"``: im2col of a chunk of samples into an L2-sized buffer laid out
-  (m, C*kh*kw, OH*OW); one GEMM per sample (batched ``matmul``) writes NCHW
-  output directly. Wins when OH*OW is large and the GEMM is big enough.
+Convolution strategy, chosen per shape (``conv_mode``):
+
+* ``"sample"``: im2col of a chunk of samples laid out (m, C*kh*kw, OH*OW); one
+  GEMM per sample (batched ``matmul``) writes NCHW output directly. Used when
+  OH*OW >= 256 and C_out/groups >= 32 (each GEMM big enough for BLAS).
 * ``"kmajor"``: im2col laid out (C*kh*kw, m*OH*OW), one GEMM for the whole
-  chunk, then a transposing copy that also adds the bias. Wins for the small
-  maps and few channels of LeNet-like nets (few, larger GEMMs).
+  chunk, then a transposing copy that also adds the bias (backward: the
+  transpose of the output gradient also sums the bias gradient). Used for the
+  small maps and few channels of LeNet-like nets. When the whole batch is one
+  chunk of at most ``save_cols_bytes``, the forward's im2col buffer is kept
+  (``conv2d_forward_saved``) and the weight gradient reuses it.
 """
 from __future__ import annotations
 
@@ -51,12 +65,12 @@ class NumbaBackend(NumpyBackend):
 
     #: ``"auto"`` | ``"sample"`` | ``"kmajor"``: the conv GEMM layout (see module doc)
     conv_mode = "auto"
-    #: target size of one im2col chunk in bytes (fits the per-core L2 with room for GEMM)
+    #: target size of one im2col chunk in bytes (few chunks: each is a GEMM + kernel handoff)
     chunk_bytes = 1 << 25
     #: elementwise kernels (relu, relu backward) below this many elements use NumPy
     min_kernel_size = 1 << 14
     #: kernels touching fewer bytes than this run on the calling thread only
-    parallel_min_bytes = 1 << 20
+    parallel_min_bytes = 1 << 23
 
     @classmethod
     def unavailable_reason(cls):
@@ -106,7 +120,9 @@ class NumbaBackend(NumpyBackend):
         if mode == "auto":
             # one GEMM per sample pays when each is big enough for BLAS; otherwise
             # batch the chunk into one GEMM (LeNet's 6/16-channel, <=28x28 maps)
-            mode = "kmajor"
+            # one GEMM per sample (NCHW output directly, L2-sized chunks) when each GEMM
+            # is big enough for BLAS; else one GEMM per chunk (LeNet's few channels)
+            mode = "sample" if (L >= 256 and kout // groups >= 32) else "kmajor"
         per_sample = ckk * L * itemsize
         m = max(1, min(n, self.chunk_bytes // max(per_sample, 1)))
         return mode, m
