@@ -1,7 +1,6 @@
 """gradflow.summary and gradflow.vis.receptive_field against hand counts."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -73,7 +72,6 @@ def test_lenet5_rows():
 
 
 def test_alexnet_published_counts():
-    t0 = time.perf_counter()
     s = summary(alexnet_paper(), (3, 227, 227))
     convs = [r for r in s.rows if r.type == "Conv2d"]
     fcs = [r for r in s.rows if r.type == "Linear"]
@@ -97,7 +95,6 @@ def test_alexnet_published_counts():
     assert convs[0].flops == 2 * 55 * 55 * 96 * 363 == 210_830_400
     assert convs[1].flops == 2 * 27 * 27 * 256 * (48 * 25)
     assert fcs[0].flops == 2 * 9216 * 4096
-    assert time.perf_counter() - t0 < 20
 
 
 def test_summary_restores_training_mode_and_grads():

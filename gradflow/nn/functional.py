@@ -43,9 +43,9 @@ def silu(x):
     return x * x.sigmoid()
 
 
-def gelu(x, approximate="tanh"):
-    """GELU. ``approximate='tanh'`` (gradflow's default, fast) or ``'none'``: the exact
-    x/2 (1 + erf(x/sqrt 2)) (PyTorch's default; erf by a series, several times slower)."""
+def gelu(x, approximate="none"):
+    """GELU. ``approximate='none'`` (default, as PyTorch): the exact x/2 (1 + erf(x/sqrt 2));
+    ``'tanh'``: the tanh approximation (several times faster here)."""
     if approximate == "none":
         from ..ops.elementwise import erf
         return x * 0.5 * (erf(x * 0.7071067811865476) + 1.0)

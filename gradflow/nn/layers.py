@@ -254,7 +254,7 @@ class ELU(Module):
 
 
 class GELU(Module):
-    def __init__(self, approximate="tanh"):
+    def __init__(self, approximate="none"):
         super().__init__()
         self.approximate = approximate
 
