@@ -45,6 +45,8 @@ Convolution strategy, chosen per shape (``conv_mode``):
 from __future__ import annotations
 
 import importlib.util
+import sys
+import threading
 
 import numpy
 
@@ -82,6 +84,9 @@ class NumbaBackend(NumpyBackend):
         super().__init__()
         from . import numba_kernels
         self.K = numba_kernels
+        self._pool = {}
+        self._pool_bytes = 0
+        self._pool_lock = threading.Lock()
 
     def info(self):
         import numba
@@ -102,7 +107,43 @@ class NumbaBackend(NumpyBackend):
         """Compile (or load from the disk cache) every kernel; {kernel: seconds}."""
         return self.K.compile_all()
 
+    #: arrays of at least this many bytes come from the buffer pool (see ``_empty``)
+    pool_min_bytes = 1 << 18
+    #: the pool keeps at most this many bytes of idle buffers
+    pool_max_bytes = 1 << 28
+
     # -- helpers ------------------------------------------------------------------
+    def _empty(self, shape, dtype):
+        """``numpy.empty`` for large arrays, recycled: glibc serves multi-megabyte
+        blocks with mmap and returns them with munmap, so a fresh conv buffer costs a
+        page fault per 4 KB on first touch -- about as much as filling it. The pool
+        hands out a view of a flat buffer that nobody else references any more
+        (reference count: the pool's list, the loop variable and getrefcount's
+        argument), so results still held by the graph or the user are never reused."""
+        dtype = numpy.dtype(dtype)
+        if isinstance(shape, int):
+            shape = (shape,)
+        size = 1
+        for d in shape:
+            size *= d
+        nbytes = size * dtype.itemsize
+        if nbytes < self.pool_min_bytes:
+            return numpy.empty(shape, dtype)
+        key = (dtype, size)
+        with self._pool_lock:
+            bufs = self._pool.setdefault(key, [])
+            for b in bufs:
+                if sys.getrefcount(b) == 3:
+                    return b.reshape(shape)
+            b = numpy.empty(size, dtype)
+            if self._pool_bytes + nbytes <= self.pool_max_bytes and len(bufs) < 8:
+                bufs.append(b)
+                self._pool_bytes += nbytes
+        return b.reshape(shape)
+
+    def memory_info(self):
+        return {"pool_bytes": self._pool_bytes}
+
     def _run(self, kern, nbytes, *args):
         """Call kernel ``kern``; single-threaded when it touches < ``parallel_min_bytes``."""
         if nbytes < self.parallel_min_bytes:
@@ -156,7 +197,7 @@ class NumbaBackend(NumpyBackend):
         r = cg * kh * kw
         ckk = c * kh * kw
         wg = w.reshape(G, kg, r)
-        y = numpy.empty((n, kout, oh, ow), dtype=x.dtype)
+        y = self._empty((n, kout, oh, ow), x.dtype)
         y3 = y.reshape(n, kout, L)
         bias = _c(b) if b is not None else None
         if kh == kw == 1 and sh == sw == 1 and ph == pw == 0 and G == 1:
@@ -166,7 +207,7 @@ class NumbaBackend(NumpyBackend):
                           bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
             return y, None
         mode, m = self._conv_plan(n, ckk, kout, G, L, x.itemsize)
-        cols = numpy.empty(m * ckk * L, dtype=x.dtype)
+        cols = self._empty((m * ckk * L,), x.dtype)
         geom = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
         if mode == "sample":
             y4 = y.reshape(n, G, kg, L)
@@ -180,12 +221,12 @@ class NumbaBackend(NumpyBackend):
                           bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
         else:
             bz = bias if bias is not None else numpy.zeros(kout, x.dtype)
-            tmp = numpy.empty((G, kg, m * L), dtype=x.dtype)
+            tmp = self._empty((G, kg, m * L), x.dtype)
             for n0 in range(0, n, m):
                 mm = min(m, n - n0)
                 cc = cols[:mm * ckk * L]
                 self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, L, mm * L)
-                t = tmp[:, :, :mm * L] if mm == m else numpy.empty((G, kg, mm * L), x.dtype)
+                t = tmp[:, :, :mm * L] if mm == m else self._empty((G, kg, mm * L), x.dtype)
                 numpy.matmul(wg, cc.reshape(G, r, mm * L), out=t)
                 self._run(K.kmajor_to_nkl, 2 * t.nbytes, t.reshape(kout, mm * L), bz, y3, n0, mm,
                           int(relu))
@@ -217,7 +258,7 @@ class NumbaBackend(NumpyBackend):
         mode, m = self._conv_plan(n, ckk, kout, G, L, x.itemsize)
         fused_db = need_db and (need_dx or need_dw) and mode == "kmajor" and not one_by_one
         if need_db and not fused_db:
-            db = numpy.empty(kout, dtype=dt)
+            db = self._empty(kout, dt)
             self._run(K.channel_sum, gy.nbytes, gy3, db)
         if not (need_dx or need_dw):
             return dx, dw_, db
@@ -231,15 +272,15 @@ class NumbaBackend(NumpyBackend):
         geom = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
         have_cols = (saved is not None and saved[0] == "kmajor-cols" and mode == "kmajor"
                      and m == n and saved[1].size == n * ckk * L and saved[1].dtype == dt)
-        cols = saved[1] if have_cols else (numpy.empty(m * ckk * L, dtype=dt) if need_dw else None)
-        dcols = numpy.empty(m * ckk * L, dtype=dt) if need_dx else None
+        cols = saved[1] if have_cols else (self._empty(m * ckk * L, dt) if need_dw else None)
+        dcols = self._empty(m * ckk * L, dt) if need_dx else None
         if need_dx:
-            dx = numpy.empty(x.shape, dtype=dt)
+            dx = self._empty(x.shape, dt)
         dwacc = numpy.zeros((G, kg, r), dtype=dt) if need_dw else None
         wgt = wg.transpose(0, 2, 1)
         if mode == "sample":
             gy4 = gy.reshape(n, G, kg, L)
-            part = numpy.empty((m, G, kg, r), dtype=dt) if need_dw else None
+            part = self._empty((m, G, kg, r), dt) if need_dw else None
             for n0 in range(0, n, m):
                 mm = min(m, n - n0)
                 if need_dw:
@@ -254,11 +295,11 @@ class NumbaBackend(NumpyBackend):
                     numpy.matmul(wgt, gy4[n0:n0 + mm], out=dc.reshape(mm, G, r, L))
                     self._run(K.col2im, 2 * dc.nbytes, dc, n0, mm, *geom, dx, ckk * L, L)
         else:
-            gyt = numpy.empty((kout, m * L), dtype=dt)
+            gyt = self._empty((kout, m * L), dt)
             acc = numpy.zeros(kout, dtype=numpy.float64)
             for n0 in range(0, n, m):
                 mm = min(m, n - n0)
-                gt = gyt[:, :mm * L] if mm == m else numpy.empty((kout, mm * L), dt)
+                gt = gyt[:, :mm * L] if mm == m else self._empty((kout, mm * L), dt)
                 self._run(K.nkl_to_kmajor, 2 * gt.nbytes, gy3, n0, mm, gt, acc)
                 gtg = gt.reshape(G, kg, mm * L)
                 if need_dw:
@@ -283,8 +324,8 @@ class NumbaBackend(NumpyBackend):
         x = _c(x)
         oh, ow, _, _ = self._pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
         n, c = x.shape[:2]
-        y = numpy.empty((n, c, oh, ow), dtype=x.dtype)
-        idx = numpy.empty((n, c, oh, ow), dtype=numpy.int8)
+        y = self._empty((n, c, oh, ow), x.dtype)
+        idx = self._empty((n, c, oh, ow), numpy.int8)
         self._run(self.K.maxpool_fwd, x.nbytes, x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
                            dilation[0], dilation[1], y, idx)
         return y, idx
@@ -294,7 +335,7 @@ class NumbaBackend(NumpyBackend):
         if not self._ok(gy) or argmax.dtype != numpy.int8:
             return super().max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding,
                                                dilation, ceil_mode)
-        dx = numpy.empty(x_shape, dtype=gy.dtype)
+        dx = self._empty(x_shape, gy.dtype)
         self._run(self.K.maxpool_bwd, dx.nbytes, _c(gy), _c(argmax), kernel[0], kernel[1], stride[0], stride[1],
                            padding[0], padding[1], dilation[0], dilation[1], dx)
         return dx
@@ -305,7 +346,7 @@ class NumbaBackend(NumpyBackend):
                                               count_include_pad)
         x = _c(x)
         oh, ow, _, _ = self._pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
-        y = numpy.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
+        y = self._empty(x.shape[:2] + (oh, ow), x.dtype)
         self._run(self.K.avgpool_fwd, x.nbytes, x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
                            int(bool(count_include_pad)), y)
         return y
@@ -315,7 +356,7 @@ class NumbaBackend(NumpyBackend):
         if not self._ok(gy):
             return super().avg_pool2d_backward(gy, x_shape, kernel, stride, padding, ceil_mode,
                                                count_include_pad)
-        dx = numpy.empty(x_shape, dtype=gy.dtype)
+        dx = self._empty(x_shape, gy.dtype)
         self._run(self.K.avgpool_bwd, dx.nbytes, _c(gy), kernel[0], kernel[1], stride[0], stride[1], padding[0],
                            padding[1], int(bool(count_include_pad)), dx)
         return dx
@@ -345,7 +386,7 @@ class NumbaBackend(NumpyBackend):
     def unary(self, op, a):
         if op == "relu" and a.size >= self.min_kernel_size and self._ok(a):
             a = _c(a)
-            y = numpy.empty(a.shape, dtype=a.dtype)
+            y = self._empty(a.shape, a.dtype)
             self._run(self.K.relu, 2 * a.nbytes, a.reshape(-1), y.reshape(-1))
             return y
         return super().unary(op, a)
@@ -353,7 +394,7 @@ class NumbaBackend(NumpyBackend):
     def relu_backward(self, gy, y):
         if gy.size >= self.min_kernel_size and self._ok(gy, y) and gy.shape == y.shape:
             gy, y = _c(gy), _c(y)
-            gx = numpy.empty(gy.shape, dtype=gy.dtype)
+            gx = self._empty(gy.shape, gy.dtype)
             self._run(self.K.relu_bwd, 3 * gy.nbytes, gy.reshape(-1), y.reshape(-1), gx.reshape(-1))
             return gx
         return super().relu_backward(gy, y)
