@@ -23,24 +23,25 @@ compile-cache folder.
 Which kernels run multi-threaded (``parallel_min_bytes``): a parallel region's
 fork/join costs tens of microseconds on a quiet machine, and the hot kernels
 sit between OpenBLAS GEMM calls whose worker threads keep the other core busy
-for a while after each call. Measured on the 2-core CI machine, a LeNet-5
-step was about 3x *slower* with every kernel parallel than with every kernel
-on the calling thread, while a large standalone kernel (max-pool forward +
-backward on a 16 MB tensor) is about 1.5x faster in parallel. So kernels
-touching fewer than ``parallel_min_bytes`` (8 MB) run on the calling thread
-only, larger ones on all numba threads.
+(spinning) for a while after each call. Measured on the 2-core CI machine, a
+LeNet-5 step ran 2-3x *slower* with its kernels parallel (batch 64: 1 MB
+threshold 43 ms vs all on the calling thread 8 ms; batch 256: 8 MB threshold
+77 ms vs 40 ms), while a standalone kernel with no GEMM around it (max-pool
+forward + backward on a 16 MB tensor) is about 1.5x faster in parallel. So
+only kernels touching at least ``parallel_min_bytes`` (32 MB) use all numba
+threads; everything else runs on the calling thread.
 
-Convolution strategy, chosen per shape (``conv_mode``):
-
-* ``"sample"``: im2col of a chunk of samples laid out (m, C*kh*kw, OH*OW); one
-  GEMM per sample (batched ``matmul``) writes NCHW output directly. Used when
-  OH*OW >= 256 and C_out/groups >= 32 (each GEMM big enough for BLAS).
-* ``"kmajor"``: im2col laid out (C*kh*kw, m*OH*OW), one GEMM for the whole
-  chunk, then a transposing copy that also adds the bias (backward: the
-  transpose of the output gradient also sums the bias gradient). Used for the
-  small maps and few channels of LeNet-like nets. When the whole batch is one
-  chunk of at most ``save_cols_bytes``, the forward's im2col buffer is kept
-  (``conv2d_forward_saved``) and the weight gradient reuses it.
+Convolution: im2col (numba, padding handled in-kernel) into a buffer laid
+out (C*kh*kw, m*OH*OW) for a chunk of m samples (``chunk_bytes``; usually the
+whole batch), one GEMM per chunk, then a transposing copy to NCHW that also
+adds the bias; backward transposes the output gradient once (summing the bias
+gradient on the way), one GEMM each for dW and the column gradient, then
+col2im. When the whole batch is one chunk of at most ``save_cols_bytes``, the
+forward's im2col buffer is kept (``conv2d_forward_saved``) and the weight
+gradient reuses it. ``conv_mode = "sample"`` (one GEMM per sample writing
+NCHW directly) is kept for comparison: it measured slower on every benchmark
+shape here. Large temporaries and results come from a small buffer pool
+(``_empty``) so repeated steps do not page-fault fresh mmap'd memory.
 """
 from __future__ import annotations
 
@@ -68,11 +69,11 @@ class NumbaBackend(NumpyBackend):
     #: ``"auto"`` | ``"sample"`` | ``"kmajor"``: the conv GEMM layout (see module doc)
     conv_mode = "auto"
     #: target size of one im2col chunk in bytes (few chunks: each is a GEMM + kernel handoff)
-    chunk_bytes = 1 << 25
+    chunk_bytes = 1 << 26
     #: elementwise kernels (relu, relu backward) below this many elements use NumPy
     min_kernel_size = 1 << 14
     #: kernels touching fewer bytes than this run on the calling thread only
-    parallel_min_bytes = 1 << 23
+    parallel_min_bytes = 1 << 25
 
     @classmethod
     def unavailable_reason(cls):
@@ -161,9 +162,9 @@ class NumbaBackend(NumpyBackend):
         if mode == "auto":
             # one GEMM per sample pays when each is big enough for BLAS; otherwise
             # batch the chunk into one GEMM (LeNet's 6/16-channel, <=28x28 maps)
-            # one GEMM per sample (NCHW output directly, L2-sized chunks) when each GEMM
-            # is big enough for BLAS; else one GEMM per chunk (LeNet's few channels)
-            mode = "sample" if (L >= 256 and kout // groups >= 32) else "kmajor"
+            # measured (benchmarks/results/cpu.md): one big GEMM per chunk beats one
+            # GEMM per sample for LeNet's layers and for 32->64 3x3 on 32x32 maps alike
+            mode = "kmajor"
         per_sample = ckk * L * itemsize
         m = max(1, min(n, self.chunk_bytes // max(per_sample, 1)))
         return mode, m
