@@ -60,7 +60,7 @@ _numba_was_imported = "numba" in sys.modules
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
-from numba import prange  # noqa: E402
+from numba import prange, uint64  # noqa: E402
 
 if _numba_was_imported and not USER_SET_CACHE_DIR and not numba.config.CACHE_DIR:
     # numba read its environment before we set it: point the config at our folder
@@ -241,8 +241,9 @@ I = "int64"  # noqa: E741
 @_k(f"void({{f}}[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, "
     f"{{f}}[::1], {I}, {I})", parallel=True)
 def im2col(x, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols, sn, sr):
-    # The copies go through flat views indexed from 0 so that numba's negative-index
-    # wraparound folds away and LLVM vectorises the row copies.
+    # Flat indices are uint64 (non-negative by construction): numba then skips its
+    # negative-index wraparound select and LLVM vectorises the row copies (3-4x
+    # faster on LeNet's short rows than signed indexing).
     C = x.shape[1]
     H = x.shape[2]
     W = x.shape[3]
@@ -259,31 +260,27 @@ def im2col(x, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols, sn, sr):
                 hi = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
                 lo = min(lo, ow)
                 hi = max(min(hi, ow), lo)
-                cnt = hi - lo
+                cnt = uint64(hi - lo)
+                usw = uint64(sw)
                 for y in range(oh):
                     ih = y * sh + i * dh - ph
-                    o = base + y * ow
+                    o = uint64(base + y * ow)
                     if ih < 0 or ih >= H:
-                        d = cols[o:o + ow]
-                        for xx in range(ow):
-                            d[xx] = 0
+                        for xx in range(uint64(ow)):
+                            cols[o + xx] = 0
                     else:
-                        d = cols[o:o + lo]
-                        for xx in range(lo):
-                            d[xx] = 0
-                        d = cols[o + lo:o + hi]
-                        s0 = plane + ih * W + lo * sw + off
+                        for xx in range(uint64(lo)):
+                            cols[o + xx] = 0
+                        s0 = uint64(plane + ih * W + lo * sw + off)
+                        o2 = o + uint64(lo)
                         if sw == 1:
-                            src = xf[s0:s0 + cnt]
                             for xx in range(cnt):
-                                d[xx] = src[xx]
+                                cols[o2 + xx] = xf[s0 + xx]
                         else:
-                            src = xf[s0:s0 + (cnt - 1) * sw + 1]
                             for xx in range(cnt):
-                                d[xx] = src[xx * sw]
-                        d = cols[o + hi:o + ow]
-                        for xx in range(ow - hi):
-                            d[xx] = 0
+                                cols[o2 + xx] = xf[s0 + xx * usw]
+                        for xx in range(uint64(hi), uint64(ow)):
+                            cols[o + xx] = 0
 
 
 @_k(f"void({{f}}[::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, "
@@ -298,9 +295,8 @@ def col2im(cols, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, dx, sn, sr):
         n = t // C
         c = t - n * C
         plane = ((n0 + n) * C + c) * H * W
-        pv = dxf[plane:plane + H * W]
-        for a in range(H * W):
-            pv[a] = 0
+        for a in range(uint64(plane), uint64(plane + H * W)):
+            dxf[a] = 0
         for i in range(kh):
             for j in range(kw):
                 base = n * sn + ((c * kh + i) * kw + j) * sr
@@ -309,21 +305,20 @@ def col2im(cols, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, dx, sn, sr):
                 hi = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
                 lo = min(lo, ow)
                 hi = max(min(hi, ow), lo)
-                cnt = hi - lo
+                cnt = uint64(hi - lo)
+                usw = uint64(sw)
                 for y in range(oh):
                     ih = y * sh + i * dh - ph
                     if ih < 0 or ih >= H:
                         continue
-                    src = cols[base + y * ow + lo:base + y * ow + hi]
-                    s0 = ih * W + lo * sw + off
+                    o = uint64(base + y * ow + lo)
+                    d0 = uint64(plane + ih * W + lo * sw + off)
                     if sw == 1:
-                        d = pv[s0:s0 + cnt]
                         for xx in range(cnt):
-                            d[xx] += src[xx]
+                            dxf[d0 + xx] += cols[o + xx]
                     else:
-                        d = pv[s0:s0 + (cnt - 1) * sw + 1]
                         for xx in range(cnt):
-                            d[xx * sw] += src[xx]
+                            dxf[d0 + xx * usw] += cols[o + xx]
 
 
 @_k(f"void({{f}}[:,::1], {{f}}[::1], {{f}}[:,:,::1], {I}, {I}, {I})", parallel=True)
