@@ -86,6 +86,7 @@ def test_conv_kernels_match_numpy(nb, ref, case, mode, dtype, monkeypatch):
     monkeypatch.setattr(nb, "chunk_bytes", 4096)   # several chunks, incl. a short last one
     # kmajor runs every kernel multi-threaded, sample on the calling thread only
     monkeypatch.setattr(nb, "parallel_min_bytes", 0 if mode == "kmajor" else 1 << 40)
+    monkeypatch.setattr(nb, "small_dw_max", 1 << 20 if mode == "kmajor" else 0)  # both dW paths
     y = nb.conv2d_forward(x, wt, b, s, p, d, g)
     close(y, ref.conv2d_forward(x, wt, b, s, p, d, g), dtype)
     gy = rnd(rng, y.shape, dtype, noncontig=True)

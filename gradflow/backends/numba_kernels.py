@@ -321,6 +321,26 @@ def col2im(cols, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, dx, sn, sr):
                             dxf[d0 + xx * usw] += cols[o + xx]
 
 
+@_k(f"void({{f}}[:,::1], {{f}}[::1], {{f}}[:,::1])", parallel=True)
+def gemm_nt_small(g, cols, out):
+    """out[k, r] += sum_l g[k, l] * cols[r*L + l]: the weight gradient with K-major
+    columns when out is tiny (LeNet: 6x25, 16x150) and L = N*OH*OW is long -- a
+    shape BLAS handles poorly; here one vectorised dot product per output."""
+    K = g.shape[0]
+    L = g.shape[1]
+    R = out.shape[1]
+    gf = g.reshape(-1)
+    uL = uint64(L)
+    for r in prange(R):
+        cb = uint64(r) * uL
+        for k in range(K):
+            gb = uint64(k) * uL
+            s = gf[0] * 0
+            for l in range(uL):
+                s += gf[gb + l] * cols[cb + l]
+            out[k, r] += s
+
+
 @_k(f"void({{f}}[:,::1], {{f}}[::1], {{f}}[:,:,::1], {I}, {I}, {I})", parallel=True)
 def kmajor_to_nkl(src, b, y, n0, m, relu):
     """y[n0+n, k, l] = src[k, n*L + l] + b[k] (then max(., 0) when ``relu``)."""
