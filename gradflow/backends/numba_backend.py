@@ -169,10 +169,14 @@ class NumbaBackend(NumpyBackend):
         m = max(1, min(n, self.chunk_bytes // max(per_sample, 1)))
         return mode, m
 
-    #: weight gradients with at most this many elements (C_out * C_in*kh*kw, groups=1)
-    #: use a numba dot-product kernel instead of BLAS (measured: LeNet conv1 6x25 0.7 vs
-    #: 1.0 ms; conv2 16x150 1.2 vs 0.75 ms, so only the tiny one)
+    #: convolutions whose weight has at most this many elements (C_out * C_in*kh*kw,
+    #: groups=1) use numba kernels instead of BLAS for the forward GEMM (fused with the
+    #: NCHW scatter and bias) and the weight gradient (measured single-threaded: LeNet
+    #: conv1 6x25 dW 0.7 vs 1.0 ms; conv2 16x150 dW 1.2 vs 0.75 ms, so only tiny ones; the
+    #: forward kernel only for chunks up to 8 MB: LeNet step b64 8.2 vs 8.9 ms, but b256
+    #: 40 vs 31 ms, where the two-thread BLAS GEMM wins)
     small_dw_max = 512
+    small_fwd_max = 512
     #: the forward's im2col buffer is kept for the weight gradient when at most this big
     save_cols_bytes = 1 << 24
 
@@ -231,6 +235,10 @@ class NumbaBackend(NumpyBackend):
                 mm = min(m, n - n0)
                 cc = cols[:mm * ckk * L]
                 self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, L, mm * L)
+                if G == 1 and kout * r <= self.small_fwd_max and cc.nbytes <= (1 << 23):
+                    self._run(K.gemm_small_fwd, 2 * cc.nbytes, wg[0], cc, bz, y3, n0, mm,
+                              int(relu))
+                    continue
                 t = tmp[:, :, :mm * L] if mm == m else self._empty((G, kg, mm * L), x.dtype)
                 numpy.matmul(wg, cc.reshape(G, r, mm * L), out=t)
                 self._run(K.kmajor_to_nkl, 2 * t.nbytes, t.reshape(kout, mm * L), bz, y3, n0, mm,

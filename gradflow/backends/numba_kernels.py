@@ -321,6 +321,36 @@ def col2im(cols, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, dx, sn, sr):
                             dxf[d0 + xx * usw] += cols[o + xx]
 
 
+@_k(f"void({{f}}[:,::1], {{f}}[::1], {{f}}[::1], {{f}}[:,:,::1], {I}, {I}, {I})", parallel=True)
+def gemm_small_fwd(w, cols, b, y, n0, m, relu):
+    """y[n0+n, k, :] = b[k] + sum_r w[k, r] * cols[r*m*L + n*L : ... + L] (then ReLU when
+    ``relu``): the forward GEMM with K-major columns and the NCHW scatter in one pass,
+    for tiny weights (LeNet conv1: 6x25) where BLAS is inefficient."""
+    K = w.shape[0]
+    R = w.shape[1]
+    L = y.shape[2]
+    yf = y.reshape(-1)
+    uL = uint64(L)
+    mL = uint64(m * L)
+    for t in prange(m * K):
+        n = t // K
+        k = t - n * K
+        o = uint64(((n0 + n) * K + k) * L)
+        bk = b[k]
+        for l in range(uL):
+            yf[o + l] = bk
+        cb = uint64(n * L)
+        for r in range(R):
+            wk = w[k, r]
+            c0 = uint64(r) * mL + cb
+            for l in range(uL):
+                yf[o + l] += wk * cols[c0 + l]
+        if relu:
+            for l in range(uL):
+                v = yf[o + l]
+                yf[o + l] = v if not (v <= 0) else v - v
+
+
 @_k(f"void({{f}}[:,::1], {{f}}[::1], {{f}}[:,::1])", parallel=True)
 def gemm_nt_small(g, cols, out):
     """out[k, r] += sum_l g[k, l] * cols[r*L + l]: the weight gradient with K-major
