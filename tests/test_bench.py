@@ -316,3 +316,26 @@ def test_gradflow_cli_dispatches_bench(capsys):
     assert main(["bench", "--backends", "numpy", "--workloads", "matmul", "--matmul-sizes", "4",
                  "--repeat", "1", "--warmup", "0", "--no-progress"]) == 0
     assert "### matmul (fwd, float32)" in capsys.readouterr().out
+
+
+@requires_torch
+def test_libraries_are_measured_in_worker_processes():
+    """The main process never imports torch (its libgomp can slow NumPy's OpenBLAS down)."""
+    code = ("import sys, json, os\n"
+            "from gradflow.bench.__main__ import main\n"
+            "rc = main(['--backends', 'numpy', '--compare-torch', '--workloads', 'mlp_step',\n"
+            "           '--batch-sizes', '2', '--repeat', '1', '--warmup', '0', '--no-progress',\n"
+            "           '--json', sys.argv[1]])\n"
+            "print('RESULT', rc, 'torch' in sys.modules)\n")
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        js = f"{d}/b.json"
+        out = subprocess.run([sys.executable, "-c", code, js], capture_output=True, text=True,
+                             timeout=120)
+        assert "RESULT 0 False" in out.stdout, out.stderr[-2000:]
+        with open(js) as f:
+            doc = json.load(f)
+    assert doc["machine"]["isolation"] == "process per library"
+    assert doc["machine"]["torch"]  # reported by the torch worker
+    assert {r["backend"] for r in doc["rows"]} == {"numpy", "torch-cpu"}
+    assert all(r["error"] is None for r in doc["rows"])

@@ -63,6 +63,9 @@ def add_arguments(p) -> None:
     p.add_argument("--plot", metavar="FILE.png", help="plot time (log) vs batch size per backend")
     p.add_argument("--output", "-o", metavar="FILE.md", help="also write the report (markdown) to FILE.md")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--same-process", action="store_true",
+                   help="measure everything in this process instead of one worker process per "
+                        "library (torch's libgomp can slow NumPy's OpenBLAS down 10x)")
 
 
 def _settings(args) -> dict:
@@ -120,10 +123,25 @@ def run(args) -> int:
         batch_sizes = _int_list(args.batch_sizes) if args.batch_sizes else None
         matmul_sizes = _int_list(args.matmul_sizes)
         backends = _names(args.backends)
-        impls, unavailable = runner.resolve_impls(backends, args.compare_torch)
+        pool = None
+        if not args.same_process:
+            from .workers import Pool
+            pool = Pool()
+        impls, unavailable = runner.resolve_impls(backends, args.compare_torch, pool=pool)
     except ValueError as e:
         print(f"gradflow bench: error: {e}", file=sys.stderr)
         return 2
+    try:
+        return _run(args, s, workload_names, batch_sizes, matmul_sizes, backends, impls,
+                    unavailable, pool)
+    finally:
+        if pool is not None:
+            pool.kill()
+
+
+def _run(args, s, workload_names, batch_sizes, matmul_sizes, backends, impls, unavailable,
+         pool) -> int:
+    from . import machine, report, runner
     if not impls:
         print("gradflow bench: error: nothing to run; unavailable: " +
               "; ".join(f"{k}: {v}" for k, v in unavailable.items()), file=sys.stderr)
@@ -131,12 +149,20 @@ def run(args) -> int:
     cases = build_cases(workload_names, batch_sizes, matmul_sizes, args.dtype)
     for name, reason in unavailable.items():
         print(f"gradflow bench: {name} not measured: {reason}", file=sys.stderr)
-    info = machine.collect([i.label for i in impls], args.compare_torch)
+    labels = [i.label for i in impls]
+    # isolated: torch/numba facts come from their workers, not from imports here
+    info = machine.collect(labels if pool is None else [i for i in labels if i == "cupy"],
+                           args.compare_torch and pool is None)
+    info["isolation"] = "process per library" if pool is not None else "single process"
     plan = runner.Plan(impls=impls, cases=cases, unavailable=unavailable)
     created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     res = runner.run(plan, warmup=s["warmup"], repeat=s["repeat"], budget_s=s["budget_s"],
-                     time_limit_s=s["time_limit_s"], progress=not args.no_progress)
-    if "numba" in info:  # the threading layer is known only after a parallel kernel ran
+                     time_limit_s=s["time_limit_s"], progress=not args.no_progress, pool=pool)
+    if pool is not None:
+        if not res["interrupted"]:
+            pool.close()  # final facts, e.g. the Numba threading layer once a kernel ran
+        info.update(pool.info)
+    elif "numba" in info:  # the threading layer is known only after a parallel kernel ran
         info["numba_threading_layer"] = machine._numba_layer()
     info["loadavg_end"] = machine.load_average()
     rows = res["rows"]

@@ -36,37 +36,56 @@ class Plan:
     unavailable: dict = field(default_factory=dict)   # label -> reason
 
 
-def resolve_impls(backends, compare_torch: bool) -> tuple[list[Impl], dict]:
-    """The implementations to run, and ``{name: reason}`` for the ones that cannot run here."""
-    from gradflow.backends import (available_backends, get_backend, registered_backends,
-                                   unavailable_reason)
+def resolve_impls(backends, compare_torch: bool, pool=None) -> tuple[list[Impl], dict]:
+    """The implementations to run, and ``{name: reason}`` for the ones that cannot run here.
+
+    With a worker ``pool`` nothing heavy happens in this process: backends are not
+    instantiated and torch is imported (and asked about CUDA) in its worker only."""
+    from gradflow import backends as B
     impls, skipped = [], {}
     if backends is None:
-        names = list(available_backends())
-        for n in registered_backends():
+        names = list(B.available_backends())
+        for n in B.registered_backends():
             if n not in names:
-                skipped[n] = unavailable_reason(n)
+                skipped[n] = B.unavailable_reason(n)
     else:
         names = []
         for n in backends:
-            reason = unavailable_reason(n)
+            reason = B.unavailable_reason(n)
             if reason is None:
                 names.append(n)
             else:
                 skipped[n] = reason
     for n in names:
-        be = get_backend(n)
-        if be.name not in [i.label for i in impls]:  # "cupy,cuda" or a repeated name: once
+        name = B._canonical(n)
+        if name in [i.label for i in impls]:  # "cupy,cuda" or a repeated name: once
+            continue
+        if pool is None:
+            be = B.get_backend(name)
             impls.append(Impl(be.name, "gradflow", be.device_type, be.synchronize))
+        else:
+            impls.append(Impl(name, "gradflow", B._backend_class(name).device_type, None))
     if compare_torch:
-        try:
-            import torch
-        except ImportError as e:
-            skipped["torch"] = f"cannot import torch: {e}"
+        if pool is not None:
+            info = pool.start("torch").info
+            err = info.get("torch_info_error")
+            have_torch, cuda = err is None, bool(info.get("torch_cuda"))
+        else:
+            try:
+                import torch
+                have_torch, cuda, err = True, torch.cuda.is_available(), None
+            except ImportError as e:
+                have_torch, cuda, err = False, False, f"{type(e).__name__}: {e}"
+        if not have_torch:
+            skipped["torch"] = f"cannot import torch: {err}"
         else:
             impls.append(Impl("torch-cpu", "torch", "cpu", None))
-            if torch.cuda.is_available():
-                impls.append(Impl("torch-cuda", "torch", "cuda", torch.cuda.synchronize))
+            if cuda:
+                sync = None
+                if pool is None:
+                    import torch
+                    sync = torch.cuda.synchronize
+                impls.append(Impl("torch-cuda", "torch", "cuda", sync))
             else:
                 skipped["torch-cuda"] = "torch.cuda.is_available() is False"
     return impls, skipped
@@ -90,12 +109,16 @@ def _scalar(r):
     return None
 
 
+def error_row(case, impl: Impl, error: str | None = None) -> dict:
+    return {"workload": case.workload, "case": case.name, "mode": case.mode, "size": case.size,
+            "size_kind": workloads.WORKLOADS[case.workload].size_kind, "dtype": case.dtype,
+            "backend": impl.label, "impl": impl.kind, "device": impl.device,
+            "flop": case.flop, "error": error}
+
+
 def measure_case(case, impl: Impl, *, warmup, repeat, budget_s, builder=None) -> dict:
     """Build ``case`` for ``impl``, time it, and return its row."""
-    row = {"workload": case.workload, "case": case.name, "mode": case.mode, "size": case.size,
-           "size_kind": workloads.WORKLOADS[case.workload].size_kind, "dtype": case.dtype,
-           "backend": impl.label, "impl": impl.kind, "device": impl.device,
-           "flop": case.flop, "error": None}
+    row = error_row(case, impl)
     if builder is None:
         builder = ((lambda c: workloads.build_gradflow(c, impl.label)) if impl.kind == "gradflow"
                    else (lambda c: workloads.build_torch(c, impl.device)))
@@ -134,9 +157,10 @@ def measure_case(case, impl: Impl, *, warmup, repeat, budget_s, builder=None) ->
 
 
 def run(plan: Plan, *, warmup=3, repeat=20, budget_s=None, time_limit_s=None,
-        progress=True, on_row=None, builder=None) -> dict:
+        progress=True, on_row=None, builder=None, pool=None) -> dict:
     """Measure every (case, impl) of ``plan``. Returns ``{"rows", "interrupted", "skipped"}``;
-    ``skipped`` counts pairs left out by ``time_limit_s``."""
+    ``skipped`` counts pairs left out by ``time_limit_s``. With a worker ``pool``
+    (:mod:`gradflow.bench.workers`) each library measures in its own process."""
     from tqdm import tqdm
     rows, interrupted, skipped = [], False, 0
     total = len(plan.cases) * len(plan.impls)
@@ -152,14 +176,19 @@ def run(plan: Plan, *, warmup=3, repeat=20, budget_s=None, time_limit_s=None,
                     bar.update(1)
                     continue
                 bar.set_description(f"{case.name} {case.size} {impl.label}")
-                row = measure_case(case, impl, warmup=warmup, repeat=repeat, budget_s=budget_s,
-                                   builder=builder)
+                kw = dict(warmup=warmup, repeat=repeat, budget_s=budget_s)
+                if pool is not None:
+                    row = pool.measure(case, impl, **kw)
+                else:
+                    row = measure_case(case, impl, builder=builder, **kw)
                 rows.append(row)
                 if on_row is not None:
                     on_row(row)
                 bar.update(1)
     except KeyboardInterrupt:
         interrupted = True
+        if pool is not None:
+            pool.kill()  # a worker may be in the middle of a long call
     finally:
         bar.close()
     return {"rows": rows, "interrupted": interrupted, "skipped": skipped,
