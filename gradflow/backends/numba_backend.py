@@ -100,6 +100,7 @@ class NumbaBackend(NumpyBackend):
             "threads": K.num_threads(),
             "parallel_calls_serialized": K.serialized(),
             "omp_wait_policy": K.OMP_WAIT_POLICY,
+            "parallel_min_bytes": self.parallel_min_bytes,
             "cache_dir": K.CACHE_DIR,
             "fastmath": ",".join(sorted(K.FASTMATH)),
         }
