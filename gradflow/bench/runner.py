@@ -67,7 +67,10 @@ def resolve_impls(backends, compare_torch: bool, pool=None) -> tuple[list[Impl],
             impls.append(Impl(name, "gradflow", B._backend_class(name).device_type, None))
     if compare_torch:
         if pool is not None:
-            info = pool.start("torch").info
+            try:
+                info = pool.start("torch").info
+            except EOFError as e:
+                info = {"torch_info_error": str(e)}
             err = info.get("torch_info_error")
             have_torch, cuda = err is None, bool(info.get("torch_cuda"))
         else:

@@ -84,7 +84,12 @@ class Worker:
                                 name=f"gradflow-bench-{group}")
         self.proc.start()
         child.close()
-        kind, self.info = self.conn.recv()
+        try:
+            kind, self.info = self.conn.recv()
+        except (EOFError, OSError):
+            self.kill()
+            raise EOFError(f"the {group} worker exited while starting "
+                           f"(exit code {self.proc.exitcode})") from None
 
     def measure(self, case, impl, **kw) -> dict:
         from dataclasses import replace
@@ -119,21 +124,26 @@ class Pool:
         self.info: dict = {}
 
     def start(self, group: str) -> Worker:
+        """The worker for ``group``, started if needed; raises EOFError if it dies at start."""
         w = self.workers.get(group)
         if w is None or not w.proc.is_alive():
+            if w is not None:
+                w.kill()
             w = self.workers[group] = Worker(group)
             self.info.update(w.info)
         return w
 
     def measure(self, case, impl, **kw) -> dict:
         g = group_of(impl)
-        w = self.start(g)
         try:
+            w = self.start(g)
             return w.measure(case, impl, **kw)
         except (EOFError, OSError, BrokenPipeError):
-            code = w.proc.exitcode
-            w.kill()
-            self.workers.pop(g, None)
+            w = self.workers.pop(g, None)
+            code = None
+            if w is not None:
+                code = w.proc.exitcode
+                w.kill()
             from .runner import error_row
             return error_row(case, impl, f"worker process died (exit code {code})")
 
