@@ -252,11 +252,33 @@ def machine_line(torch):
                      f"{be['threads']} threads, cache {be['cache_dir']})")
     if torch is not None:
         parts.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    parts.append(gemm_ceiling(torch))
     try:
-        parts.append("loadavg " + open("/proc/loadavg").read().split()[0])
+        parts.append("loadavg at the end " + " ".join(open("/proc/loadavg").read().split()[:3]))
     except OSError:
         pass
     return "; ".join(parts)
+
+
+def gemm_ceiling(torch, n=1024):
+    """float32 n x n GEMM GFLOP/s (best of 10): numpy's BLAS and torch.mm."""
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    out = []
+    fns = [("numpy sgemm", lambda: a @ a)]
+    if torch is not None:
+        ta = torch.from_numpy(a)
+        fns.append(("torch.mm", lambda: ta @ ta))
+    for name, f in fns:
+        f()
+        best = min(_t(f) for _ in range(10))
+        out.append(f"{name} {2 * n ** 3 / best / 1e9:.0f} GFLOP/s")
+    return f"GEMM ceiling n={n}: " + ", ".join(out)
+
+
+def _t(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------- main
