@@ -33,6 +33,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ._table import LayerTable
+
 __all__ = ["receptive_field", "ReceptiveField", "RFRow"]
 
 
@@ -62,26 +64,10 @@ def _num(v):
     return int(v) if float(v).is_integer() else float(v)
 
 
-class ReceptiveField:
+class ReceptiveField(LayerTable):
     """The per-layer table; ``rows[0]`` is the input itself (field 1, jump 1, start 0)."""
 
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            for r in self.rows:
-                if r.name == key:
-                    return r
-            raise KeyError(f"receptive_field: no layer named {key!r}; layers are "
-                           f"{[r.name for r in self.rows]}")
-        return self.rows[key]
+    _what = "receptive_field"
 
     def __str__(self):
         head = ("layer", "type", "output", "field", "jump", "start")

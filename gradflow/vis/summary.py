@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._table import LayerTable
+
 __all__ = ["summary", "Summary", "SummaryRow", "layer_flops", "conv2d_flops", "linear_flops"]
 
 
@@ -102,8 +104,10 @@ def layer_flops(module, input_shapes, output_shape):
     return 0
 
 
-class Summary:
+class Summary(LayerTable):
     """Rows plus totals; ``str(summary)`` is the printed table."""
+
+    _what = "summary"
 
     def __init__(self, rows, input_shapes, output_shape, total_params, trainable_params,
                  batch_size):
@@ -114,21 +118,6 @@ class Summary:
         self.trainable_params = trainable_params
         self.total_flops = sum(r.flops for r in rows)
         self.batch_size = batch_size
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            for r in self.rows:
-                if r.name == key:
-                    return r
-            raise KeyError(f"summary: no layer named {key!r}; layers are "
-                           f"{[r.name for r in self.rows]}")
-        return self.rows[key]
 
     def to_dict(self):
         return {"rows": [vars(r).copy() for r in self.rows], "total_params": self.total_params,
