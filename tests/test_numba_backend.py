@@ -351,3 +351,20 @@ def test_user_numba_cache_dir_is_respected(tmp_path):
     d = str(tmp_path / "mine")
     res = _subprocess(_CACHE_PROBE, {"NUMBA_CACHE_DIR": d})
     assert res["dir"] == d and os.listdir(d)
+
+
+def test_nothing_is_written_into_the_package(tmp_path):
+    """The installed package may be read-only: compiled kernels go to the user cache,
+    never next to the sources (numba's default would be gradflow/backends/__pycache__)."""
+    import shutil
+    pkg_copy = tmp_path / "site"
+    shutil.copytree(os.path.dirname(gradflow.__file__), pkg_copy / "gradflow",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(pkg_copy),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    code = "import sys; sys.path.insert(0, %r)\n" % str(pkg_copy) + _CACHE_PROBE
+    res = _subprocess(code, env, env_drop=("NUMBA_CACHE_DIR",))
+    assert res["dir"].startswith(str(tmp_path / "cache"))
+    written = [os.path.join(d, f) for d, _, fs in os.walk(pkg_copy) for f in fs
+               if f.endswith((".nbi", ".nbc"))]
+    assert written == []

@@ -13,7 +13,11 @@ only when that backend is first selected. Before numba is imported we choose:
   loaded. Those layers may be entered from several Python threads at once. If
   only the ``workqueue`` layer exists (it aborts the process when two threads
   launch parallel kernels concurrently), every parallel kernel call is
-  serialised with one process-wide lock instead.
+  serialised with one process-wide lock instead. numba's GNU OpenMP runtime is
+  loaded with ``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a policy (its
+  default spinning after each region starves OpenBLAS's GEMM threads), and
+  :func:`serial_call` runs a parallel kernel on the calling thread only, which
+  the backend uses for all but very large inputs (see numba_backend).
 
 Every kernel is compiled for exactly two signatures, float32 and float64 (the
 frontend never mixes them), with ``cache=True`` and ``nogil=True``, on first
