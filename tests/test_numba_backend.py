@@ -368,3 +368,21 @@ def test_nothing_is_written_into_the_package(tmp_path):
     written = [os.path.join(d, f) for d, _, fs in os.walk(pkg_copy) for f in fs
                if f.endswith((".nbi", ".nbc"))]
     assert written == []
+
+
+def test_buffer_pool_never_hands_out_live_arrays(nb):
+    rng = np.random.default_rng(11)
+    x1, x2 = (rng.standard_normal((4, 8, 32, 32)).astype(np.float32) for _ in range(2))
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    y1 = nb.conv2d_forward(x1, w, None, *args)
+    keep = y1.copy()
+    view = y1[:, :2]                       # a view keeps the buffer alive too
+    del y1
+    y2 = nb.conv2d_forward(x2, w, None, *args)
+    np.testing.assert_array_equal(view, keep[:, :2])
+    assert not np.shares_memory(view, y2)
+    base_id = id(y2.base)                  # the pool keeps the buffer, so the id is stable
+    del y2
+    y3 = nb.conv2d_forward(x2, w, None, *args)
+    assert id(y3.base) == base_id          # a dead result's buffer is recycled

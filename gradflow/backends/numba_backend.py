@@ -56,6 +56,19 @@ from .numpy_backend import NumpyBackend, conv_out_size
 _FLOATS = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
 
+def _free_refcount():
+    """What ``sys.getrefcount`` reports, in :meth:`NumbaBackend._empty`'s loop, for a
+    pooled buffer nobody else references (3 on CPython 3.10-3.12: the list, the loop
+    variable, the call's argument) -- measured, not assumed, so that an interpreter
+    that counts differently can only make the pool reuse less, never too much."""
+    bufs = [numpy.empty(1)]
+    for b in bufs:
+        return sys.getrefcount(b)
+
+
+_FREE_REFS = _free_refcount()
+
+
 def _c(a):
     """``a`` as a C-contiguous, writeable-typed array (the kernels' signatures take
     mutable C arrays; read-only inputs such as broadcast views are copied)."""
@@ -120,8 +133,9 @@ class NumbaBackend(NumpyBackend):
         blocks with mmap and returns them with munmap, so a fresh conv buffer costs a
         page fault per 4 KB on first touch -- about as much as filling it. The pool
         hands out a view of a flat buffer that nobody else references any more
-        (reference count: the pool's list, the loop variable and getrefcount's
-        argument), so results still held by the graph or the user are never reused."""
+        (its reference count is the baseline ``_FREE_REFS``: the pool's list, the loop
+        variable, getrefcount's argument), so arrays still held by the graph or the
+        user (directly or through views, which reference the buffer) are never reused."""
         dtype = numpy.dtype(dtype)
         if isinstance(shape, int):
             shape = (shape,)
@@ -135,7 +149,7 @@ class NumbaBackend(NumpyBackend):
         with self._pool_lock:
             bufs = self._pool.setdefault(key, [])
             for b in bufs:
-                if sys.getrefcount(b) == 3:
+                if sys.getrefcount(b) == _FREE_REFS:
                     return b.reshape(shape)
             b = numpy.empty(size, dtype)
             if self._pool_bytes + nbytes <= self.pool_max_bytes and len(bufs) < 8:
