@@ -114,6 +114,7 @@ class Worker:
         if self.proc.is_alive():
             self.proc.terminate()
         self.proc.join(10)
+        self.conn.close()
 
 
 class Pool:
