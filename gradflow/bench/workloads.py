@@ -120,16 +120,10 @@ def _data(case: Case):
     raise KeyError(case.workload)
 
 
-def build_gradflow(case: Case, backend: str):
-    """One call of ``case`` on gradflow backend ``backend`` (a name)."""
-    import gradflow
-    import gradflow.nn.functional as F
-    if case.workload in models.SPECS:
-        return models.gradflow_step(case.workload, backend, case.dtype, case.size)
-    d = _data(case)
-
-    def t(name, grad=False):
-        return gradflow.tensor(d[name], requires_grad=grad, backend=backend)
+def _build_op(case: Case, F, t):
+    """The op workloads, written once: gradflow and PyTorch share this code because
+    gradflow follows PyTorch's API. ``F`` is the functional module, ``t(name, grad)``
+    makes a tensor from the case's data."""
     if case.workload == "matmul":
         a, b = t("a"), t("b")
         return lambda: a @ b
@@ -165,6 +159,17 @@ def build_gradflow(case: Case, backend: str):
             return loss
         return xent
     raise KeyError(case.workload)
+
+
+def build_gradflow(case: Case, backend: str):
+    """One call of ``case`` on gradflow backend ``backend`` (a name)."""
+    import gradflow
+    import gradflow.nn.functional as F
+    if case.workload in models.SPECS:
+        return models.gradflow_step(case.workload, backend, case.dtype, case.size)
+    d = _data(case)
+    return _build_op(case, F, lambda name, grad=False: gradflow.tensor(
+        d[name], requires_grad=grad, backend=backend))
 
 
 # -- PyTorch (the same workloads, for --compare-torch) -------------------------------------------
@@ -174,41 +179,5 @@ def build_torch(case: Case, device: str):
     if case.workload in models.SPECS:
         return models.torch_step(case.workload, device, case.dtype, case.size)
     d = _data(case)
-
-    def t(name, grad=False):
-        return torch.from_numpy(d[name]).to(device).requires_grad_(grad)
-    if case.workload == "matmul":
-        a, b = t("a"), t("b")
-        return lambda: a @ b
-    if case.workload == "conv2d":
-        x, w, gy = t("x", True), t("w", True), t("gy")
-        if case.mode == "fwd":
-            return lambda: F.conv2d(x, w, padding=1)
-
-        def conv_fb():
-            x.grad = w.grad = None
-            y = F.conv2d(x, w, padding=1)
-            y.backward(gy)
-            return y
-        return conv_fb
-    if case.workload == "maxpool2d":
-        x, gy = t("x", True), t("gy")
-        if case.mode == "fwd":
-            return lambda: F.max_pool2d(x, 2, 2)
-
-        def pool_fb():
-            x.grad = None
-            y = F.max_pool2d(x, 2, 2)
-            y.backward(gy)
-            return y
-        return pool_fb
-    if case.workload == "softmax_xent":
-        x, tgt = t("x", True), t("t")
-
-        def xent():
-            x.grad = None
-            loss = F.cross_entropy(x, tgt)
-            loss.backward()
-            return loss
-        return xent
-    raise KeyError(case.workload)
+    return _build_op(case, F, lambda name, grad=False: torch.from_numpy(d[name]).to(
+        device).requires_grad_(grad))
