@@ -338,9 +338,12 @@ def _sum_to_shape(backend, g, shape):
     return backend.reshape(g, shape) if g.shape != shape else g
 
 
-def _topo_order(root):
-    """Nodes reachable from ``root`` in topological order (inputs first), iteratively."""
-    order, seen = [], {root}
+def _topo_order(root, seen=None):
+    """Nodes reachable from ``root`` in topological order (inputs first), iteratively.
+    A shared ``seen`` set lets several roots' orders be concatenated."""
+    seen = set() if seen is None else seen
+    seen.add(root)
+    order = []
     stack = [(root, iter(root.parents))]
     while stack:
         node, it = stack[-1]
@@ -406,11 +409,18 @@ def backward(tensor, grad=None, retain_graph=False):
         _mode.enabled = prev_grad
 
 
-def _walk(order, grads, anomaly, retain_graph, Tensor):
+def _walk(order, grads, anomaly, retain_graph, Tensor, capture=None):
+    """Propagate ``grads`` (node -> gradient of its output) through ``order`` reversed.
+
+    ``capture`` (for :func:`grad`): a dict keyed by ``id`` of a leaf tensor or of a node
+    whose gradient is wanted; those gradients are stored there and no leaf's ``.grad``
+    is touched."""
     for node in reversed(order):
         gy = grads.pop(node, None)
         if gy is None:
             continue
+        if capture is not None and id(node) in capture:
+            capture[id(node)] = gy
         if node.freed:
             raise RuntimeError(
                 f"{node.name}: trying to backward through the graph a second time; its saved "
@@ -439,10 +449,76 @@ def _walk(order, grads, anomaly, retain_graph, Tensor):
             if isinstance(parent, Context):
                 prev = grads.get(parent)
                 grads[parent] = ig if prev is None else prev + ig
-            else:
+            elif capture is None:
                 _accumulate_leaf(parent, ig, pbe)
+            elif id(parent) in capture:
+                prev = capture[id(parent)]
+                capture[id(parent)] = ig if prev is None else prev + ig
         if not retain_graph:
             node.release()
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned as a tuple of
+    Tensors (PyTorch's ``torch.autograd.grad``); no ``.grad`` is modified.
+
+    ``outputs``/``inputs``: a Tensor or a sequence of Tensors; ``grad_outputs`` is
+    required for non-scalar outputs. An input the outputs do not depend on raises
+    unless ``allow_unused=True`` (then its gradient is ``None``)."""
+    Tensor = _Tensor or _load_tensor()
+    outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = (grad_outputs,) * len(outputs) if grad_outputs is None else (grad_outputs,)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for t in inputs:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: every input must be a Tensor that requires grad; got "
+                               f"{'a tensor of shape ' + str(t.shape) if isinstance(t, Tensor) else type(t).__name__}")
+    capture = {id(t._node if t._node is not None else t): None for t in inputs}
+    grads, roots = {}, []
+    for out, go in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise RuntimeError(f"grad: output of shape {out.shape} does not require grad")
+        if go is None:
+            if out.array.size != 1:
+                raise RuntimeError(f"grad: grad_outputs is required for the non-scalar output "
+                                   f"of shape {out.shape}")
+            g = out.backend.full(out.shape, 1, out.dtype)
+        else:
+            g = go.array if isinstance(go, Tensor) else out.backend.asarray(go, dtype=out.dtype)
+        if out._node is None:  # the output is itself a leaf input
+            if id(out) in capture:
+                prev = capture[id(out)]
+                capture[id(out)] = g if prev is None else prev + g
+            continue
+        if out._node.freed:
+            raise RuntimeError(f"grad: the graph of {out._node.name} was already freed; pass "
+                               f"retain_graph=True to the earlier backward()/grad()")
+        grads[out._node] = g if out._node not in grads else grads[out._node] + g
+        roots.append(out._node)
+    order, seen = [], set()
+    for r in roots:
+        if r not in seen:
+            order.extend(_topo_order(r, seen))
+    prev_grad = getattr(_mode, "enabled", True)
+    _mode.enabled = False
+    try:
+        _walk(order, grads, is_anomaly_enabled(), retain_graph, Tensor, capture)
+    finally:
+        _mode.enabled = prev_grad
+    result = []
+    for t in inputs:
+        g = capture[id(t._node if t._node is not None else t)]
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: an input of shape {t.shape} was not used to compute "
+                                   f"the outputs; pass allow_unused=True to get None for it")
+            result.append(None)
+        else:
+            result.append(Tensor._make(t.backend.copy(g), t.backend))
+    return tuple(result)
 
 
 def _call_backward(node, gy, anomaly):
@@ -595,6 +671,6 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", n_directi
     return True
 
 
-__all__ = ["Function", "Context", "backward", "no_grad", "enable_grad", "set_grad_enabled",
+__all__ = ["Function", "Context", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "inference_mode", "gradcheck", "GradcheckError", "detect_anomaly",
            "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError"]
