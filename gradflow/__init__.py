@@ -22,8 +22,15 @@ from .creation import (tensor, from_numpy, as_tensor, zeros, ones, empty, full, 
                        linspace, eye, manual_seed, rand, randn, randint, randperm, zeros_like,
                        ones_like, empty_like, full_like, rand_like, randn_like)
 from .device import device, cuda, accelerator  # noqa: F401
-from .ops.elementwise import where, maximum, minimum, add, sub, mul, div, pow, clip  # noqa: F401,A004
-from .ops.shape import cat, stack, reshape, flatten, squeeze, unsqueeze, permute, split, chunk  # noqa: F401
+from .ops.elementwise import (where, maximum, minimum, add, sub, mul, div, pow, clip,  # noqa: F401,A004
+                              floordiv as floor_divide, remainder)
+
+
+def isnan(x): return x.isnan()  # noqa: E302,E704
+def isinf(x): return x.isinf()  # noqa: E704
+def isfinite(x): return x.isfinite()  # noqa: E704
+from .ops.shape import (cat, stack, reshape, flatten, squeeze, unsqueeze, permute, split,  # noqa: F401
+                        chunk, gather, sort, argsort, topk)
 from .ops.linalg import matmul, mm, bmm, dot  # noqa: F401
 from .ops.softmax import softmax, log_softmax  # noqa: F401
 from .functions import (exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sum, mean,  # noqa: F401,A004

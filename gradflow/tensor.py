@@ -407,6 +407,10 @@ class Tensor:
     def __gt__(self, o): return _ew.compare("gt", self, o)
     def __ge__(self, o): return _ew.compare("ge", self, o)
     def __invert__(self): return _ew.logical_not(self)
+    def __floordiv__(self, o): return _ew.floordiv(self, o)
+    def __rfloordiv__(self, o): return _ew.floordiv(o, self)
+    def __mod__(self, o): return _ew.remainder(self, o)
+    def __rmod__(self, o): return _ew.remainder(o, self)
     def __and__(self, o): return _ew.logical("and", self, o)
     def __or__(self, o): return _ew.logical("or", self, o)
 
@@ -557,6 +561,13 @@ class Tensor:
     def contiguous(self): return self
     def clone(self): return _sh.Clone.apply(self)
     def masked_fill(self, mask, value): return _ew.masked_fill(self, mask, value)
+    def gather(self, dim, index): return _sh.gather(self, dim, index)
+    def sort(self, dim=-1, descending=False): return _sh.sort(self, dim, descending)
+    def argsort(self, dim=-1, descending=False): return _sh.argsort(self, dim, descending)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return _sh.topk(self, k, dim, largest)
+    def isnan(self): return _ew.classify("isnan", self)
+    def isinf(self): return _ew.classify("isinf", self)
+    def isfinite(self): return _ew.classify("isfinite", self)
 
     @property
     def T(self):

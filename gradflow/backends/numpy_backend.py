@@ -23,7 +23,7 @@ _BINARY = {
     "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
     "pow": "power", "maximum": "maximum", "minimum": "minimum",
     "eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
-    "gt": "greater", "ge": "greater_equal",
+    "gt": "greater", "ge": "greater_equal", "floordiv": "floor_divide", "mod": "remainder",
 }
 
 
@@ -118,6 +118,15 @@ class NumpyBackend(Backend):
     def reduce(self, op, a, axis, keepdims):
         # the array method skips numpy's Python-level dispatch wrapper (~1 us per call)
         return getattr(a, op)(axis=axis, keepdims=keepdims)
+
+    def argsort(self, a, axis, descending=False):
+        """Indices that sort ``a`` along ``axis`` (stable; NaN last when ascending)."""
+        idx = self.xp.argsort(-a if descending else a, axis=axis, kind="stable")
+        return idx
+
+    def classify(self, op, a):
+        """``op`` in isnan isinf isfinite: a bool array."""
+        return getattr(self.xp, op)(a)
 
     def arg_reduce(self, op, a, axis, keepdims):
         out = getattr(self.xp, op)(a, axis=axis)

@@ -306,6 +306,40 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
 
+class Embedding(Module):
+    """A lookup table: ``weight`` (num_embeddings, embedding_dim), rows picked by an
+    integer tensor of any shape; repeated indices accumulate their gradient. Initialised
+    N(0, 1) as PyTorch; ``padding_idx``'s row starts at zero and gets no gradient."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, device=None, dtype=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        if padding_idx is not None and padding_idx < 0:
+            padding_idx += num_embeddings
+        self.padding_idx = padding_idx
+        self.weight = Parameter(empty(num_embeddings, embedding_dim, **_factory(device, dtype)))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            from ..autograd import no_grad
+            with no_grad():
+                self.weight[self.padding_idx] = 0.0
+
+    def forward(self, idx):
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"Embedding: indices must be integers, got {idx.dtype}")
+        out = self.weight[idx]
+        if self.padding_idx is not None:
+            keep = (idx != self.padding_idx).to(out.dtype).unsqueeze(-1)
+            out = out * keep
+        return out
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
 # -- reshaping -------------------------------------------------------------------------------------
 class Flatten(Module):
     def __init__(self, start_dim=1, end_dim=-1):

@@ -415,3 +415,20 @@ def logical(op, a, b):
     a, b = operands(a, b, op)
     arr = (a.array & b.array) if op == "and" else (a.array | b.array)
     return Tensor._make(arr, a.backend)
+
+
+def floordiv(a, b):
+    """``a // b`` (not differentiable: its gradient is zero almost everywhere)."""
+    a, b = operands(a, b, "floordiv")
+    return Tensor._make(a.backend.binary("floordiv", a.array, b.array), a.backend)
+
+
+def remainder(a, b):
+    """``a % b`` with the sign of ``b`` (Python's and PyTorch's rule); not differentiable."""
+    a, b = operands(a, b, "remainder")
+    return Tensor._make(a.backend.binary("mod", a.array, b.array), a.backend)
+
+
+def classify(op, x):
+    """isnan / isinf / isfinite: a bool tensor."""
+    return Tensor._make(x.backend.classify(op, x.array), x.backend)

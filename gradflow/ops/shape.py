@@ -311,3 +311,61 @@ class ToBackend(Function):
     @staticmethod
     def backward(ctx, gy):
         return ctx.source.asarray(gy.backend.to_numpy(gy.array)), None
+
+
+# ---------------------------------------------------------------------------
+# gather / sort / topk
+# ---------------------------------------------------------------------------
+def _along(be, index, dim):
+    """Full fancy-index tuple selecting ``index`` along ``dim`` (other dims by position)."""
+    grids = []
+    for d, n in enumerate(index.shape):
+        if d == dim:
+            grids.append(index)
+        else:
+            shape = [1] * index.ndim
+            shape[d] = n
+            grids.append(be.reshape(be.arange(0, n, 1, "int64"), tuple(shape)))
+    return tuple(grids)
+
+
+def gather(x, dim, index):
+    """``out[i][j] = x[i][index[i][j]]`` along ``dim`` (PyTorch's gather); differentiable
+    in ``x``: repeated indices accumulate their gradient."""
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
+        raise TypeError("gather: index must be an integer Tensor")
+    d = _dim(dim, x.ndim, "gather")
+    if index.ndim != x.ndim:
+        raise ValueError(f"gather: index of shape {index.shape} must have as many dims as the "
+                         f"input {x.shape}")
+    for i, (a, b) in enumerate(zip(index.shape, x.shape)):
+        if i != d and a > b:
+            raise ValueError(f"gather: index shape {index.shape} exceeds input shape {x.shape} "
+                             f"at dim {i}")
+    return GetItem.apply(x, _along(x.backend, index.array, d))
+
+
+def sort(x, dim=-1, descending=False):
+    """``(values, indices)`` sorted along ``dim``; values are differentiable."""
+    from ..tensor import ValuesIndices
+    d = _dim(dim, x.ndim, "sort")
+    idx = Tensor._make(x.backend.argsort(x.array, d, descending), x.backend)
+    return ValuesIndices(gather(x, d, idx), idx)
+
+
+def argsort(x, dim=-1, descending=False):
+    d = _dim(dim, x.ndim, "argsort")
+    return Tensor._make(x.backend.argsort(x.array, d, descending), x.backend)
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - PyTorch's name
+    """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
+    from ..tensor import ValuesIndices
+    d = _dim(dim, x.ndim, "topk")
+    if not 0 <= k <= x.shape[d]:
+        raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {x.shape[d]}")
+    idx = x.backend.argsort(x.array, d, largest)
+    sl = [slice(None)] * x.ndim
+    sl[d] = slice(0, k)
+    idx = Tensor._make(idx[tuple(sl)], x.backend)
+    return ValuesIndices(gather(x, d, idx), idx)
