@@ -3,7 +3,7 @@ of networks. conv2d, the poolings and cross_entropy are primitives with
 hand-written backward passes calling backend kernels; the rest compose ops."""
 from __future__ import annotations
 
-from ..ops.conv import conv2d  # noqa: F401
+from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from ..ops.elementwise import where as _where
 from ..ops.linalg import linear  # noqa: F401
 from ..ops.loss import (cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss,  # noqa: F401

@@ -306,6 +306,40 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
 
+class ConvTranspose2d(Module):
+    """Transposed 2-D convolution; weight (in_channels, out_channels/groups, kH, kW),
+    initialised as PyTorch (the same rule as Conv2d on this weight shape)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
+        super().__init__()
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"ConvTranspose2d: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
+        if padding_mode != "zeros":
+            raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
+        self.output_padding, self.dilation = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
+        self.groups, self.padding_mode, self.transposed = int(groups), padding_mode, True
+        kw = _factory(device, dtype)
+        self.weight = Parameter(empty(in_channels, out_channels // groups, *self.kernel_size, **kw))
+        self.bias = Parameter(empty(out_channels, **kw)) if bias else None
+        self.reset_parameters()
+
+    reset_parameters = Conv2d.reset_parameters
+
+    def forward(self, x):
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
 class Embedding(Module):
     """A lookup table: ``weight`` (num_embeddings, embedding_dim), rows picked by an
     integer tensor of any shape; repeated indices accumulate their gradient. Initialised

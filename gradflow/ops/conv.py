@@ -112,3 +112,71 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if padding == "same" and any(crop):  # even effective kernel: PyTorch pads one more after
         y = y[:, :, crop[0]:, crop[1]:]
     return y.reshape(y.shape[1:]) if unbatched else y
+
+
+class ConvTranspose2d(Function):
+    """The adjoint of conv2d: y = conv2d's input-gradient of x; weight (C_in, C_out/G, kH, kW).
+
+    Since <conv2d(Y, w), X> = <Y, conv_transpose2d(X, w)>, every pass is a conv kernel:
+    forward = conv2d_backward's dx, dx = conv2d_forward(gy, w), dw = conv2d_backward's dw
+    with the roles of input and output gradient swapped."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, out_hw, stride, padding, dilation, groups):
+        be = x.backend
+        n = x.shape[0]
+        y_shape = (n, w.shape[1] * groups) + tuple(out_hw)
+        geom = (stride, padding, dilation, groups)
+        ctx.x, ctx.w, ctx.y_shape, ctx.geom = x.array, w.array, y_shape, geom
+        y, _, _ = be.conv2d_backward(be.empty(y_shape, x.dtype), w.array, x.array, *geom,
+                                     need_dx=True, need_dw=False, need_db=False)
+        if b is not None:
+            y = y + be.reshape(b.array, (1, -1, 1, 1))
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, need = gy.backend, ctx.needs_input_grad
+        dx = be.conv2d_forward(gy.array, ctx.w, None, *ctx.geom) if need[0] else None
+        dw = be.conv2d_backward(gy.array, ctx.w, ctx.x, *ctx.geom, need_dx=False, need_dw=True,
+                                need_db=False)[1] if need[1] else None
+        db = be.reduce("sum", gy.array, (0, 2, 3), False) if need[2] else None
+        return dx, dw, db, None, None, None, None, None
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed convolution ("deconvolution"), PyTorch's argument order:
+    x (N, C_in, H, W), weight (C_in, C_out/groups, kH, kW) -> (N, C_out, OH, OW) with
+    OH = (H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1."""
+    op = "conv_transpose2d"
+    if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: input and weight must be Tensors")
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.reshape((1,) + x.shape)
+    if x.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"{op}: expected input (N, C_in, H, W) and weight (C_in, C_out/groups, "
+                         f"kH, kW), got {x.shape} and {weight.shape}")
+    s, p, d = pair(stride, "stride", op), pair(padding, "padding", op, 0), pair(dilation, "dilation", op)
+    op_ = pair(output_padding, "output_padding", op, 0)
+    if op_[0] >= max(s[0], d[0]) or op_[1] >= max(s[1], d[1]):
+        raise ValueError(f"{op}: output_padding {op_} must be smaller than stride {s} or dilation {d}")
+    if x.shape[1] != weight.shape[0] or weight.shape[0] % groups:
+        raise ValueError(f"{op}: input has {x.shape[1]} channels but weight {weight.shape} expects "
+                         f"{weight.shape[0]} (weight.shape[0] = C_in, divisible by groups={groups})")
+    c_out = weight.shape[1] * groups
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"{op}: bias shape {bias.shape} must be ({c_out},)")
+    for t in (weight, bias):
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(f"{op}: input dtype {x.dtype} but parameter dtype {t.dtype}; "
+                            f"no silent promotion -- convert one")
+    k = weight.shape[2:]
+    out_hw = tuple((h - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op_[i] + 1
+                   for i, h in enumerate(x.shape[2:]))
+    if min(out_hw) <= 0:
+        raise ValueError(f"{op}: output size would be {out_hw} for input {x.shape[2:]}, kernel {k}, "
+                         f"stride {s}, padding {p}; it must be positive")
+    y = ConvTranspose2d.apply(x, weight, bias, out_hw, s, p, d, groups)
+    return y.reshape(y.shape[1:]) if unbatched else y
