@@ -31,7 +31,7 @@ def isinf(x): return x.isinf()  # noqa: E704
 def isfinite(x): return x.isfinite()  # noqa: E704
 from .ops.shape import (cat, stack, reshape, flatten, squeeze, unsqueeze, permute, split,  # noqa: F401
                         chunk, gather, sort, argsort, topk)
-from .ops.linalg import matmul, mm, bmm, dot  # noqa: F401
+from .ops.linalg import matmul, mm, bmm, dot, einsum  # noqa: F401
 from .ops.softmax import softmax, log_softmax  # noqa: F401
 from .functions import (exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sum, mean,  # noqa: F401,A004
                         max, min, argmax, argmin, transpose, clamp, sign, var, std, prod, concat,

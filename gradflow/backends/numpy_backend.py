@@ -173,6 +173,10 @@ class NumpyBackend(Backend):
     def matmul(self, a, b):
         return self.xp.matmul(a, b)
 
+    def einsum(self, spec, *arrays):
+        """Explicit-output einsum (``"ij,jk->ik"``); BLAS-backed where the library can."""
+        return self.xp.einsum(spec, *arrays, optimize=len(arrays) > 2)
+
     # ======================================================================
     # Fused neural-net kernels (defaults; faster backends override)
     # ======================================================================

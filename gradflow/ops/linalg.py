@@ -118,3 +118,72 @@ def linear(x, weight, bias=None):
     if bias is None:
         return Linear.apply(x, weight)
     return Linear.apply(x, weight, bias)
+
+
+# ---------------------------------------------------------------------------
+# einsum
+# ---------------------------------------------------------------------------
+def _parse_einsum(spec, n):
+    spec = spec.replace(" ", "")
+    if "." in spec:
+        raise NotImplementedError("einsum: ellipsis ('...') is not supported; name every axis")
+    lhs, arrow, out = spec.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != n:
+        raise ValueError(f"einsum: {spec!r} names {len(ins)} operands but {n} were given")
+    if not arrow:  # implicit output: letters seen once, in alphabetical order
+        letters = "".join(ins)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    for sub in ins:
+        if len(set(sub)) != len(sub):
+            raise NotImplementedError(f"einsum: repeated index within one operand ({sub!r}, a "
+                                      f"diagonal/trace) is not supported")
+    return ins, out
+
+
+class Einsum(Function):
+    """Sum of products over named axes. The gradient for operand i is again an einsum:
+    of the output gradient with the other operands, producing operand i's axes (axes that
+    only operand i has are summed in forward, so their gradient is broadcast back)."""
+
+    @staticmethod
+    def forward(ctx, spec, *xs):
+        ins, out = _parse_einsum(spec, len(xs))
+        ctx.ins, ctx.out, ctx.arrays = ins, out, [x.array for x in xs]
+        return xs[0].backend.einsum(f"{','.join(ins)}->{out}", *ctx.arrays)
+
+    @staticmethod
+    def backward(ctx, gy):
+        be = gy.backend
+        grads = [None]
+        for i, sub in enumerate(ctx.ins):
+            if not ctx.needs_input_grad[i + 1]:
+                grads.append(None)
+                continue
+            others = [s for j, s in enumerate(ctx.ins) if j != i]
+            avail = set(ctx.out).union(*others) if others else set(ctx.out)
+            keep = "".join(c for c in sub if c in avail)
+            g = be.einsum(",".join([ctx.out] + others) + "->" + keep, gy.array,
+                             *[a for j, a in enumerate(ctx.arrays) if j != i])
+            if keep != sub:  # axes summed by operand i alone: broadcast the gradient back
+                shape = tuple(ctx.arrays[i].shape[k] if c in keep else 1 for k, c in enumerate(sub))
+                g = be.broadcast_to(be.reshape(g, shape), ctx.arrays[i].shape)
+            grads.append(g)
+        return tuple(grads)
+
+
+def einsum(spec, *operands_):
+    """``gradflow.einsum("ij,jk->ik", a, b)``: NumPy/PyTorch einsum, differentiable in every
+    operand (no ellipsis or repeated index within one operand)."""
+    if len(operands_) == 1 and isinstance(operands_[0], (list, tuple)):
+        operands_ = tuple(operands_[0])
+    xs = list(operands_)
+    for t in xs[1:]:
+        if t.dtype != xs[0].dtype:
+            raise TypeError(f"einsum: operands have dtypes {xs[0].dtype} and {t.dtype}; convert first")
+    ins, _ = _parse_einsum(spec, len(xs))
+    for sub, t in zip(ins, xs):
+        if len(sub) != t.ndim:
+            raise ValueError(f"einsum: subscripts {sub!r} name {len(sub)} axes but the operand "
+                             f"has shape {t.shape}")
+    return Einsum.apply(spec, *xs)
