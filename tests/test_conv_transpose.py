@@ -80,3 +80,25 @@ def test_against_torch(g):
     (yt * yt).sum().backward()
     for a, at in ((x, xt), (w, wt), (b, bt)):
         np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_interpolate_nearest_and_upsample():
+    x = gf.tensor(np.arange(12.0).reshape(1, 1, 3, 4), requires_grad=True)
+    y = F.interpolate(x, scale_factor=2)
+    np.testing.assert_array_equal(y.numpy()[0, 0], np.repeat(np.repeat(x.numpy()[0, 0], 2, 0), 2, 1))
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 4.0)
+    assert nn.Upsample(size=(6, 12))(x).shape == (1, 1, 6, 12)
+    assert gradcheck(lambda a: F.interpolate(a, scale_factor=(1, 3)),
+                     (gf.randn(2, 2, 2, 2, dtype=gf.float64, requires_grad=True),))
+    with pytest.raises(NotImplementedError, match="mode='nearest'"):
+        F.interpolate(x, scale_factor=2, mode="bilinear")
+
+
+@requires_torch
+def test_interpolate_against_torch():
+    import torch
+    xn = np.random.default_rng(0).standard_normal((2, 3, 3, 5))
+    np.testing.assert_array_equal(
+        F.interpolate(gf.tensor(xn), scale_factor=3).numpy(),
+        torch.nn.functional.interpolate(torch.tensor(xn), scale_factor=3, mode="nearest").numpy())

@@ -92,3 +92,33 @@ def pad(x, pad, mode="constant", value=0.0):
             parts.append(Tensor._make(be.full(shp, value, x.dtype), be) if m > 0 else None)
         x = cat([t for t in (parts[0], x, parts[1]) if t is not None], dim=dim)
     return x
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest"):
+    """Nearest-neighbour upsampling of (N, C, H, W) by integer factors (each input pixel
+    becomes an sH x sW block; built from reshape + expand, so the gradient sums each block)."""
+    if mode != "nearest":
+        raise NotImplementedError(f"interpolate: only mode='nearest' is implemented, got {mode!r}")
+    if x.ndim != 4:
+        raise ValueError(f"interpolate: expected (N, C, H, W), got shape {x.shape}")
+    n, c, h, w = x.shape
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if size is not None:
+        oh, ow = (size, size) if isinstance(size, int) else tuple(size)
+        if oh % h or ow % w:
+            raise NotImplementedError(f"interpolate: size {(oh, ow)} must be an integer multiple "
+                                      f"of the input size {(h, w)}")
+        sh, sw = oh // h, ow // w
+    else:
+        sh, sw = (scale_factor, scale_factor) if not isinstance(scale_factor, (tuple, list)) \
+            else tuple(scale_factor)
+        if float(sh) != int(sh) or float(sw) != int(sw) or sh < 1 or sw < 1:
+            raise NotImplementedError(f"interpolate: scale_factor must be positive integers, "
+                                      f"got {scale_factor}")
+        sh, sw = int(sh), int(sw)
+    y = x.reshape(n, c, h, 1, w, 1).expand(n, c, h, sh, w, sw)
+    return y.reshape(n, c, h * sh, w * sw)
+
+
+upsample = interpolate

@@ -340,6 +340,17 @@ class ConvTranspose2d(Module):
                 f"stride={self.stride}, padding={self.padding}")
 
 
+class Upsample(Module):
+    """``nn.Upsample(scale_factor=2)``: nearest-neighbour upsampling (F.interpolate)."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest"):
+        super().__init__()
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+
+    def forward(self, x):
+        return F.interpolate(x, self.size, self.scale_factor, self.mode)
+
+
 class Embedding(Module):
     """A lookup table: ``weight`` (num_embeddings, embedding_dim), rows picked by an
     integer tensor of any shape; repeated indices accumulate their gradient. Initialised
