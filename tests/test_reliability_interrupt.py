@@ -22,7 +22,7 @@ import numpy as np
 import gradflow as gf
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EPOCHS = 4
+EPOCHS = 30  # many short epochs, so the SIGINT sent after epoch 1 lands mid-run
 ENV = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
            GRADFLOW_BACKEND="numpy")
 
