@@ -118,3 +118,14 @@ def test_device_and_accelerator_api():
 def test_optimizer_names_exist_like_torch(name):
     opt = getattr(gf.optim, name)(gf.nn.Linear(2, 1).parameters(), lr=0.1)
     assert opt.param_groups[0]["lr"] == 0.1
+
+
+def test_dcgan_tutorial_shape():
+    g = _run("dcgan.py")
+    assert g["samples"].shape == (4, 1, 16, 16)
+    s = g["samples"].numpy()
+    assert np.all(np.abs(s) <= 1.0)  # Tanh output
+    losses = np.array(g["losses"])
+    assert np.all(np.isfinite(losses)) and losses.shape == (3, 2)
+    # the discriminator is learning the real/fake split: its loss falls step by step
+    assert losses[-1, 0] < losses[0, 0]
