@@ -15,7 +15,7 @@ from .dtypes import (float32, float64, float16, int8, int16, int32, int64, uint8
 from .dtypes import float, int  # noqa: F401,A004 - torch.float / torch.int spellings
 from .backends import (set_backend, backend, get_backend, current_backend,  # noqa: F401
                        available_backends, BackendUnavailable)
-from .tensor import Tensor  # noqa: F401
+from .tensor import Tensor, Size  # noqa: F401
 from . import autograd  # noqa: F401
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode  # noqa: F401
 from .creation import (tensor, from_numpy, as_tensor, zeros, ones, empty, full, arange,  # noqa: F401
@@ -29,6 +29,12 @@ from .ops.elementwise import (where, maximum, minimum, add, sub, mul, div, pow, 
 def isnan(x): return x.isnan()  # noqa: E302,E704
 def isinf(x): return x.isinf()  # noqa: E704
 def isfinite(x): return x.isfinite()  # noqa: E704
+def tril(x, diagonal=0): return x.tril(diagonal)  # noqa: E704
+def triu(x, diagonal=0): return x.triu(diagonal)  # noqa: E704
+def cumsum(x, dim): return x.cumsum(dim)  # noqa: E704
+def logsumexp(x, dim, keepdim=False): return x.logsumexp(dim, keepdim)  # noqa: E704
+def unbind(x, dim=0): return x.unbind(dim)  # noqa: E704
+def count_nonzero(x, dim=None): return (x != 0).sum(dim)  # noqa: E704
 from .ops.shape import (cat, stack, reshape, flatten, squeeze, unsqueeze, permute, split,  # noqa: F401
                         chunk, gather, sort, argsort, topk)
 from .ops.linalg import matmul, mm, bmm, dot, einsum  # noqa: F401

@@ -20,6 +20,16 @@ from .backends import Backend, current_backend, get_backend
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
+class Size(tuple):
+    """PyTorch's ``torch.Size``: a tuple of dims (``x.shape == gradflow.Size([2, 3])``)."""
+
+    def numel(self):
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
 def _axis(dim, axis, name="dim"):
     if dim is not None and axis is not None and dim != axis:
         raise TypeError(f"give either dim= or axis=, not both ({dim} vs {axis})")
@@ -86,6 +96,30 @@ class Tensor:
     def device(self):
         from .device import device
         return device(self.backend.device_type)
+
+    @property
+    def is_cuda(self):
+        return self.backend.device_type == "cuda"
+
+    def _new(self, fn, *args, dtype=None, requires_grad=False):
+        from . import creation
+        return getattr(creation, fn)(*args, dtype=dtype or self.dtype, requires_grad=requires_grad,
+                                     backend=self.backend)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return self._new("zeros", *size, dtype=dtype, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return self._new("ones", *size, dtype=dtype, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, requires_grad=False):
+        return self._new("zeros", *size, dtype=dtype, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        return self._new("full", size, fill_value, dtype=dtype, requires_grad=requires_grad)
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        return self._new("tensor", data, dtype=dtype, requires_grad=requires_grad)
 
     @property
     def is_leaf(self):
@@ -342,6 +376,21 @@ class Tensor:
                              f"{self.shape}; shapes must be broadcastable") from None
         return self._bump()
 
+    def _unary_(self, op):
+        """In-place elementwise math outside the graph (``x.relu_()``, ``x.exp_()``...)."""
+        self._check_inplace(op + "_")
+        self.backend.copyto_(self.array, self.backend.unary(op, self.array))
+        return self._bump()
+
+    def relu_(self): return self._unary_("relu")
+    def abs_(self): return self._unary_("abs")
+    def sqrt_(self): return self._unary_("sqrt")
+    def exp_(self): return self._unary_("exp")
+    def log_(self): return self._unary_("log")
+    def neg_(self): return self._unary_("neg")
+    def sigmoid_(self): return self._unary_("sigmoid")
+    def tanh_(self): return self._unary_("tanh")
+
     def clamp_(self, min=None, max=None):
         self._check_inplace("clamp_")
         self.backend.copyto_(self.array, self.backend.clip(self.array, min, max))
@@ -557,6 +606,11 @@ class Tensor:
     def broadcast_to(self, shape): return _sh.expand(self, tuple(shape))
     def repeat(self, *reps): return _sh.repeat(self, _sh.shape_arg(reps))
     def chunk(self, chunks, dim=0): return _sh.chunk(self, chunks, dim)
+    def unbind(self, dim=0): return _sh.unbind(self, dim)
+    def cumsum(self, dim): return _rd.cumsum(self, dim)
+    def logsumexp(self, dim, keepdim=False): return _rd.logsumexp(self, dim, keepdim)
+    def tril(self, diagonal=0): return _sh.tri(self, diagonal, lower=True)
+    def triu(self, diagonal=0): return _sh.tri(self, diagonal, lower=False)
     def split(self, size, dim=0): return _sh.split(self, size, dim)
     def contiguous(self): return self
     def clone(self): return _sh.Clone.apply(self)

@@ -124,6 +124,9 @@ class NumpyBackend(Backend):
         idx = self.xp.argsort(-a if descending else a, axis=axis, kind="stable")
         return idx
 
+    def cumsum(self, a, axis):
+        return self.xp.cumsum(a, axis=axis)
+
     def classify(self, op, a):
         """``op`` in isnan isinf isfinite: a bool array."""
         return getattr(self.xp, op)(a)

@@ -12,7 +12,7 @@ from .layers import (Identity, Linear, Bilinear, Conv2d, MaxPool2d, AvgPool2d, L
                      AdaptiveAvgPool2d, ReLU, Sigmoid, Tanh, LeakyReLU, ELU, GELU, SiLU, Softplus,
                      Softmax, LogSoftmax, Flatten, Unflatten, Dropout, Dropout2d, BatchNorm1d,
                      BatchNorm2d, LocalResponseNorm, Sequential, ModuleList, ModuleDict,
-                     ParameterList, Embedding, ConvTranspose2d, Upsample)
+                     ParameterList, Embedding, ConvTranspose2d, Upsample, Hardtanh, ReLU6, PReLU)
 from .loss import (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss,  # noqa: F401
                    BCELoss, BCEWithLogitsLoss, KLDivLoss)
 from . import utils  # noqa: F401

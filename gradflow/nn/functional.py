@@ -26,6 +26,20 @@ def tanh(x):
     return x.tanh()
 
 
+def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
+    return x.clip(min_val, max_val)
+
+
+def relu6(x, inplace=False):
+    return x.clip(0.0, 6.0)
+
+
+def prelu(x, weight):
+    """max(0, x) + weight * min(0, x), ``weight`` per channel (dim 1) or a single value."""
+    w = weight.reshape((1, -1) + (1,) * (x.ndim - 2)) if weight.numel() > 1 else weight.reshape(())
+    return _where(x > 0, x, x * w)
+
+
 def leaky_relu(x, negative_slope=0.01, inplace=False):
     return _where(x > 0, x, x * negative_slope)
 

@@ -232,6 +232,35 @@ class Tanh(Module):
         return F.tanh(x)
 
 
+class Hardtanh(Module):
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+
+class ReLU6(Hardtanh):
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+
+class PReLU(Module):
+    """Leaky ReLU with a learned slope: ``num_parameters`` slopes (1, or one per channel),
+    initialised to ``init`` (0.25) as PyTorch."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.weight = Parameter(empty(num_parameters, **_factory(device, dtype)))
+        from . import init as _init
+        _init.constant_(self.weight, init)
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+
 class LeakyReLU(Module):
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()

@@ -164,3 +164,33 @@ def argminmax(op, x, axis=None, keepdims=False):
         axis = axis[0]
     arr = x.backend.arg_reduce(op, x.array, axis, keepdims)
     return Tensor._make(x.backend.astype(arr, dtypes.int64), x.backend)
+
+
+class CumSum(Function):
+    """Running sum along ``axis``; its gradient is the reversed running sum of the
+    output gradient."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        return x.backend.cumsum(x.array, axis)
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, a = gy.backend, ctx.axis
+        rev = (slice(None),) * a + (slice(None, None, -1),)
+        return be.cumsum(gy.array[rev], a)[rev], None
+
+
+def cumsum(x, axis):
+    return CumSum.apply(x, norm_axes(axis, x.ndim, "cumsum")[0])
+
+
+def logsumexp(x, axis, keepdims=False):
+    """log(sum(exp(x))) along ``axis``, shifted by the (constant) max for stability."""
+    axes = norm_axes(axis, x.ndim, "logsumexp")
+    m = Tensor._make(x.backend.reduce("max", x.array, axes, True), x.backend)
+    m = Tensor._make(x.backend.where(x.backend.classify("isfinite", m.array), m.array,
+                                     x.backend.zeros((), x.dtype)), x.backend)
+    out = sum((x - m).exp(), axes, True).log() + m
+    return out if keepdims else out.reshape(tuple(s for i, s in enumerate(out.shape) if i not in axes))

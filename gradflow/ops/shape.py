@@ -369,3 +369,23 @@ def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - PyTorch's nam
     sl[d] = slice(0, k)
     idx = Tensor._make(idx[tuple(sl)], x.backend)
     return ValuesIndices(gather(x, d, idx), idx)
+
+
+def unbind(x, dim=0):
+    """The slices of ``x`` along ``dim``, that dim removed (differentiable)."""
+    d = _dim(dim, x.ndim, "unbind")
+    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+
+
+def tri(x, diagonal=0, lower=True):
+    """tril/triu of the last two dims: x times a 0/1 mask (differentiable)."""
+    if x.ndim < 2:
+        raise ValueError(f"{'tril' if lower else 'triu'}: needs at least 2 dims, got {x.shape}")
+    rows, cols = x.shape[-2:]
+    mask = (numpy.tri(rows, cols, diagonal, dtype=bool) if lower
+            else ~numpy.tri(rows, cols, diagonal - 1, dtype=bool))
+    be = x.backend
+    if x.dtype.kind == "b":
+        return Tensor._make(x.array & be.asarray(mask), be)
+    from .elementwise import mul
+    return mul(x, Tensor._make(be.asarray(mask.astype(x.dtype)), be))
