@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 
 import numpy
@@ -148,8 +150,38 @@ def evaluate(model, loader):
     return loss_sum / max(total, 1), correct / max(total, 1)
 
 
-def train_one_epoch(model, loader, optimizer, progress=None):
-    """One pass over ``loader``; returns (mean loss, accuracy) of the training batches."""
+class StopOnCtrlC:
+    """Ctrl-C only sets a flag, which the training loop checks between batches: the
+    interrupt then never lands inside a library call or an object finalizer (where Python
+    prints "Exception ignored" and carries on training). A second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._prev = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._prev = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._prev is not None:
+            signal.signal(signal.SIGINT, self._prev)
+        return False
+
+
+def train_one_epoch(model, loader, optimizer, progress=None, check_stop=None):
+    """One pass over ``loader``; returns (mean loss, accuracy) of the training batches.
+    ``check_stop()`` runs after every batch (it raises KeyboardInterrupt to stop)."""
     from .nn import functional as F
     model.train()
     total, correct, loss_sum = 0, 0, 0.0
@@ -167,6 +199,8 @@ def train_one_epoch(model, loader, optimizer, progress=None):
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{loss_sum / total:.4f}", refresh=False)
+        if check_stop is not None:
+            check_stop()
     return loss_sum / max(total, 1), correct / max(total, 1)
 
 
@@ -304,31 +338,35 @@ def _run(args):
     t_start = time.perf_counter()
     epoch = start
     snapshot = _snapshot(_checkpoint(model, optimizer, start, metrics, cfg))
+    stop = StopOnCtrlC()
     try:
         from tqdm import tqdm
-        for epoch in range(start, cfg["epochs"]):
-            _seed_epoch(train, cfg["seed"], epoch)
-            loader = DataLoader(train, batch_size=cfg["batch_size"], shuffle=True,
-                                seed=cfg["seed"] * 100003 + epoch)
-            lr = epoch_lr(cfg, epoch)
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            t0 = time.perf_counter()
-            with tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="batch",
-                      leave=False, disable=args.no_progress, file=sys.stderr,
-                      dynamic_ncols=True) as bar:
-                tr_loss, tr_acc = train_one_epoch(model, loader, optimizer, bar)
-            va_loss, va_acc = evaluate(model, val_loader)
-            _, te_acc = evaluate(model, test_loader)
-            row = dict(epoch=epoch + 1, lr=lr, train_loss=tr_loss, train_acc=tr_acc, val_loss=va_loss,
-                       val_acc=va_acc, test_acc=te_acc, seconds=time.perf_counter() - t0)
-            metrics.append(row)
-            snapshot = _snapshot(_checkpoint(model, optimizer, epoch + 1, metrics, cfg))
-            _print_row(row)
-            if not math.isfinite(tr_loss):
-                print("gradflow train: the loss diverged (non-finite); try a smaller --lr",
-                      file=sys.stderr)
-                break
+        with stop:
+            for epoch in range(start, cfg["epochs"]):
+                stop.check()
+                _seed_epoch(train, cfg["seed"], epoch)
+                loader = DataLoader(train, batch_size=cfg["batch_size"], shuffle=True,
+                                    seed=cfg["seed"] * 100003 + epoch)
+                lr = epoch_lr(cfg, epoch)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                t0 = time.perf_counter()
+                with tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{cfg['epochs']}",
+                          unit="batch", leave=False, disable=args.no_progress, file=sys.stderr,
+                          dynamic_ncols=True) as bar:
+                    tr_loss, tr_acc = train_one_epoch(model, loader, optimizer, bar, stop.check)
+                va_loss, va_acc = evaluate(model, val_loader)
+                _, te_acc = evaluate(model, test_loader)
+                row = dict(epoch=epoch + 1, lr=lr, train_loss=tr_loss, train_acc=tr_acc,
+                           val_loss=va_loss, val_acc=va_acc, test_acc=te_acc,
+                           seconds=time.perf_counter() - t0)
+                metrics.append(row)
+                snapshot = _snapshot(_checkpoint(model, optimizer, epoch + 1, metrics, cfg))
+                _print_row(row)
+                if not math.isfinite(tr_loss):
+                    print("gradflow train: the loss diverged (non-finite); try a smaller --lr",
+                          file=sys.stderr)
+                    break
     except KeyboardInterrupt:
         # the state after the last completed epoch: the interrupted epoch is re-run on
         # --resume, so the resumed run reproduces an uninterrupted one exactly

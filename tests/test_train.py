@@ -57,11 +57,11 @@ def test_interrupt_saves_checkpoint_and_resume_continues(tmp_path, monkeypatch, 
     real = train.train_one_epoch
     calls = {"n": 0}
 
-    def flaky(model, loader, optimizer, progress=None):
+    def flaky(model, loader, optimizer, progress=None, check_stop=None):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return real(model, loader, optimizer, progress)
+        return real(model, loader, optimizer, progress, check_stop)
 
     monkeypatch.setattr(train, "train_one_epoch", flaky)
     args = ["--model", "mlp", "--epochs", "3", "--limit", "200", "--seed", "3", "--out", str(out)]
@@ -144,3 +144,19 @@ def test_other_datasets_from_files(tmp_path, dataset, model, monkeypatch):
     assert train.load_model(out / "model.npz")(gf.zeros(1, m["config"]["in_channels"],
                                                          m["config"]["image_size"],
                                                          m["config"]["image_size"])).shape == (1, 10)
+
+
+def test_ctrl_c_is_deferred_to_a_batch_boundary():
+    """SIGINT only sets a flag; check() raises at the next safe point; a second
+    Ctrl-C interrupts at once; the previous handler comes back afterwards."""
+    import signal
+    before = signal.getsignal(signal.SIGINT)
+    with train.StopOnCtrlC() as stop:
+        stop.check()                      # nothing requested: no-op
+        signal.raise_signal(signal.SIGINT)
+        assert stop.requested
+        with pytest.raises(KeyboardInterrupt):
+            stop.check()
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)   # the second Ctrl-C is immediate
+    assert signal.getsignal(signal.SIGINT) is before
