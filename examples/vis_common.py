@@ -29,22 +29,6 @@ def lenet5():
         nn.Linear(84, 10))
 
 
-def alexnet(num_classes=1000):
-    """AlexNet (Krizhevsky et al. 2012) for 227x227 input, the two-GPU split kept as
-    groups=2 on conv2, conv4 and conv5: 60,965,224 parameters."""
-    return nn.Sequential(
-        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(3, 2),
-        nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(), nn.LocalResponseNorm(5),
-        nn.MaxPool2d(3, 2),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
-        nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-        nn.Flatten(),
-        nn.Linear(256 * 6 * 6, 4096), nn.ReLU(), nn.Dropout(),
-        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(),
-        nn.Linear(4096, num_classes))
-
-
 def load_digits():
     """The 5,000 bundled MNIST digits as float32 (N, 1, 28, 28) in [0, 1] and int64 labels."""
     ds = gradflow.datasets.digits()

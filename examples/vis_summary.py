@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gradflow  # noqa: E402
 from gradflow.vis._plot import new_figure, save  # noqa: E402
-from vis_common import alexnet, lenet5  # noqa: E402
+from gradflow.nn.models import alexnet  # noqa: E402
+from vis_common import lenet5  # noqa: E402
 
 
 def plot(s, path, title):

@@ -23,9 +23,11 @@ requires_cuda = pytest.mark.skipif(_cuda_reason is not None,
                                    reason=f"CUDA backend unavailable: {_cuda_reason}")
 
 
-def _backend_params():
+def backend_params(names=None):
+    """pytest params for ``names`` (default: every registered backend); the ones that
+    cannot run here are skipped with the reason."""
     params = []
-    for name in registered_backends():
+    for name in (registered_backends() if names is None else names):
         reason = unavailable_reason(name)
         marks = [pytest.mark.skip(reason=f"backend {name} unavailable: {reason}")] if reason else []
         if name == "cupy":
@@ -34,7 +36,7 @@ def _backend_params():
     return params
 
 
-@pytest.fixture(params=_backend_params())
+@pytest.fixture(params=backend_params())
 def backend(request):
     """The name of a backend; new tensors in the test are created on it."""
     with gradflow.backend(request.param):

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pytest
 
-from gradflow.backends import unavailable_reason
+from conftest import backend_params
 
 TRAIN_SRC = r'''
 import numpy as np
@@ -99,12 +99,7 @@ train, digest = _ns["train"], _ns["digest"]
 
 
 def _cpu_backends():
-    out = []
-    for name in ("numpy", "numba"):
-        reason = unavailable_reason(name)
-        marks = [pytest.mark.skip(reason=f"backend {name} unavailable: {reason}")] if reason else []
-        out.append(pytest.param(name, marks=marks, id=name))
-    return out
+    return backend_params(("numpy", "numba"))
 
 
 @pytest.mark.parametrize("backend", _cpu_backends())

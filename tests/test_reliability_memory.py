@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 import pytest
 
+from conftest import backend_params
 import gradflow as gf
 import gradflow.nn.functional as F
 from gradflow.autograd import Context
@@ -188,13 +189,7 @@ def _lenet_step_factory():
 
 
 def _cpu_backends():
-    from gradflow.backends import unavailable_reason
-    out = []
-    for name in ("numpy", "numba"):
-        reason = unavailable_reason(name)
-        marks = [pytest.mark.skip(reason=f"backend {name} unavailable: {reason}")] if reason else []
-        out.append(pytest.param(name, marks=marks, id=name))
-    return out
+    return backend_params(("numpy", "numba"))
 
 
 @pytest.mark.parametrize("backend_name", _cpu_backends())

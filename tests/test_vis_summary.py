@@ -6,23 +6,8 @@ import pytest
 
 import gradflow
 import gradflow.nn as nn
+from gradflow.nn.models import alexnet
 from gradflow.vis import receptive_field, summary
-
-
-def alexnet_paper():
-    """AlexNet as in Krizhevsky et al. 2012 (two-GPU grouping kept as groups=2),
-    on 227x227 input (the paper's "224" does not give 55x55 after conv1)."""
-    return nn.Sequential(
-        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(3, 2),
-        nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(), nn.LocalResponseNorm(5),
-        nn.MaxPool2d(3, 2),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
-        nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-        nn.Flatten(),
-        nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(),
-        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(),
-        nn.Linear(4096, 1000))
 
 
 def lenet5():
@@ -72,7 +57,7 @@ def test_lenet5_rows():
 
 
 def test_alexnet_published_counts():
-    s = summary(alexnet_paper(), (3, 227, 227))
+    s = summary(alexnet(), (3, 227, 227))
     convs = [r for r in s.rows if r.type == "Conv2d"]
     fcs = [r for r in s.rows if r.type == "Linear"]
     # Per-layer parameters, weights + biases (Krizhevsky et al. 2012, groups of 2 on
@@ -161,7 +146,7 @@ def test_dilation_and_strided_conv():
 
 
 def test_alexnet_receptive_field():
-    rf = receptive_field(nn.Sequential(*list(alexnet_paper().children())[:15]), (3, 227, 227))
+    rf = receptive_field(nn.Sequential(*list(alexnet().children())[:15]), (3, 227, 227))
     convs = [r for r in rf if r.type in ("Conv2d", "MaxPool2d")]
     # conv1 11 (jump 4), pool 19 (8), conv2 51, pool 67 (16), conv3 99, conv4 131,
     # conv5 163, pool5 195 (32): the textbook 195x195 field of AlexNet's last conv features

@@ -5,7 +5,8 @@ All take ``in_channels`` and ``image_size`` so they fit 28 x 28 grey digits and
 """
 from __future__ import annotations
 
-from .layers import (BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential)
+from .layers import (BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d,
+                     ReLU, Sequential)
 from .module import Module
 
 
@@ -61,6 +62,22 @@ class ConvNet(Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))
+
+
+def alexnet(num_classes=1000):
+    """AlexNet (Krizhevsky et al. 2012) for 227x227 input, the two-GPU split kept as
+    groups=2 on conv2, conv4 and conv5: 60,965,224 parameters with 1000 classes (the
+    paper's "224" does not give 55x55 after conv1)."""
+    return Sequential(
+        Conv2d(3, 96, 11, stride=4), ReLU(), LocalResponseNorm(5), MaxPool2d(3, 2),
+        Conv2d(96, 256, 5, padding=2, groups=2), ReLU(), LocalResponseNorm(5), MaxPool2d(3, 2),
+        Conv2d(256, 384, 3, padding=1), ReLU(),
+        Conv2d(384, 384, 3, padding=1, groups=2), ReLU(),
+        Conv2d(384, 256, 3, padding=1, groups=2), ReLU(), MaxPool2d(3, 2),
+        Flatten(),
+        Linear(256 * 6 * 6, 4096), ReLU(), Dropout(),
+        Linear(4096, 4096), ReLU(), Dropout(),
+        Linear(4096, num_classes))
 
 
 MODELS = {"mlp": MLP, "lenet5": LeNet5, "convnet": ConvNet}

@@ -114,23 +114,6 @@ def minmax(op, x, axis=None, keepdims=False):
     return MinMax.apply(x, op, norm_axes(axis, x.ndim, op), keepdims)
 
 
-class SelectAlong(Function):
-    """``x`` picked at integer positions ``index`` (a tuple of broadcasting index arrays,
-    each position at most once); the gradient is scattered back to those positions."""
-
-    @staticmethod
-    def forward(ctx, x, index):
-        ctx.shape, ctx.index, ctx.dtype = x.shape, index, x.dtype
-        return x.backend.getitem(x.array, index)
-
-    @staticmethod
-    def backward(ctx, gy):
-        be = gy.backend
-        out = be.zeros(ctx.shape, ctx.dtype)
-        be.setitem_(out, ctx.index, gy.array)
-        return out, None
-
-
 def select_minmax(op, x, dim, keepdims=False):
     """PyTorch's ``x.max(dim)`` / ``x.min(dim)``: (values, int64 indices) along one dim."""
     if x.array.size == 0:
@@ -147,7 +130,8 @@ def select_minmax(op, x, dim, keepdims=False):
         else:
             r = be.arange(0, n, 1, dtypes.int64)
             index.append(be.reshape(r, tuple(n if i == d else 1 for i in range(x.ndim))))
-    values = SelectAlong.apply(x, tuple(index))
+    from .shape import GetItem
+    values = GetItem.apply(x, tuple(index), True)
     indices = Tensor._make(idx, be)
     if not keepdims:
         kept = x.shape[:axis] + x.shape[axis + 1:]

@@ -192,20 +192,23 @@ def normalize_index(index, x):
 
 
 class GetItem(Function):
+    """``x[index]``. ``unique=True`` promises that no position is picked twice (as in
+    sort, max(dim)), so the backward is a plain assignment instead of a scatter-add."""
+
     @staticmethod
-    def forward(ctx, x, index):
-        ctx.shape, ctx.index, ctx.dtype = x.shape, index, x.dtype
+    def forward(ctx, x, index, unique=False):
+        ctx.shape, ctx.index, ctx.dtype, ctx.unique = x.shape, index, x.dtype, unique
         return x.backend.getitem(x.array, index)
 
     @staticmethod
     def backward(ctx, gy):
         be = gy.backend
-        if _is_basic(ctx.index):  # slices/ints/None/...: no repeats, a plain assignment
+        if ctx.unique or _is_basic(ctx.index):  # no repeats: a plain assignment
             out = be.zeros(ctx.shape, ctx.dtype)
             be.setitem_(out, ctx.index, gy.array)
-            return out, None
+            return out, None, None
         # index_add accumulates repeated fancy indices (x[[0, 0]] -> grad 2)
-        return be.index_add(ctx.shape, ctx.index, gy.array, ctx.dtype), None
+        return be.index_add(ctx.shape, ctx.index, gy.array, ctx.dtype), None, None
 
 
 def _is_basic(index):
@@ -329,7 +332,7 @@ def _along(be, index, dim):
     return tuple(grids)
 
 
-def gather(x, dim, index):
+def gather(x, dim, index, _unique=False):
     """``out[i][j] = x[i][index[i][j]]`` along ``dim`` (PyTorch's gather); differentiable
     in ``x``: repeated indices accumulate their gradient."""
     if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
@@ -342,7 +345,7 @@ def gather(x, dim, index):
         if i != d and a > b:
             raise ValueError(f"gather: index shape {index.shape} exceeds input shape {x.shape} "
                              f"at dim {i}")
-    return GetItem.apply(x, _along(x.backend, index.array, d))
+    return GetItem.apply(x, _along(x.backend, index.array, d), _unique)
 
 
 def sort(x, dim=-1, descending=False):
@@ -350,7 +353,7 @@ def sort(x, dim=-1, descending=False):
     from ..tensor import ValuesIndices
     d = _dim(dim, x.ndim, "sort")
     idx = Tensor._make(x.backend.argsort(x.array, d, descending), x.backend)
-    return ValuesIndices(gather(x, d, idx), idx)
+    return ValuesIndices(gather(x, d, idx, _unique=True), idx)
 
 
 def argsort(x, dim=-1, descending=False):
@@ -368,7 +371,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - PyTorch's nam
     sl = [slice(None)] * x.ndim
     sl[d] = slice(0, k)
     idx = Tensor._make(idx[tuple(sl)], x.backend)
-    return ValuesIndices(gather(x, d, idx), idx)
+    return ValuesIndices(gather(x, d, idx, _unique=True), idx)
 
 
 def unbind(x, dim=0):
