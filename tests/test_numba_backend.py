@@ -65,7 +65,7 @@ CONV_CASES = [
     (3, 4, 11, 10, 6, 3, 2, (2, 1), (1, 0), (1, 2), 2),
     (2, 1, 28, 28, 6, 5, 5, (1, 1), (2, 2), (1, 1), 1),        # LeNet conv1
     (3, 6, 14, 14, 16, 5, 5, (1, 1), (0, 0), (1, 1), 1),        # LeNet conv2
-    (2, 32, 12, 12, 64, 3, 3, (1, 1), (1, 1), (1, 1), 1),       # "sample" layout in auto mode
+    (2, 32, 12, 12, 64, 3, 3, (1, 1), (1, 1), (1, 1), 1),       # 32->64 channels: BLAS GEMM paths
     (2, 4, 5, 5, 4, 1, 1, (1, 1), (0, 0), (1, 1), 1),           # 1x1 fast path
     (2, 4, 7, 7, 8, 3, 3, (3, 2), (0, 1), (1, 1), 4),           # groups, uneven stride
     (1, 2, 6, 9, 3, 2, 4, (2, 3), (1, 2), (2, 1), 1),           # padding > needed, dilation
@@ -75,24 +75,36 @@ CONV_CASES = [
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=["float32", "float64"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:7])))
-@pytest.mark.parametrize("mode", ["sample", "kmajor"])
+@pytest.mark.parametrize("mode", ["pool", "kernels"])
 def test_conv_kernels_match_numpy(nb, ref, case, mode, dtype, monkeypatch):
     n, c, h, w, k, kh, kw, s, p, d, g = case
     rng = np.random.default_rng(1)
     x = rnd(rng, (n, c, h, w), dtype, noncontig=True)
     wt = rnd(rng, (k, c // g, kh, kw), dtype)
     b = rnd(rng, (k,), dtype)
-    monkeypatch.setattr(nb, "conv_mode", mode)
-    monkeypatch.setattr(nb, "chunk_bytes", 4096)   # several chunks, incl. a short last one
-    # kmajor runs every kernel multi-threaded, sample on the calling thread only
-    monkeypatch.setattr(nb, "parallel_min_bytes", 0 if mode == "kmajor" else 1 << 40)
-    monkeypatch.setattr(nb, "small_dw_max", 1 << 20 if mode == "kmajor" else 0)  # both dW paths
+    if mode == "pool":
+        # several chunks (incl. a short last one) spread over the thread pool, each
+        # chunk's kernels on its own thread; both weight-gradient paths
+        monkeypatch.setattr(nb, "parallel_conv_bytes", 0)
+        monkeypatch.setattr(nb, "chunk_bytes", 4096)
+        monkeypatch.setattr(nb, "small_dw_max", 1 << 20)
+    else:
+        # one chunk on the calling thread, every kernel numba-parallel
+        monkeypatch.setattr(nb, "parallel_conv_bytes", 1 << 40)
+        monkeypatch.setattr(nb, "parallel_min_bytes", 0)
+        monkeypatch.setattr(nb, "small_dw_max", 0)
     y = nb.conv2d_forward(x, wt, b, s, p, d, g)
     close(y, ref.conv2d_forward(x, wt, b, s, p, d, g), dtype)
     gy = rnd(rng, y.shape, dtype, noncontig=True)
-    for got, want in zip(nb.conv2d_backward(x, wt, gy, s, p, d, g),
-                         ref.conv2d_backward(x, wt, gy, s, p, d, g)):
-        close(got, want, dtype)
+    want = ref.conv2d_backward(x, wt, gy, s, p, d, g)
+    for got, exp in zip(nb.conv2d_backward(x, wt, gy, s, p, d, g), want):
+        close(got, exp, dtype)
+    y2, saved = nb.conv2d_forward_saved(x, wt, b, s, p, d, g)
+    close(y2, y, dtype)
+    if not (kh == kw == 1):
+        assert saved is not None and saved[0] == "kmajor-cols"
+    for got, exp in zip(nb.conv2d_backward(x, wt, gy, s, p, d, g, saved=saved), want):
+        close(got, exp, dtype)
     dx, dw, db = nb.conv2d_backward(x, wt, gy, s, p, d, g, need_dx=False, need_db=False)
     assert dx is None and db is None and dw.shape == wt.shape
 
@@ -269,9 +281,11 @@ def test_nan_propagates(nb):
 # ---------------------------------------------------------------------------
 # threads, info, lazy import, cache
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("parallel", [True, False])
+@pytest.mark.parametrize("parallel", ["kernels", "pool", "serial"])
 def test_two_threads_do_not_crash(nb, parallel, monkeypatch):
-    monkeypatch.setattr(nb, "parallel_min_bytes", 0 if parallel else 1 << 40)
+    monkeypatch.setattr(nb, "parallel_min_bytes", 0 if parallel == "kernels" else 1 << 40)
+    monkeypatch.setattr(nb, "parallel_conv_bytes", 0 if parallel == "pool" else 1 << 40)
+    monkeypatch.setattr(nb, "chunk_bytes", 1 << 14)
     rng = np.random.default_rng(10)
     x = rng.standard_normal((8, 4, 16, 16)).astype(np.float32)
     w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
@@ -305,11 +319,61 @@ def test_two_threads_do_not_crash(nb, parallel, monkeypatch):
             np.testing.assert_array_equal(a, b)
 
 
+def test_pmap_finishes_every_item_then_raises_the_first_error(nb):
+    done = []
+    lock = threading.Lock()
+
+    def fn(i):
+        if i in (1, 4):
+            raise ValueError(f"item {i}")
+        with lock:
+            done.append(i)
+        return i * i
+
+    assert nb._pmap(lambda i: i * i, list(range(7))) == [i * i for i in range(7)]
+    with pytest.raises(ValueError, match="item"):
+        nb._pmap(fn, list(range(7)))
+    assert sorted(done) == [0, 2, 3, 5, 6]       # nothing abandoned half-way
+
+
+def test_pmap_nested_in_a_worker_and_after_fork_does_not_hang(nb):
+    out = []
+
+    def call():
+        out.append(nb._pmap(lambda i: sum(nb._pmap(lambda j: i * j, [1, 2, 3])), [1, 2, 3, 4]))
+
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "nested _pmap deadlocked"
+    assert out == [[6, 12, 18, 24]]
+    old = nb._executor
+    nb._executor_pid = -1                        # as a forked child sees it
+    assert nb._pmap(lambda i: i + 1, [1, 2]) == [2, 3]
+    assert nb._executor is not old and nb._executor_pid == os.getpid()
+
+
+def test_blas_pinned_and_threaded_gemm_matches_numpy(nb, monkeypatch):
+    from gradflow.utils.threads import get_blas_threads
+    if get_blas_threads() is None:
+        pytest.skip("BLAS thread count not controllable here (not OpenBLAS)")
+    assert nb.info()["blas_threads"] == 1
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((300, 200)).astype(np.float32)
+    b = rng.standard_normal((200, 160)).astype(np.float32)
+    monkeypatch.setattr(nb, "threads", 2)
+    monkeypatch.setattr(nb, "blas_parallel_macs", 1)
+    monkeypatch.setattr(nb, "_parallel_at", 0.0)   # nothing parallel ran recently
+    close(nb.matmul(a, b), a.astype(np.float64) @ b, np.float32)
+    assert get_blas_threads() == 1                 # restored after the threaded call
+
+
 def test_info_reports_threading_and_cache(nb):
     info = nb.info()
     assert info["threading_layer"] in ("omp", "tbb", "workqueue")
     assert info["parallel_calls_serialized"] == (info["threading_layer"] == "workqueue")
     assert info["threads"] >= 1
+    assert "blas_threads" in info
     assert os.path.isdir(info["cache_dir"])
     assert "nnan" not in info["fastmath"] and "ninf" not in info["fastmath"]
     pkg = os.path.dirname(gradflow.__file__)

@@ -20,38 +20,49 @@ or use spawn), otherwise parallel kernels are serialised by a lock. ``info()``
 reports the layer, the thread count, the OpenMP wait policy and the
 compile-cache folder.
 
-Which kernels run multi-threaded (``parallel_min_bytes``): a parallel region's
-fork/join costs tens of microseconds on a quiet machine, and the hot kernels
-sit between OpenBLAS GEMM calls whose worker threads keep the other core busy
-(spinning) for a while after each call. Measured on the 2-core CI machine, a
-LeNet-5 step ran 2-3x *slower* with its kernels parallel (batch 64: 1 MB
-threshold 43 ms vs all on the calling thread 8 ms; batch 256: 8 MB threshold
-77 ms vs 40 ms), while a standalone kernel with no GEMM around it (max-pool
-forward + backward on a 16 MB tensor) is about 1.5x faster in parallel. So
-only kernels touching at least ``parallel_min_bytes`` (32 MB) use all numba
-threads; everything else runs on the calling thread.
+Who owns the cores. On a 2-core machine two thread pools fight: OpenBLAS's worker
+threads keep spinning after each GEMM and starve the kernels that follow (a
+LeNet-5 step ran 2-3x slower with its kernels parallel next to threaded BLAS).
+So selecting this backend pins BLAS to one thread (``pin_blas``), and the
+parallelism comes from this backend: a convolution is split over the batch into
+chunks (``_conv_chunks``) that run on a small thread pool (``_pmap``; the
+caller plus ``threads - 1`` workers), each chunk doing its own im2col, GEMM and
+scatter on its thread, with the chunk's columns small enough (``chunk_bytes``)
+to stay in cache between im2col and GEMM. Standalone kernels (pooling, ReLU)
+use numba's own parallel loops only above ``parallel_min_bytes``: a parallel
+region's fork/join costs tens of microseconds here. Large 2-D GEMMs (an MLP's)
+get the BLAS threads back for the call when nothing parallel ran in the last
+``blas_quiet_s`` (see ``matmul``). Results are reproducible run to run for a
+given thread count; the chunk split (and so the rounding of weight-gradient
+sums) depends on it.
 
 Convolution: im2col (numba, padding handled in-kernel) into a buffer laid
-out (C*kh*kw, m*OH*OW) for a chunk of m samples (``chunk_bytes``; usually the
-whole batch), one GEMM per chunk, then a transposing copy to NCHW that also
-adds the bias; backward transposes the output gradient once (summing the bias
-gradient on the way), one GEMM each for dW and the column gradient, then
-col2im. When the whole batch is one chunk of at most ``save_cols_bytes``, the
-forward's im2col buffer is kept (``conv2d_forward_saved``) and the weight
-gradient reuses it. ``conv_mode = "sample"`` (one GEMM per sample writing
-NCHW directly) is kept for comparison: it measured slower on every benchmark
-shape here. Large temporaries and results come from a small buffer pool
-(``_empty``) so repeated steps do not page-fault fresh mmap'd memory.
+out (C*kh*kw, m*OH*OW) for a chunk of m samples, one GEMM per chunk, then a
+transposing copy to NCHW that also adds the bias; backward transposes the
+output gradient (summing the bias gradient on the way), one GEMM each for dW
+and the column gradient, then col2im -- per chunk, the chunks' dW and bias
+parts summed in chunk order. When the whole batch's columns fit
+``save_cols_bytes`` the forward keeps them (``conv2d_forward_saved``) and the
+weight gradient reuses them. Tiny weights (LeNet's conv1) use numba kernels
+instead of BLAS for the forward GEMM and the weight gradient. Large temporaries
+and results come from a small buffer pool (``_empty``) so repeated steps do not
+page-fault fresh mmap'd memory.
 """
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
+from ..utils.threads import fast_blas_setter, get_blas_threads, set_blas_threads
 from .numpy_backend import NumpyBackend, conv_out_size
+
+_WORKER = threading.local()   # .active: this thread is running a _pmap item
 
 _FLOATS = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
@@ -79,14 +90,14 @@ def _c(a):
 class NumbaBackend(NumpyBackend):
     name = "numba"
 
-    #: ``"auto"`` | ``"sample"`` | ``"kmajor"``: the conv GEMM layout (see module doc)
-    conv_mode = "auto"
+    #: pin BLAS to one thread per caller: the pool below supplies the parallelism
+    pin_blas = True
     #: target size of one im2col chunk in bytes (few chunks: each is a GEMM + kernel handoff)
-    chunk_bytes = 1 << 26
+    chunk_bytes = 1 << 20
     #: elementwise kernels (relu, relu backward) below this many elements use NumPy
     min_kernel_size = 1 << 14
     #: kernels touching fewer bytes than this run on the calling thread only
-    parallel_min_bytes = 1 << 25
+    parallel_min_bytes = 1 << 20
 
     @classmethod
     def unavailable_reason(cls):
@@ -101,6 +112,14 @@ class NumbaBackend(NumpyBackend):
         self._pool = {}
         self._pool_bytes = 0
         self._pool_lock = threading.Lock()
+        self.threads = max(1, int(numba_kernels.num_threads()))
+        self._executor = None
+        self._executor_pid = None
+        self._blas_setter = None
+        self._parallel_at = 0.0      # perf_counter() of the last pool / parallel kernel use
+        if self.pin_blas:
+            set_blas_threads(1)
+            self._blas_setter = fast_blas_setter()
 
     def info(self):
         import numba
@@ -114,6 +133,7 @@ class NumbaBackend(NumpyBackend):
             "parallel_calls_serialized": K.serialized(),
             "omp_wait_policy": K.OMP_WAIT_POLICY,
             "parallel_min_bytes": self.parallel_min_bytes,
+            "blas_threads": get_blas_threads(),
             "cache_dir": K.CACHE_DIR,
             "fastmath": ",".join(sorted(K.FASTMATH)),
         }
@@ -160,10 +180,83 @@ class NumbaBackend(NumpyBackend):
     def memory_info(self):
         return {"pool_bytes": self._pool_bytes}
 
+    # -- the thread pool ----------------------------------------------------------------
+    def _pool_executor(self):
+        if self._executor is None or self._executor_pid != os.getpid():
+            # a forked child inherits the executor object but not its threads
+            self._executor = ThreadPoolExecutor(self.threads - 1,
+                                                thread_name_prefix="gradflow-numba")
+            self._executor_pid = os.getpid()
+        return self._executor
+
+    def _pmap(self, fn, items):
+        """``[fn(it) for it in items]`` with the items spread round-robin over the
+        calling thread and ``threads - 1`` pool workers. Every item runs even when
+        one fails (so no output is left half-written), then the first error (in item
+        order) is raised. Runs serially inside a worker, or with one thread/item."""
+        T = min(self.threads, len(items))
+        if T <= 1 or getattr(_WORKER, "active", False):
+            return [fn(it) for it in items]
+
+        def group(g):
+            _WORKER.active = True
+            res = []
+            try:
+                for it in items[g::T]:
+                    try:
+                        res.append((True, fn(it)))
+                    except BaseException as e:  # noqa: BLE001 - re-raised by the caller
+                        res.append((False, e))
+            finally:
+                _WORKER.active = False
+            return res
+
+        self._parallel_at = time.perf_counter()
+        ex = self._pool_executor()
+        futs = [ex.submit(group, g) for g in range(1, T)]
+        out = [None] * len(items)
+        out[0::T] = group(0)
+        for g, f in enumerate(futs, start=1):
+            out[g::T] = f.result()
+        for ok, v in out:
+            if not ok:
+                raise v
+        return [v for _, v in out]
+
+    def _runner(self, nitems):
+        """How to call a kernel inside :meth:`_pmap` items: on the item's own thread when
+        the items run in parallel, else as :meth:`_run` decides."""
+        if nitems > 1 and self.threads > 1:
+            return lambda kern, nbytes, *args: self.K.serial_call(kern, *args)
+        return self._run
+
+    #: 2-D GEMMs of at least this many multiply-adds get ``threads`` BLAS threads
+    #: (BLAS is otherwise pinned to one, see ``pin_blas``) -- but only when no pool or
+    #: parallel kernel ran in the last ``blas_quiet_s`` seconds: OpenBLAS's workers spin
+    #: for a while after each call and would steal the cores from that work (LeNet-5
+    #: b256: 32 ms per step with the GEMM threads, 19 ms without). An MLP step gets the
+    #: threaded GEMMs (0.68 vs 0.89 ms); a CNN step, whose convs use the pool, does not.
+    blas_parallel_macs = 1 << 23
+    blas_quiet_s = 0.25
+
+    def matmul(self, a, b):
+        setter = self._blas_setter
+        if (setter is not None and self.threads > 1 and a.ndim == 2 and b.ndim == 2
+                and a.shape[0] * a.shape[1] * b.shape[-1] >= self.blas_parallel_macs
+                and time.perf_counter() - self._parallel_at > self.blas_quiet_s
+                and not getattr(_WORKER, "active", False)):
+            setter(self.threads)
+            try:
+                return numpy.matmul(a, b)
+            finally:
+                setter(1)
+        return numpy.matmul(a, b)
+
     def _run(self, kern, nbytes, *args):
         """Call kernel ``kern``; single-threaded when it touches < ``parallel_min_bytes``."""
         if nbytes < self.parallel_min_bytes:
             return self.K.serial_call(kern, *args)
+        self._parallel_at = time.perf_counter()
         return kern(*args)
 
     @staticmethod
@@ -172,28 +265,26 @@ class NumbaBackend(NumpyBackend):
         return dt in _FLOATS and all(a.dtype == dt for a in arrays[1:])
 
     # -- convolution ----------------------------------------------------------------
-    def _conv_plan(self, n, ckk, kout, groups, L, itemsize):
-        mode = self.conv_mode
-        if mode == "auto":
-            # one GEMM per sample pays when each is big enough for BLAS; otherwise
-            # batch the chunk into one GEMM (LeNet's 6/16-channel, <=28x28 maps)
-            # measured (benchmarks/results/cpu.md): one big GEMM per chunk beats one
-            # GEMM per sample for LeNet's layers and for 32->64 3x3 on 32x32 maps alike
-            mode = "kmajor"
-        per_sample = ckk * L * itemsize
-        m = max(1, min(n, self.chunk_bytes // max(per_sample, 1)))
-        return mode, m
+    def _conv_chunks(self, n, per_sample_bytes):
+        """Split the batch into chunks [(n0, m), ...]: one per worker thread when the
+        conv is big enough to pay a thread handoff, each at most ``chunk_bytes`` of
+        im2col columns. Forward and backward compute the same split (the backward
+        reuses the forward's columns chunk by chunk)."""
+        T = self.threads if n * per_sample_bytes >= self.parallel_conv_bytes else 1
+        m = -(-n // max(1, min(T, n)))
+        m = max(1, min(m, self.chunk_bytes // max(per_sample_bytes, 1)))
+        return [(n0, min(m, n - n0)) for n0 in range(0, n, m)]
 
     #: convolutions whose weight has at most this many elements (C_out * C_in*kh*kw,
     #: groups=1) use numba kernels instead of BLAS for the forward GEMM (fused with the
     #: NCHW scatter and bias) and the weight gradient (measured single-threaded: LeNet
-    #: conv1 6x25 dW 0.7 vs 1.0 ms; conv2 16x150 dW 1.2 vs 0.75 ms, so only tiny ones; the
-    #: forward kernel only for chunks up to 8 MB: LeNet step b64 8.2 vs 8.9 ms, but b256
-    #: 40 vs 31 ms, where the two-thread BLAS GEMM wins)
+    #: conv1 6x25 dW 0.7 vs 1.0 ms; conv2 16x150 dW 1.2 vs 0.75 ms, so only tiny ones)
     small_dw_max = 512
     small_fwd_max = 512
-    #: the forward's im2col buffer is kept for the weight gradient when at most this big
+    #: the forward's im2col columns are kept for the weight gradient when at most this big
     save_cols_bytes = 1 << 24
+    #: convs with fewer im2col bytes than this run as one chunk on the calling thread
+    parallel_conv_bytes = 1 << 17
 
     def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
         if not self._ok(x, w) or (b is not None and b.dtype != x.dtype):
@@ -206,8 +297,10 @@ class NumbaBackend(NumpyBackend):
         return self._conv_fwd(x, w, b, stride, padding, dilation, groups, False, keep=True)
 
     def _conv_fwd(self, x, w, b, stride, padding, dilation, groups, relu, keep=False):
-        """(y, saved): ``saved`` is the whole-batch K-major im2col buffer when ``keep``
-        and it fits ``save_cols_bytes``, else None."""
+        """(y, saved): ``saved`` is ("kmajor-cols", columns of the whole batch, chunks)
+        when ``keep`` and they fit ``save_cols_bytes``, else None. Per chunk of m
+        samples: im2col into K-major columns (C*kh*kw, m*OH*OW), one GEMM, then a
+        transposing copy to NCHW that adds the bias; chunks run on the thread pool."""
         K = self.K
         x, w = _c(x), _c(w)
         n, c, h, wd = x.shape
@@ -220,47 +313,37 @@ class NumbaBackend(NumpyBackend):
         kg = kout // G
         r = cg * kh * kw
         ckk = c * kh * kw
+        dt = x.dtype
         wg = w.reshape(G, kg, r)
-        y = self._empty((n, kout, oh, ow), x.dtype)
+        y = self._empty((n, kout, oh, ow), dt)
         y3 = y.reshape(n, kout, L)
-        bias = _c(b) if b is not None else None
+        bz = _c(b) if b is not None else numpy.zeros(kout, dt)
         if kh == kw == 1 and sh == sw == 1 and ph == pw == 0 and G == 1:
             numpy.matmul(wg[0], x.reshape(n, c, L), out=y3)
-            if bias is not None or relu:
-                self._run(K.bias_act_, y.nbytes, y3,
-                          bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
+            if b is not None or relu:
+                self._run(K.bias_act_, y.nbytes, y3, bz, int(relu))
             return y, None
-        mode, m = self._conv_plan(n, ckk, kout, G, L, x.itemsize)
-        cols = self._empty((m * ckk * L,), x.dtype)
+        chunks = self._conv_chunks(n, ckk * L * x.itemsize)
+        keep = keep and n * ckk * L * x.itemsize <= self.save_cols_bytes
+        allcols = self._empty(n * ckk * L, dt) if keep else None
         geom = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-        if mode == "sample":
-            y4 = y.reshape(n, G, kg, L)
-            for n0 in range(0, n, m):
-                mm = min(m, n - n0)
-                cc = cols[:mm * ckk * L]
-                self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, ckk * L, L)
-                numpy.matmul(wg, cc.reshape(mm, G, r, L), out=y4[n0:n0 + mm])
-            if bias is not None or relu:
-                self._run(K.bias_act_, y.nbytes, y3,
-                          bias if bias is not None else numpy.zeros(kout, x.dtype), int(relu))
-        else:
-            bz = bias if bias is not None else numpy.zeros(kout, x.dtype)
-            tmp = self._empty((G, kg, m * L), x.dtype)
-            for n0 in range(0, n, m):
-                mm = min(m, n - n0)
-                cc = cols[:mm * ckk * L]
-                self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, L, mm * L)
-                if G == 1 and kout * r <= self.small_fwd_max and cc.nbytes <= (1 << 23):
-                    self._run(K.gemm_small_fwd, 2 * cc.nbytes, wg[0], cc, bz, y3, n0, mm,
-                              int(relu))
-                    continue
-                t = tmp[:, :, :mm * L] if mm == m else self._empty((G, kg, mm * L), x.dtype)
-                numpy.matmul(wg, cc.reshape(G, r, mm * L), out=t)
-                self._run(K.kmajor_to_nkl, 2 * t.nbytes, t.reshape(kout, mm * L), bz, y3, n0, mm,
-                          int(relu))
-            if keep and m == n and cols.nbytes <= self.save_cols_bytes:
-                return y, ("kmajor-cols", cols)
-        return y, None
+        run = self._runner(len(chunks))
+        small = G == 1 and kout * r <= self.small_fwd_max
+
+        def chunk(ch):
+            n0, mm = ch
+            cc = (allcols[n0 * ckk * L:(n0 + mm) * ckk * L] if keep
+                  else self._empty(mm * ckk * L, dt))
+            run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, L, mm * L)
+            if small and cc.nbytes <= (1 << 23):
+                run(K.gemm_small_fwd, 2 * cc.nbytes, wg[0], cc, bz, y3, n0, mm, int(relu))
+                return
+            t = self._empty((G, kg, mm * L), dt)
+            numpy.matmul(wg, cc.reshape(G, r, mm * L), out=t)
+            run(K.kmajor_to_nkl, 2 * t.nbytes, t.reshape(kout, mm * L), bz, y3, n0, mm, int(relu))
+
+        self._pmap(chunk, chunks)
+        return y, (("kmajor-cols", allcols, chunks) if keep else None)
 
     def conv2d_backward(self, x, w, gy, stride, padding, dilation, groups,
                         need_dx=True, need_dw=True, need_db=True, saved=None):
@@ -282,70 +365,66 @@ class NumbaBackend(NumpyBackend):
         gy3 = gy.reshape(n, kout, L)
         dx = dw_ = db = None
         wg = w.reshape(G, kg, r)
-        one_by_one = kh == kw == 1 and sh == sw == 1 and ph == pw == 0 and G == 1
-        mode, m = self._conv_plan(n, ckk, kout, G, L, x.itemsize)
-        fused_db = need_db and (need_dx or need_dw) and mode == "kmajor" and not one_by_one
-        if need_db and not fused_db:
-            db = self._empty(kout, dt)
-            self._run(K.channel_sum, gy.nbytes, gy3, db)
-        if not (need_dx or need_dw):
+        if not (need_dx or need_dw) or (kh == kw == 1 and sh == sw == 1 and ph == pw == 0
+                                        and G == 1):
+            if need_db:
+                db = self._empty(kout, dt)
+                self._run(K.channel_sum, gy.nbytes, gy3, db)
+            if need_dx or need_dw:    # 1x1 convolution: plain GEMMs
+                x3 = x.reshape(n, c, L)
+                if need_dw:
+                    dw_ = numpy.matmul(gy3, x3.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+                if need_dx:
+                    dx = numpy.matmul(wg[0].T, gy3).reshape(x.shape)
             return dx, dw_, db
-        if one_by_one:
-            x3 = x.reshape(n, c, L)
-            if need_dw:
-                dw_ = numpy.matmul(gy3, x3.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
-            if need_dx:
-                dx = numpy.matmul(wg[0].T, gy3).reshape(x.shape)
-            return dx, dw_, db
+        chunks = self._conv_chunks(n, ckk * L * x.itemsize)
+        allcols = None
+        if (saved is not None and saved[0] == "kmajor-cols" and saved[2] == chunks
+                and saved[1].size == n * ckk * L and saved[1].dtype == dt):
+            allcols = saved[1]
         geom = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-        have_cols = (saved is not None and saved[0] == "kmajor-cols" and mode == "kmajor"
-                     and m == n and saved[1].size == n * ckk * L and saved[1].dtype == dt)
-        cols = saved[1] if have_cols else (self._empty(m * ckk * L, dt) if need_dw else None)
-        dcols = self._empty(m * ckk * L, dt) if need_dx else None
         if need_dx:
             dx = self._empty(x.shape, dt)
-        dwacc = numpy.zeros((G, kg, r), dtype=dt) if need_dw else None
         wgt = wg.transpose(0, 2, 1)
-        if mode == "sample":
-            gy4 = gy.reshape(n, G, kg, L)
-            part = self._empty((m, G, kg, r), dt) if need_dw else None
-            for n0 in range(0, n, m):
-                mm = min(m, n - n0)
-                if need_dw:
-                    cc = cols[:mm * ckk * L]
-                    self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, ckk * L, L)
-                    pp = part[:mm]
-                    numpy.matmul(gy4[n0:n0 + mm], cc.reshape(mm, G, r, L).transpose(0, 1, 3, 2),
-                                 out=pp)
-                    dwacc += pp.sum(axis=0)
-                if need_dx:
-                    dc = dcols[:mm * ckk * L]
-                    numpy.matmul(wgt, gy4[n0:n0 + mm], out=dc.reshape(mm, G, r, L))
-                    self._run(K.col2im, 2 * dc.nbytes, dc, n0, mm, *geom, dx, ckk * L, L)
-        else:
-            gyt = self._empty((kout, m * L), dt)
+        run = self._runner(len(chunks))
+        small_dw = G == 1 and kout * r <= self.small_dw_max
+
+        def chunk(ch):
+            """(weight-gradient part (G, kg, r) or None, bias-gradient part float64)."""
+            n0, mm = ch
+            gt = self._empty((kout, mm * L), dt)
             acc = numpy.zeros(kout, dtype=numpy.float64)
-            for n0 in range(0, n, m):
-                mm = min(m, n - n0)
-                gt = gyt[:, :mm * L] if mm == m else self._empty((kout, mm * L), dt)
-                self._run(K.nkl_to_kmajor, 2 * gt.nbytes, gy3, n0, mm, gt, acc)
-                gtg = gt.reshape(G, kg, mm * L)
-                if need_dw:
-                    cc = cols[:mm * ckk * L]
-                    if not have_cols:
-                        self._run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, L, mm * L)
-                    if G == 1 and kout * r <= self.small_dw_max:
-                        self._run(K.gemm_nt_small, gt.nbytes + cc.nbytes, gt, cc, dwacc[0])
-                    else:
-                        dwacc += numpy.matmul(gtg, cc.reshape(G, r, mm * L).transpose(0, 2, 1))
-                if need_dx:
-                    dc = dcols[:mm * ckk * L]
-                    numpy.matmul(wgt, gtg, out=dc.reshape(G, r, mm * L))
-                    self._run(K.col2im, 2 * dc.nbytes, dc, n0, mm, *geom, dx, L, mm * L)
-            if fused_db:
-                db = acc.astype(dt)
+            run(K.nkl_to_kmajor, 2 * gt.nbytes, gy3, n0, mm, gt, acc)
+            gtg = gt.reshape(G, kg, mm * L)
+            dwp = None
+            if need_dw:
+                if allcols is not None:
+                    cc = allcols[n0 * ckk * L:(n0 + mm) * ckk * L]
+                else:
+                    cc = self._empty(mm * ckk * L, dt)
+                    run(K.im2col, cc.nbytes, x, n0, mm, *geom, cc, L, mm * L)
+                if small_dw:
+                    dwp = numpy.zeros((G, kg, r), dtype=dt)
+                    run(K.gemm_nt_small, gt.nbytes + cc.nbytes, gt, cc, dwp[0])
+                else:
+                    dwp = numpy.matmul(gtg, cc.reshape(G, r, mm * L).transpose(0, 2, 1))
+            if need_dx:
+                dc = self._empty(mm * ckk * L, dt)
+                numpy.matmul(wgt, gtg, out=dc.reshape(G, r, mm * L))
+                run(K.col2im, 2 * dc.nbytes, dc, n0, mm, *geom, dx, L, mm * L)
+            return dwp, acc
+
+        parts = self._pmap(chunk, chunks)
         if need_dw:
+            dwacc = parts[0][0]
+            for p, _ in parts[1:]:
+                dwacc += p
             dw_ = dwacc.reshape(w.shape)
+        if need_db:
+            acc = parts[0][1]
+            for _, a in parts[1:]:
+                acc += a
+            db = acc.astype(dt)
         return dx, dw_, db
 
     # -- pooling ------------------------------------------------------------------------

@@ -514,9 +514,28 @@ def maxpool_bwd(gy, idx, kh, kw, sh, sw, ph, pw, dh, dw, dx):
     W = dx.shape[3]
     OH = gy.shape[2]
     OW = gy.shape[3]
+    fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 \
+        and dh == 1 and dw == 1 and 2 * OH <= H and 2 * OW <= W
     for t in prange(N * C):
         n = t // C
         c = t - n * C
+        if fast:
+            # non-overlapping 2x2 windows: every dx element written once, no zeroing pass
+            for oy in range(OH):
+                for ox in range(OW):
+                    k = idx[n, c, oy, ox]
+                    g = gy[n, c, oy, ox]
+                    dx[n, c, 2 * oy, 2 * ox] = g if k == 0 else 0
+                    dx[n, c, 2 * oy, 2 * ox + 1] = g if k == 1 else 0
+                    dx[n, c, 2 * oy + 1, 2 * ox] = g if k == 2 else 0
+                    dx[n, c, 2 * oy + 1, 2 * ox + 1] = g if k == 3 else 0
+                for b in range(2 * OW, W):      # odd width: the last column is in no window
+                    dx[n, c, 2 * oy, b] = 0
+                    dx[n, c, 2 * oy + 1, b] = 0
+            for a in range(2 * OH, H):          # odd height: the last row
+                for b in range(W):
+                    dx[n, c, a, b] = 0
+            continue
         for a in range(H):
             for b in range(W):
                 dx[n, c, a, b] = 0

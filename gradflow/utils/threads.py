@@ -69,6 +69,19 @@ def set_blas_threads(n):
     return prev
 
 
+_FAST = {}
+
+
+def fast_blas_setter():
+    """A cheap ``f(n)`` setting OpenBLAS's thread count (about a microsecond: the
+    library lookup is done once), or None where the BLAS is not OpenBLAS."""
+    if "f" not in _FAST:
+        libs = _openblas_libs()
+        setters = [s for s, _ in libs]
+        _FAST["f"] = (lambda n: [s(n) for s in setters]) if setters else None
+    return _FAST["f"]
+
+
 @contextlib.contextmanager
 def blas_threads(n):
     """``with blas_threads(1): ...`` -- restores the previous count afterwards."""
