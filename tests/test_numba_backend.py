@@ -70,6 +70,8 @@ CONV_CASES = [
     (2, 4, 7, 7, 8, 3, 3, (3, 2), (0, 1), (1, 1), 4),           # groups, uneven stride
     (1, 2, 6, 9, 3, 2, 4, (2, 3), (1, 2), (2, 1), 1),           # padding > needed, dilation
     (2, 2, 4, 4, 2, 5, 5, (1, 1), (2, 2), (1, 1), 2),           # kernel larger than input
+    (1, 1, 3, 3, 2, 5, 5, (1, 1), (2, 2), (1, 1), 1),           # the same, direct kernels
+    (3, 2, 6, 7, 3, 3, 2, (1, 1), (2, 0), (1, 1), 1),           # direct, uneven padding
 ]
 
 
@@ -89,7 +91,8 @@ def test_conv_kernels_match_numpy(nb, ref, case, mode, dtype, monkeypatch):
         monkeypatch.setattr(nb, "chunk_bytes", 4096)
         monkeypatch.setattr(nb, "small_dw_max", 1 << 20)
     else:
-        # one chunk on the calling thread, every kernel numba-parallel
+        # one chunk on the calling thread, every kernel numba-parallel, no direct kernels
+        monkeypatch.setattr(nb, "direct_max", 0)
         monkeypatch.setattr(nb, "parallel_conv_bytes", 1 << 40)
         monkeypatch.setattr(nb, "parallel_min_bytes", 0)
         monkeypatch.setattr(nb, "small_dw_max", 0)
@@ -101,7 +104,7 @@ def test_conv_kernels_match_numpy(nb, ref, case, mode, dtype, monkeypatch):
         close(got, exp, dtype)
     y2, saved = nb.conv2d_forward_saved(x, wt, b, s, p, d, g)
     close(y2, y, dtype)
-    if not (kh == kw == 1):
+    if not (kh == kw == 1) and not nb._direct_ok(wt.shape, s, d, g):
         assert saved is not None and saved[0] == "kmajor-cols"
     for got, exp in zip(nb.conv2d_backward(x, wt, gy, s, p, d, g, saved=saved), want):
         close(got, exp, dtype)
@@ -262,6 +265,27 @@ def test_nan_propagates(nb):
     p, idx = nb.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
     assert np.isnan(p[1, 2, 1, 2]) and np.isnan(p).sum() == 1
     assert np.isnan(nb.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0))[1, 2, 1, 2])
+    # an inf at a plane's first element poisons only the windows/taps that touch it
+    xi = np.ones((2, 1, 8, 8), np.float32)
+    xi[0, 0, 0, 0] = np.inf
+    a = nb.avg_pool2d_forward(xi, (2, 2), (2, 2), (0, 0))
+    assert np.isinf(a[0, 0, 0, 0]) and np.isfinite(a).sum() == a.size - 1
+    w1 = np.ones((6, 1, 5, 5), np.float32)
+    x1 = np.ones((2, 1, 8, 8), np.float32)
+    gy1 = np.ones((2, 6, 8, 8), np.float32)
+    gy1[0, 0, 0, 0] = np.inf                   # the first element the dW kernels read
+    with np.errstate(invalid="ignore"):        # inf * 0 (padding) is NaN, as intended
+        _, want, _ = get_backend("numpy").conv2d_backward(x1, w1, gy1, (1, 1), (2, 2), (1, 1), 1,
+                                                           need_dx=False, need_db=False)
+    assert not np.isfinite(want[0]).any() and np.isfinite(want[1:]).all()
+    for direct in (0, 1 << 20):                # both tiny-weight gradient kernels
+        nb.direct_max = direct
+        try:
+            _, dw1, _ = nb.conv2d_backward(x1, w1, gy1, (1, 1), (2, 2), (1, 1), 1,
+                                           need_dx=False, need_db=False)
+            np.testing.assert_array_equal(np.isfinite(dw1), np.isfinite(want))
+        finally:
+            del nb.direct_max
     big = np.full(1 << 15, np.nan, np.float32)
     assert np.isnan(nb.unary("relu", big)).all()
     assert np.isnan(nb.relu_backward(big, np.ones_like(big))).all()

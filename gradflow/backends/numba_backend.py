@@ -286,6 +286,15 @@ class NumbaBackend(NumpyBackend):
     #: convs with fewer im2col bytes than this run as one chunk on the calling thread
     parallel_conv_bytes = 1 << 17
 
+    #: stride-1 convs whose weight has at most this many elements use the direct kernels
+    #: (no im2col) for the forward and the weight gradient (LeNet's conv1: 150)
+    direct_max = 256
+
+    def _direct_ok(self, wshape, stride, dilation, groups):
+        kout, cg, kh, kw = wshape
+        return (groups == 1 and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+                and kout * cg * kh * kw <= self.direct_max)
+
     def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
         if not self._ok(x, w) or (b is not None and b.dtype != x.dtype):
             return super().conv2d_forward(x, w, b, stride, padding, dilation, groups)
@@ -322,6 +331,13 @@ class NumbaBackend(NumpyBackend):
             numpy.matmul(wg[0], x.reshape(n, c, L), out=y3)
             if b is not None or relu:
                 self._run(K.bias_act_, y.nbytes, y3, bz, int(relu))
+            return y, None
+        if self._direct_ok(w.shape, stride, dilation, G):
+            chunks = self._conv_chunks(n, (c * (h + 2 * ph) * (wd + 2 * pw) + kout * oh * (wd + 2 * pw))
+                                       * x.itemsize * 4)
+            run = self._runner(len(chunks))
+            self._pmap(lambda ch: run(K.conv_direct_fwd, x.nbytes, x, w, bz, y, ch[0], ch[1], ph, pw,
+                                      int(relu)), chunks)
             return y, None
         chunks = self._conv_chunks(n, ckk * L * x.itemsize)
         keep = keep and n * ckk * L * x.itemsize <= self.save_cols_bytes
@@ -377,6 +393,7 @@ class NumbaBackend(NumpyBackend):
                 if need_dx:
                     dx = numpy.matmul(wg[0].T, gy3).reshape(x.shape)
             return dx, dw_, db
+        direct_dw = need_dw and self._direct_ok(w.shape, stride, dilation, G)
         chunks = self._conv_chunks(n, ckk * L * x.itemsize)
         allcols = None
         if (saved is not None and saved[0] == "kmajor-cols" and saved[2] == chunks
@@ -392,12 +409,19 @@ class NumbaBackend(NumpyBackend):
         def chunk(ch):
             """(weight-gradient part (G, kg, r) or None, bias-gradient part float64)."""
             n0, mm = ch
-            gt = self._empty((kout, mm * L), dt)
             acc = numpy.zeros(kout, dtype=numpy.float64)
+            dwp = None
+            if direct_dw:
+                dwp = numpy.zeros((kout, cg, kh, kw), dtype=dt)
+                run(K.conv_direct_dw, x.nbytes, x, gy, dwp, n0, mm, ph, pw)
+                if not need_dx:
+                    return dwp.reshape(G, kg, r), None
+            gt = self._empty((kout, mm * L), dt)
             run(K.nkl_to_kmajor, 2 * gt.nbytes, gy3, n0, mm, gt, acc)
             gtg = gt.reshape(G, kg, mm * L)
-            dwp = None
-            if need_dw:
+            if direct_dw:
+                dwp = dwp.reshape(G, kg, r)
+            elif need_dw:
                 if allcols is not None:
                     cc = allcols[n0 * ckk * L:(n0 + mm) * ckk * L]
                 else:
@@ -420,7 +444,10 @@ class NumbaBackend(NumpyBackend):
             for p, _ in parts[1:]:
                 dwacc += p
             dw_ = dwacc.reshape(w.shape)
-        if need_db:
+        if need_db and parts[0][1] is None:      # direct weight gradient, no gy transpose
+            db = self._empty(kout, dt)
+            self._run(K.channel_sum, gy.nbytes, gy3, db)
+        elif need_db:
             acc = parts[0][1]
             for _, a in parts[1:]:
                 acc += a

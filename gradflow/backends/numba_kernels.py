@@ -230,6 +230,8 @@ def compile_all():
 
 
 _k = kernel
+#: a helper the kernels call, compiled into each of them
+njit_inline = numba.njit(inline="always", nogil=True, fastmath=set(FASTMATH))
 
 I = "int64"  # noqa: E741
 
@@ -365,11 +367,12 @@ def gemm_nt_small(g, cols, out):
     R = out.shape[1]
     gf = g.reshape(-1)
     uL = uint64(L)
+    zero = np.zeros(1, dtype=out.dtype)[0]     # not gf[0] * 0: NaN when gf[0] is inf
     for r in prange(R):
         cb = uint64(r) * uL
         for k in range(K):
             gb = uint64(k) * uL
-            s = gf[0] * 0
+            s = zero
             for l in range(uL):
                 s += gf[gb + l] * cols[cb + l]
             out[k, r] += s
@@ -442,6 +445,101 @@ def channel_sum(gy, out):
             for l in range(L):
                 s += gy[n, k, l]
         out[k] = s
+
+
+# ---------------------------------------------------------------------------
+# direct convolution for tiny weights (stride 1, no dilation, groups 1)
+# ---------------------------------------------------------------------------
+# A sample's input is copied once into a zero-padded buffer with row pitch
+# Wp = W + 2*pw. On that grid an output row band is "wide": output (oy, ox)
+# sits at oy*Wp + ox and tap (c, i, j) reads the buffer at c*S + i*Wp + j plus
+# that offset, so each tap is one long contiguous multiply-add over OH*Wp
+# elements (OW of every Wp are real outputs, the rest are discarded). For
+# LeNet's conv1 (1 -> 6 channels, 5x5) this keeps everything in L1 instead of
+# writing and re-reading a 25x larger im2col buffer.
+
+@njit_inline
+def _fill_padded(x, n, ph, pw, xp, S, Wp):
+    C = x.shape[1]
+    H = x.shape[2]
+    W = x.shape[3]
+    for a in range(xp.shape[0]):
+        xp[a] = 0
+    for c in range(C):
+        for h in range(H):
+            o = c * S + (h + ph) * Wp + pw
+            for w_ in range(W):
+                xp[o + w_] = x[n, c, h, w_]
+
+
+@_k(f"void({{f}}[:,:,:,::1], {{f}}[:,:,:,::1], {{f}}[::1], {{f}}[:,:,:,::1], {I}, {I}, {I}, {I}, "
+    f"{I})", parallel=True)
+def conv_direct_fwd(x, w, b, y, n0, m, ph, pw, relu):
+    """y[n0:n0+m] = conv(x, w) + b (then ReLU when ``relu``), stride 1, direct."""
+    C = x.shape[1]
+    K = w.shape[0]
+    KH = w.shape[2]
+    KW = w.shape[3]
+    OH = y.shape[2]
+    OW = y.shape[3]
+    Wp = x.shape[3] + 2 * pw
+    S = (x.shape[2] + 2 * ph) * Wp + KW       # per-channel stride, with a tail for wide reads
+    P = uint64(OH * Wp)
+    for n in prange(m):
+        xp = np.empty(C * S, dtype=y.dtype)
+        acc = np.empty(P, dtype=y.dtype)
+        _fill_padded(x, n0 + n, ph, pw, xp, S, Wp)
+        for k in range(K):
+            bk = b[k]
+            for p in range(P):
+                acc[p] = bk
+            for c in range(C):
+                for i in range(KH):
+                    for j in range(KW):
+                        wv = w[k, c, i, j]
+                        base = uint64(c * S + i * Wp + j)   # unsigned: see im2col
+                        for p in range(P):
+                            acc[p] += wv * xp[base + p]
+            for oy in range(OH):
+                for ox in range(OW):
+                    v = acc[oy * Wp + ox]
+                    if relu:
+                        v = v if not (v <= 0) else v - v
+                    y[n0 + n, k, oy, ox] = v
+
+
+@_k(f"void({{f}}[:,:,:,::1], {{f}}[:,:,:,::1], {{f}}[:,:,:,::1], {I}, {I}, {I}, {I})")
+def conv_direct_dw(x, gy, dw, n0, m, ph, pw):
+    """dw += the weight gradient of samples n0..n0+m (stride 1, direct): one dot
+    product over the wide output grid per tap and sample."""
+    C = x.shape[1]
+    K = gy.shape[1]
+    KH = dw.shape[2]
+    KW = dw.shape[3]
+    OH = gy.shape[2]
+    OW = gy.shape[3]
+    Wp = x.shape[3] + 2 * pw
+    S = (x.shape[2] + 2 * ph) * Wp + KW
+    P = uint64(OH * Wp)
+    xp = np.empty(C * S, dtype=dw.dtype)
+    g = np.zeros(K * OH * Wp, dtype=dw.dtype)  # gy on the wide grid, zeros off the outputs
+    zero = g[0]
+    for n in range(m):
+        _fill_padded(x, n0 + n, ph, pw, xp, S, Wp)
+        for k in range(K):
+            for oy in range(OH):
+                for ox in range(OW):
+                    g[k * OH * Wp + oy * Wp + ox] = gy[n0 + n, k, oy, ox]
+        for k in range(K):
+            for c in range(C):
+                for i in range(KH):
+                    for j in range(KW):
+                        base = uint64(c * S + i * Wp + j)
+                        gk = uint64(k) * P
+                        s = zero
+                        for p in range(P):
+                            s += g[gk + p] * xp[base + p]
+                        dw[k, c, i, j] += s
 
 
 # ---------------------------------------------------------------------------
@@ -558,6 +656,7 @@ def avgpool_fwd(x, kh, kw, sh, sw, ph, pw, include_pad, y):
     W = x.shape[3]
     OH = y.shape[2]
     OW = y.shape[3]
+    zero = np.zeros(1, dtype=y.dtype)[0]     # not x[...] * 0: NaN when that is inf
     for t in prange(N * C):
         n = t // C
         c = t - n * C
@@ -573,7 +672,7 @@ def avgpool_fwd(x, kh, kw, sh, sw, ph, pw, include_pad, y):
                 cw = w1 - w0
                 w0c = max(w0, 0)
                 w1c = min(w1, W)
-                s = x[n, c, 0, 0] * 0
+                s = zero
                 for a in range(h0c, h1c):
                     for b in range(w0c, w1c):
                         s += x[n, c, a, b]
