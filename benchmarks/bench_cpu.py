@@ -13,17 +13,28 @@ A train step is ``opt.zero_grad(); loss = F.cross_entropy(model(x), y);
 loss.backward(); opt.step()`` with gradflow.nn / gradflow.optim (the user's
 path) and the same with torch.nn / torch.optim.
 
-Timing: per workload the implementations alternate for ``--rounds`` rounds;
-each round runs warm-up calls then >= ``--iters`` timed calls; the reported
-figure is the median over all timed calls. The numba compile time is reported
-separately: a fresh process compiling every kernel into an empty cache (cold),
-then a second process loading them (warm).
+One process per implementation: on a 2-core machine, torch's OpenMP pool
+(libgomp, whose idle threads spin) and gradflow numba's thread pools slow each
+other down when they share a process (LeNet-5 b64 on numba: 7.8 ms next to
+torch, 5.3 ms without it). So this script only orchestrates: for each of
+``--rounds`` rounds it runs, one after the other, a fresh worker process per
+implementation (``numpy``, ``numba``, ``torch``; itself with ``--worker IMPL``),
+which runs every selected workload (warm-up calls, then >= ``--iters`` timed
+calls) and prints the call durations as JSON on its last stdout line. Only the
+torch worker imports torch; the parent sets no thread counts, so each worker
+behaves as a user's script would (the numba backend pins BLAS itself). The
+reported figure is the median over all timed calls of all rounds; first-step
+losses, first-call times and library versions come from the first round. The
+numba compile time is reported separately: a fresh process compiling every
+kernel into an empty cache (cold), then a second process loading them (warm).
 
     python benchmarks/bench_cpu.py [--quick] [--out benchmarks/results/cpu.md]
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
 import platform
 import statistics
@@ -35,13 +46,24 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-import gradflow  # noqa: E402
-import gradflow.nn as gnn  # noqa: E402
-import gradflow.nn.functional as GF  # noqa: E402
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
 
 LR, MOMENTUM = 0.01, 0.9
+
+# (id, table title, FLOP per call or None), in table order
+WORKLOADS = [
+    ("W1", "W1 MLP 784-256-10 b64 train step", None),
+    ("W2_64", "W2 LeNet-5 b64 train step", None),
+    ("W2_256", "W2 LeNet-5 b256 train step", None),
+    ("W3_fwd", "W3 conv 64x32x32x32 * 64x3x3 p1, fwd", 2 * 64 * 64 * 32 * 32 * 32 * 9),  # 2.416 GFLOP
+    ("W3_fb", "W3 conv, fwd+bwd (dx, dW)", 3 * 2 * 64 * 64 * 32 * 32 * 32 * 9),
+    ("W4_fwd", "W4 maxpool 2x2/2 on 64x64x32x32, fwd", None),
+    ("W4_fb", "W4 maxpool, fwd+bwd", None),
+]
+# train-step workloads: (model, batch size, name in the first-call line)
+TRAIN_STEPS = {"W1": ("mlp", 64, "W1"), "W2_64": ("lenet", 64, "W2 b64"),
+               "W2_256": ("lenet", 256, "W2 b256")}
 
 
 # ---------------------------------------------------------------- data (as the peer scripts)
@@ -72,6 +94,11 @@ def lenet_params(seed=2):
             "fc3.weight": _uniform(r, (10, 84), 84), "fc3.bias": _uniform(r, (10,), 84)}
 
 
+def train_data(model, bs):
+    x, y = mnist_like_batch(bs, flat=model == "mlp")
+    return x, y, (mlp_params() if model == "mlp" else lenet_params())
+
+
 def conv_data(seed=3):
     r = np.random.default_rng(seed)
     x = r.standard_normal((64, 32, 32, 32), dtype=np.float32)
@@ -86,66 +113,9 @@ def pool_data(seed=4):
             r.standard_normal((64, 64, 16, 16), dtype=np.float32))
 
 
-CONV_FWD_FLOP = 2 * 64 * 64 * 32 * 32 * 32 * 9   # 2.416 GFLOP
-
-
-# ---------------------------------------------------------------- models
-class GMLP(gnn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc2 = gnn.Linear(784, 256), gnn.Linear(256, 10)
-
-    def forward(self, x):
-        return self.fc2(GF.relu(self.fc1(x)))
-
-
-class GLeNet(gnn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = gnn.Conv2d(1, 6, 5, padding=2)
-        self.conv2 = gnn.Conv2d(6, 16, 5)
-        self.fc1, self.fc2, self.fc3 = gnn.Linear(400, 120), gnn.Linear(120, 84), gnn.Linear(84, 10)
-
-    def forward(self, x):
-        x = GF.max_pool2d(GF.relu(self.conv1(x)), 2, 2)
-        x = GF.max_pool2d(GF.relu(self.conv2(x)), 2, 2)
-        x = x.flatten(1)
-        return self.fc3(GF.relu(self.fc2(GF.relu(self.fc1(x)))))
-
-
-def gf_model(cls, params, be):
-    with gradflow.backend(be):
-        m = cls()
-        m.load_state_dict({k: gradflow.tensor(v) for k, v in params.items()})
-    return m.to(be)
-
-
-def gf_step_fn(model, be, x, y):
-    opt = gradflow.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    xt = gradflow.tensor(x).to(be)
-    yt = gradflow.tensor(y).to(be)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = GF.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
-
-
-def torch_setup():
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(2)
-    return torch
-
-
-def torch_models(torch):
-    nn, F = torch.nn, torch.nn.functional
-
+# ---------------------------------------------------------------- models (same layers in both libraries)
+def define_models(nn, F):
+    """MLP and LeNet-5 classes for ``nn``/``F`` = gradflow.nn(.functional) or torch.nn(.functional)."""
     class MLP(nn.Module):
         def __init__(self):
             super().__init__()
@@ -165,23 +135,114 @@ def torch_models(torch):
             x = F.max_pool2d(F.relu(self.conv1(x)), 2, 2)
             x = F.max_pool2d(F.relu(self.conv2(x)), 2, 2)
             return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
-    return MLP, LeNet
+    return {"mlp": MLP, "lenet": LeNet}
 
 
-def torch_step_fn(torch, cls, params, x, y):
-    m = cls()
-    m.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()})
-    opt = torch.optim.SGD(m.parameters(), lr=LR, momentum=MOMENTUM)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    F = torch.nn.functional
-
+def step_fn(opt, model, loss_fn, x, y):
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(m(xt), yt)
+        loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss
     return step
+
+
+# ---------------------------------------------------------------- the two libraries, behind one interface
+class GradflowLib:
+    """gradflow with backend ``be``; never imports torch."""
+
+    def __init__(self, be):
+        import gradflow
+        import gradflow.nn
+        import gradflow.nn.functional
+        self.gf, self.F, self.be = gradflow, gradflow.nn.functional, be
+        t0 = time.perf_counter()
+        self.backend = gradflow.get_backend(be)
+        self.init_s = time.perf_counter() - t0
+        self.models = define_models(gradflow.nn, self.F)
+
+    def tensor(self, a, requires_grad=False):
+        with self.gf.backend(self.be):
+            return self.gf.tensor(a, requires_grad=requires_grad)
+
+    def train_step(self, model, bs):
+        gf, be = self.gf, self.be
+        x, y, params = train_data(model, bs)
+        with gf.backend(be):
+            m = self.models[model]()
+            m.load_state_dict({k: gf.tensor(v) for k, v in params.items()})
+        m = m.to(be)
+        opt = gf.optim.SGD(m.parameters(), lr=LR, momentum=MOMENTUM)
+        return step_fn(opt, m, self.F.cross_entropy, gf.tensor(x).to(be), gf.tensor(y).to(be))
+
+    def info(self):
+        out = self.backend.info() if self.be == "numba" else {}
+        out["torch_imported"] = "torch" in sys.modules
+        return out
+
+
+class TorchLib:
+    """PyTorch on the CPU, two threads (the machine's cores)."""
+
+    def __init__(self):
+        t0 = time.perf_counter()
+        import torch
+        torch.set_num_threads(2)
+        self.init_s = time.perf_counter() - t0
+        self.torch, self.F = torch, torch.nn.functional
+        self.models = define_models(torch.nn, self.F)
+
+    def tensor(self, a, requires_grad=False):
+        return self.torch.from_numpy(a).requires_grad_(requires_grad)
+
+    def train_step(self, model, bs):
+        x, y, params = train_data(model, bs)
+        m = self.models[model]()
+        m.load_state_dict({k: self.torch.from_numpy(v) for k, v in params.items()})
+        opt = self.torch.optim.SGD(m.parameters(), lr=LR, momentum=MOMENTUM)
+        return step_fn(opt, m, self.F.cross_entropy, self.torch.from_numpy(x), self.torch.from_numpy(y))
+
+    def info(self, n=1024):
+        torch = self.torch
+        a = torch.from_numpy(np.random.default_rng(0).random((n, n), dtype=np.float32))
+        return {"torch": str(torch.__version__), "threads": torch.get_num_threads(),
+                "gemm_gflops": gemm_gflops(lambda: a @ a, n)}
+
+
+def conv_fn(lib, backward):
+    xn, wn, gyn = conv_data()
+    x, w = lib.tensor(xn, True), lib.tensor(wn, True)
+    gy = lib.tensor(gyn)
+
+    def fwd():
+        return lib.F.conv2d(x, w, padding=1)
+
+    def fwd_bwd():
+        x.grad = w.grad = None
+        lib.F.conv2d(x, w, padding=1).backward(gy)
+    return fwd_bwd if backward else fwd
+
+
+def pool_fn(lib, backward):
+    xn, gyn = pool_data()
+    x, gy = lib.tensor(xn, True), lib.tensor(gyn)
+
+    def fwd():
+        return lib.F.max_pool2d(x, 2, 2)
+
+    def fwd_bwd():
+        x.grad = None
+        lib.F.max_pool2d(x, 2, 2).backward(gy)
+    return fwd_bwd if backward else fwd
+
+
+def make_case(lib, wid):
+    if wid in TRAIN_STEPS:
+        model, bs, _ = TRAIN_STEPS[wid]
+        return lib.train_step(model, bs)
+    kind, part = wid.split("_")
+    return (conv_fn if kind == "W3" else pool_fn)(lib, backward=part == "fb")
 
 
 # ---------------------------------------------------------------- timing
@@ -200,13 +261,65 @@ def timed(fn, warmup, iters, target_s=1.0):
     return out
 
 
-def run_workload(impls, rounds, warmup, iters, target_s):
-    """impls: {label: fn}; alternate them; {label: median ms}."""
-    samples = {k: [] for k in impls}
-    for _ in range(rounds):
-        for k, fn in impls.items():
-            samples[k] += timed(fn, warmup, iters, target_s)
-    return {k: statistics.median(v) * 1e3 for k, v in samples.items()}
+def gemm_gflops(f, n):
+    """float32 n x n GEMM GFLOP/s of ``f`` (best of 10)."""
+    f()
+    return 2 * n ** 3 / min(_t(f) for _ in range(10)) / 1e9
+
+
+def _t(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def settings(a):
+    """(warmup, iters, target seconds per round, rounds) from the options."""
+    return (2, 5, 0.2, 1) if a.quick else (5, a.iters, 1.0, a.rounds)
+
+
+# ---------------------------------------------------------------- worker process
+def worker(impl, wids, warmup, iters, target):
+    """Time the workloads ``wids`` on ``impl`` in this process; a JSON-able dict."""
+    lib = TorchLib() if impl == "torch" else GradflowLib(impl)
+    out = {"impl": impl, "init_s": lib.init_s, "times": {}, "losses": {}, "first_step": {}}
+    for wid in wids:
+        fn = make_case(lib, wid)
+        if wid in TRAIN_STEPS:
+            t0 = time.perf_counter()
+            out["losses"][wid] = float(fn().item())
+            out["first_step"][wid] = time.perf_counter() - t0
+        out["times"][wid] = timed(fn, warmup, iters, target)
+    out["info"] = lib.info()
+    return out
+
+
+def run_worker(impl, wids, a):
+    """Run one fresh worker process for ``impl``; its result dict."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", impl, "--only", ",".join(wids),
+           "--iters", str(a.iters)] + (["--quick"] if a.quick else [])
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{impl} worker failed (exit {proc.returncode}):\n{proc.stdout}")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    if res["info"].get("torch_imported"):
+        print(f"warning: the {impl} worker imported torch", file=sys.stderr)
+    return res
+
+
+def run_rounds(labels, wids, rounds, a):
+    """Alternate fresh workers per round; ({wid: {label: [s]}}, {label: first-round result})."""
+    samples = {w: {k: [] for k in labels} for w in wids}
+    first = {}
+    for r in range(rounds):
+        for k in labels:
+            t0 = time.perf_counter()
+            res = run_worker(k, wids, a)
+            print(f"round {r + 1}/{rounds} {k:6s} worker: {time.perf_counter() - t0:.1f} s", flush=True)
+            first.setdefault(k, res)
+            for w, ts in res["times"].items():
+                samples[w][k] += ts
+    return samples, first
 
 
 # ---------------------------------------------------------------- compile time
@@ -221,20 +334,20 @@ print(json.dumps({'total_s': time.perf_counter() - t0, 'kernels': len(per)}))
 
 
 def compile_times():
-    import json
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as d:
         env["NUMBA_CACHE_DIR"] = d
         res = []
         for _ in range(2):  # cold (empty cache), then warm (loads from it)
-            out = subprocess.run([sys.executable, "-c", _COMPILE_SNIPPET], env=env, cwd=os.path.dirname(HERE),
+            out = subprocess.run([sys.executable, "-c", _COMPILE_SNIPPET], env=env, cwd=ROOT,
                                  capture_output=True, text=True, check=True).stdout
             res.append(json.loads(out.strip().splitlines()[-1]))
     return res
 
 
 # ---------------------------------------------------------------- machine line
-def machine_line(torch):
+def machine_line(infos):
+    """``infos``: {label: info dict from that label's worker}."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -244,15 +357,16 @@ def machine_line(torch):
                     break
     except OSError:
         pass
-    be = gradflow.get_backend("numba").info() if "numba" in gradflow.available_backends() else {}
     parts = [f"{cpu}, {os.cpu_count()} cores", f"python {platform.python_version()}",
              f"numpy {np.__version__}"]
+    be = infos.get("numba")
     if be:
         parts.append(f"numba {be['numba']} (threading layer {be['threading_layer']}, "
                      f"{be['threads']} threads, cache {be['cache_dir']})")
-    if torch is not None:
-        parts.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
-    parts.append(gemm_ceiling(torch))
+    tinfo = infos.get("torch")
+    if tinfo:
+        parts.append(f"torch {tinfo['torch']} ({tinfo['threads']} threads)")
+    parts.append(gemm_ceiling(tinfo))
     try:
         parts.append("loadavg at the end " + " ".join(open("/proc/loadavg").read().split()[:3]))
     except OSError:
@@ -260,29 +374,17 @@ def machine_line(torch):
     return "; ".join(parts)
 
 
-def gemm_ceiling(torch, n=1024):
-    """float32 n x n GEMM GFLOP/s (best of 10): numpy's BLAS and torch.mm."""
+def gemm_ceiling(tinfo, n=1024):
+    """numpy's BLAS (measured here, after the workers) and torch.mm (from the torch worker)."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    out = []
-    fns = [("numpy sgemm", lambda: a @ a)]
-    if torch is not None:
-        ta = torch.from_numpy(a)
-        fns.append(("torch.mm", lambda: ta @ ta))
-    for name, f in fns:
-        f()
-        best = min(_t(f) for _ in range(10))
-        out.append(f"{name} {2 * n ** 3 / best / 1e9:.0f} GFLOP/s")
+    out = [f"numpy sgemm {gemm_gflops(lambda: a @ a, n):.0f} GFLOP/s"]
+    if tinfo:
+        out.append(f"torch.mm {tinfo['gemm_gflops']:.0f} GFLOP/s")
     return f"GEMM ceiling n={n}: " + ", ".join(out)
 
 
-def _t(f):
-    t0 = time.perf_counter()
-    f()
-    return time.perf_counter() - t0
-
-
 # ---------------------------------------------------------------- main
-def main(argv=None):
+def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     ap.add_argument("--rounds", type=int, default=2)
@@ -292,132 +394,39 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile timing")
     ap.add_argument("--out", default="", help="also write the markdown table here")
-    a = ap.parse_args(argv)
-    warmup, target = (2, 0.2) if a.quick else (5, 1.0)
-    iters = 5 if a.quick else a.iters
-    rounds = 1 if a.quick else a.rounds
-    torch = None if a.no_torch else torch_setup()
-    bes = [b for b in a.backends.split(",") if b in gradflow.available_backends()]
+    ap.add_argument("--worker", default="", help=argparse.SUPPRESS)  # internal: run as IMPL's worker
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    warmup, iters, target, rounds = settings(a)
     only = set(a.only.split(",")) if a.only else None
+    wids = [w for w, _, _ in WORKLOADS if only is None or w in only]
+    if a.worker:
+        print(json.dumps(worker(a.worker, wids, warmup, iters, target)))
+        return
+
+    import gradflow  # imports neither numba nor torch
+    bes = [b for b in a.backends.split(",") if b in gradflow.available_backends()]
+    has_torch = not a.no_torch and importlib.util.find_spec("torch") is not None
+    labels = bes + (["torch"] if has_torch else [])
 
     compile_info = None
     if "numba" in bes and not a.no_compile:
         compile_info = compile_times()
-    first_call = {}
-    if "numba" in bes:
-        t0 = time.perf_counter()
-        gradflow.get_backend("numba")
-        first_call["backend init"] = time.perf_counter() - t0
 
-    rows = []   # (workload, {label: ms}, flop or None, extra note)
+    samples, first = run_rounds(labels, wids, rounds, a)
+    rows = []   # (title, {label: ms}, flop or None)
+    for wid, title, flop in WORKLOADS:
+        if wid in samples:
+            res = {k: statistics.median(v) * 1e3 for k, v in samples[wid].items()}
+            rows.append((title, res, flop))
+            print(f"{title:44s} " + "  ".join(f"{k}={v:8.3f}ms" for k, v in res.items()), flush=True)
 
-    def want(wid):
-        return only is None or wid in only
-
-    def add(wid, title, impls, flop=None):
-        if not want(wid):
-            return
-        res = run_workload(impls, rounds, warmup, iters, target)
-        rows.append((title, res, flop))
-        print(f"{title:44s} " + "  ".join(f"{k}={v:8.3f}ms" for k, v in res.items()), flush=True)
-
-    losses = {}
-    if torch is not None:
-        TMLP, TLeNet = torch_models(torch)
-
-    # W1 MLP
-    x, y = mnist_like_batch(64, flat=True)
-    impls = {}
-    for be in bes:
-        f = gf_step_fn(gf_model(GMLP, mlp_params(), be), be, x, y)
-        t0 = time.perf_counter()
-        losses[("W1", be)] = float(f().item())
-        first_call[f"W1 first step {be}"] = time.perf_counter() - t0
-        impls[be] = f
-    if torch is not None:
-        f = torch_step_fn(torch, TMLP, mlp_params(), x, y)
-        losses[("W1", "torch")] = float(f().item())
-        impls["torch"] = f
-    add("W1", "W1 MLP 784-256-10 b64 train step", impls)
-
-    for bs in (64, 256):
-        x, y = mnist_like_batch(bs)
-        impls = {}
-        for be in bes:
-            f = gf_step_fn(gf_model(GLeNet, lenet_params(), be), be, x, y)
-            t0 = time.perf_counter()
-            losses[(f"W2_{bs}", be)] = float(f().item())
-            first_call[f"W2 b{bs} first step {be}"] = time.perf_counter() - t0
-            impls[be] = f
-        if torch is not None:
-            f = torch_step_fn(torch, TLeNet, lenet_params(), x, y)
-            losses[(f"W2_{bs}", "torch")] = float(f().item())
-            impls["torch"] = f
-        add(f"W2_{bs}", f"W2 LeNet-5 b{bs} train step", impls)
-
-    # W3 conv
-    xn, wn, gyn = conv_data()
-    fwd, fb = {}, {}
-    for be in bes:
-        with gradflow.backend(be):
-            xt = gradflow.tensor(xn, requires_grad=True)
-            wt = gradflow.tensor(wn, requires_grad=True)
-            gt = gradflow.tensor(gyn)
-
-        def f_fwd(xt=xt, wt=wt):
-            return GF.conv2d(xt, wt, padding=1)
-
-        def f_fb(xt=xt, wt=wt, gt=gt):
-            xt.grad = wt.grad = None
-            GF.conv2d(xt, wt, padding=1).backward(gt)
-        fwd[be], fb[be] = f_fwd, f_fb
-    if torch is not None:
-        F = torch.nn.functional
-        tx = torch.from_numpy(xn).requires_grad_(True)
-        tw = torch.from_numpy(wn).requires_grad_(True)
-        tg = torch.from_numpy(gyn)
-
-        def t_fwd():
-            return F.conv2d(tx, tw, padding=1)
-
-        def t_fb():
-            tx.grad = tw.grad = None
-            F.conv2d(tx, tw, padding=1).backward(tg)
-        fwd["torch"], fb["torch"] = t_fwd, t_fb
-    add("W3_fwd", "W3 conv 64x32x32x32 * 64x3x3 p1, fwd", fwd, CONV_FWD_FLOP)
-    add("W3_fb", "W3 conv, fwd+bwd (dx, dW)", fb, 3 * CONV_FWD_FLOP)
-
-    # W4 pool
-    xn, gyn = pool_data()
-    fwd, fb = {}, {}
-    for be in bes:
-        with gradflow.backend(be):
-            xt = gradflow.tensor(xn, requires_grad=True)
-            gt = gradflow.tensor(gyn)
-
-        def p_fwd(xt=xt):
-            return GF.max_pool2d(xt, 2, 2)
-
-        def p_fb(xt=xt, gt=gt):
-            xt.grad = None
-            GF.max_pool2d(xt, 2, 2).backward(gt)
-        fwd[be], fb[be] = p_fwd, p_fb
-    if torch is not None:
-        F = torch.nn.functional
-        px = torch.from_numpy(xn).requires_grad_(True)
-        pg = torch.from_numpy(gyn)
-
-        def tp_fwd():
-            return F.max_pool2d(px, 2, 2)
-
-        def tp_fb():
-            px.grad = None
-            F.max_pool2d(px, 2, 2).backward(pg)
-        fwd["torch"], fb["torch"] = tp_fwd, tp_fb
-    add("W4_fwd", "W4 maxpool 2x2/2 on 64x64x32x32, fwd", fwd)
-    add("W4_fb", "W4 maxpool, fwd+bwd", fb)
-
-    md = render(rows, bes, torch, compile_info, first_call, losses, rounds, iters, warmup)
+    md = render(rows, labels, {k: r["info"] for k, r in first.items()}, compile_info,
+                first_calls(first, bes, wids), first_losses(first, labels),
+                rounds, iters, warmup, target)
     print()
     print(md)
     if a.out:
@@ -425,20 +434,39 @@ def main(argv=None):
             f.write(md)
 
 
+def first_calls(first, bes, wids):
+    """{description: seconds} of the first round's one-off calls (gradflow only)."""
+    out = {}
+    if "numba" in first:
+        out["backend init"] = first["numba"]["init_s"]
+    for wid in wids:
+        for be in bes:
+            if wid in first[be]["first_step"]:
+                out[f"{TRAIN_STEPS[wid][2]} first step {be}"] = first[be]["first_step"][wid]
+    return out
+
+
+def first_losses(first, labels):
+    return {(wid, k): loss for k in labels for wid, loss in first[k]["losses"].items()}
+
+
 TARGETS = {"W1 MLP": ("<=", 1.0), "W2 LeNet-5 b64": ("<=", 1.0), "W2 LeNet-5 b256": ("<=", 1.0),
            "W3 conv 64": ("<=", 1.2), "W3 conv, fwd+bwd": ("<=", 1.2), "W4 maxpool, fwd+bwd": ("<=", 0.7)}
 
 
-def render(rows, bes, torch, compile_info, first_call, losses, rounds, iters, warmup):
-    labels = list(bes) + (["torch"] if torch is not None else [])
+def render(rows, labels, infos, compile_info, first_call, losses, rounds, iters, warmup, target=1.0):
+    """The markdown report. ``labels``: the implementations in column order (``torch`` last)."""
+    has_torch = "torch" in labels
     lines = ["# gradflow CPU benchmark (benchmarks/bench_cpu.py)", "",
-             f"Machine: {machine_line(torch)}", "",
-             f"float32; median ms over all timed calls; {rounds} alternating round(s) per workload, "
-             f"each {warmup} warm-up + >= {iters} timed calls (about 1 s). Ratios are same-run.", ""]
+             f"Machine: {machine_line(infos)}", "",
+             f"float32; median ms over all timed calls; each implementation ran in its own fresh "
+             f"process, alternating per round ({rounds} round(s), one process per implementation "
+             f"and round, running every workload with {warmup} warm-up + >= {iters} timed calls, "
+             f"about {target:g} s each). Ratios are same-run.", ""]
     hdr = "| workload | " + " | ".join(f"{l} (ms)" for l in labels)
-    if "numba" in bes and torch is not None:
+    if "numba" in labels and has_torch:
         hdr += " | numba / torch | target"
-    if "numba" in bes and "numpy" in bes:
+    if "numba" in labels and "numpy" in labels:
         hdr += " | numpy / numba"
     hdr += " | GFLOP/s (" + ", ".join(labels) + ") |"
     lines.append(hdr)
@@ -446,12 +474,12 @@ def render(rows, bes, torch, compile_info, first_call, losses, rounds, iters, wa
     for title, res, flop in rows:
         cells = [f"{res[l]:.3f}" if l in res else "-" for l in labels]
         row = f"| {title} | " + " | ".join(cells)
-        if "numba" in bes and torch is not None:
+        if "numba" in labels and has_torch:
             r = res["numba"] / res["torch"]
             tgt = next((t for k, t in TARGETS.items() if title.startswith(k)), None)
             ok = "" if tgt is None else (f"<= {tgt[1]} " + ("met" if r <= tgt[1] else "MISSED"))
             row += f" | {r:.2f}x | {ok}"
-        if "numba" in bes and "numpy" in bes:
+        if "numba" in labels and "numpy" in labels:
             row += f" | {res['numpy'] / res['numba']:.2f}x"
         row += " | " + (", ".join(f"{flop / res[l] / 1e6:.0f}" for l in labels) if flop else "") + " |"
         lines.append(row)
@@ -462,7 +490,8 @@ def render(rows, bes, torch, compile_info, first_call, losses, rounds, iters, wa
                      f"processes, fresh cache dir): cold {cold['total_s']:.1f} s, warm (loaded from "
                      f"the on-disk cache) {warm['total_s']:.2f} s.")
     if first_call:
-        lines.append("First calls in this process (cache already warm; includes one-off setup): " +
+        lines.append("First calls in a fresh worker process (first round; cache already warm; includes "
+                     "one-off setup): " +
                      ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in first_call.items()) + ".")
     if losses:
         wl = sorted({w for w, _ in losses})

@@ -97,7 +97,7 @@ class NumbaBackend(NumpyBackend):
     #: elementwise kernels (relu, relu backward) below this many elements use NumPy
     min_kernel_size = 1 << 14
     #: kernels touching fewer bytes than this run on the calling thread only
-    parallel_min_bytes = 1 << 20
+    parallel_min_bytes = 1 << 22
 
     @classmethod
     def unavailable_reason(cls):

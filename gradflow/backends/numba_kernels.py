@@ -495,11 +495,28 @@ def conv_direct_fwd(x, w, b, y, n0, m, ph, pw, relu):
                 acc[p] = bk
             for c in range(C):
                 for i in range(KH):
-                    for j in range(KW):
-                        wv = w[k, c, i, j]
+                    j = 0
+                    while j + 5 <= KW:    # five taps per pass: one load/store of acc for 5 FMAs
                         base = uint64(c * S + i * Wp + j)   # unsigned: see im2col
+                        w0 = w[k, c, i, j]
+                        w1 = w[k, c, i, j + 1]
+                        w2 = w[k, c, i, j + 2]
+                        w3 = w[k, c, i, j + 3]
+                        w4 = w[k, c, i, j + 4]
+                        b1 = base + uint64(1)
+                        b2 = base + uint64(2)
+                        b3 = base + uint64(3)
+                        b4 = base + uint64(4)
+                        for p in range(P):
+                            acc[p] += (w0 * xp[base + p] + w1 * xp[b1 + p] + w2 * xp[b2 + p]
+                                       + w3 * xp[b3 + p] + w4 * xp[b4 + p])
+                        j += 5
+                    while j < KW:
+                        wv = w[k, c, i, j]
+                        base = uint64(c * S + i * Wp + j)
                         for p in range(P):
                             acc[p] += wv * xp[base + p]
+                        j += 1
             for oy in range(OH):
                 for ox in range(OW):
                     v = acc[oy * Wp + ox]
@@ -531,15 +548,41 @@ def conv_direct_dw(x, gy, dw, n0, m, ph, pw):
                 for ox in range(OW):
                     g[k * OH * Wp + oy * Wp + ox] = gy[n0 + n, k, oy, ox]
         for k in range(K):
+            gk = uint64(k) * P
             for c in range(C):
                 for i in range(KH):
-                    for j in range(KW):
+                    j = 0
+                    while j + 5 <= KW:    # five taps per pass share each load of g
                         base = uint64(c * S + i * Wp + j)
-                        gk = uint64(k) * P
+                        s0 = zero
+                        s1 = zero
+                        s2 = zero
+                        s3 = zero
+                        s4 = zero
+                        b1 = base + uint64(1)
+                        b2 = base + uint64(2)
+                        b3 = base + uint64(3)
+                        b4 = base + uint64(4)
+                        for p in range(P):
+                            gv = g[gk + p]
+                            s0 += gv * xp[base + p]
+                            s1 += gv * xp[b1 + p]
+                            s2 += gv * xp[b2 + p]
+                            s3 += gv * xp[b3 + p]
+                            s4 += gv * xp[b4 + p]
+                        dw[k, c, i, j] += s0
+                        dw[k, c, i, j + 1] += s1
+                        dw[k, c, i, j + 2] += s2
+                        dw[k, c, i, j + 3] += s3
+                        dw[k, c, i, j + 4] += s4
+                        j += 5
+                    while j < KW:
+                        base = uint64(c * S + i * Wp + j)
                         s = zero
                         for p in range(P):
                             s += g[gk + p] * xp[base + p]
                         dw[k, c, i, j] += s
+                        j += 1
 
 
 # ---------------------------------------------------------------------------
