@@ -18,6 +18,7 @@ _UNARY = {
     "neg": "negative", "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "abs",
     "tanh": "tanh", "sign": "sign", "sin": "sin", "cos": "cos", "log1p": "log1p",
     "expm1": "expm1", "reciprocal": "reciprocal", "square": "square",
+    "floor": "floor", "ceil": "ceil", "trunc": "trunc", "round": "rint",  # not differentiable
 }
 _BINARY = {
     "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
@@ -177,8 +178,11 @@ class NumpyBackend(Backend):
         return self.xp.matmul(a, b)
 
     def einsum(self, spec, *arrays):
-        """Explicit-output einsum (``"ij,jk->ik"``); BLAS-backed where the library can."""
-        return self.xp.einsum(spec, *arrays, optimize=len(arrays) > 2)
+        """Explicit-output einsum (``"ij,jk->ik"``) with every axis named (the frontend
+        expands '...'); a letter repeated within one operand takes its diagonal (``"ii->i"``).
+        BLAS-backed where the library can; always an array (NumPy returns a scalar for 0-d)."""
+        out = self.xp.einsum(spec, *arrays, optimize=len(arrays) > 2)
+        return out if isinstance(out, self.xp.ndarray) else self.xp.asarray(out)
 
     # ======================================================================
     # Fused neural-net kernels (defaults; faster backends override)
