@@ -251,6 +251,36 @@ def test_no_grad():
         assert not (x * 2).requires_grad
 
 
+def test_grad_modes_as_bare_decorators_and_inference_mode_flag():
+    x = gf.ones(3, requires_grad=True)
+
+    @gf.no_grad
+    def f(t):
+        assert not gf.is_grad_enabled()
+        return t * 3
+
+    @gf.enable_grad
+    def g(t):
+        return t * 3
+
+    @gf.inference_mode
+    def h(t):
+        return t * 3
+
+    assert not f(x).requires_grad and gf.is_grad_enabled()
+    with gf.no_grad():
+        assert g(x).requires_grad
+        assert not gf.is_grad_enabled()
+    assert not h(x).requires_grad
+    with gf.inference_mode(False):
+        assert (x * 2).requires_grad
+    with gf.inference_mode():
+        assert not (x * 2).requires_grad
+    assert f.__name__ == "f"
+    with pytest.raises(TypeError, match="no_grad"):
+        gf.no_grad(3)
+
+
 def test_detach():
     x = gf.tensor([1.0, 2.0], requires_grad=True)
     y = x * 2
