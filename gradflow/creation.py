@@ -29,6 +29,65 @@ def _float_dtype(dtype):
     return dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
 
 
+class Generator:
+    """PyTorch's ``torch.Generator``: an independent, seedable random stream for
+    ``randn/rand/randint/randperm(..., generator=g)``, ``nn.init.*_(..., generator=g)``,
+    ``DataLoader(..., generator=g)`` and ``random_split(..., generator=g)``. Draws are
+    made on the host and copied to the tensor's backend. ``Generator().manual_seed(0)``
+    returns the generator, as PyTorch."""
+
+    default_seed = 67280421310721  # PyTorch's default_generator seed
+
+    def __init__(self, device="cpu"):
+        self.device = device
+        self.manual_seed(self.default_seed)
+
+    def manual_seed(self, seed):
+        seed = int(seed)
+        if seed < 0:
+            raise ValueError(f"Generator.manual_seed: seed must be non-negative, got {seed}")
+        self._seed = seed
+        self._rng = numpy.random.default_rng(seed)
+        return self
+
+    def seed(self):
+        """Re-seed from fresh OS entropy; returns the new seed."""
+        self.manual_seed(int(numpy.random.SeedSequence().entropy % (2 ** 63)))
+        return self._seed
+
+    def initial_seed(self):
+        return self._seed
+
+    def get_state(self):
+        return dict(self._rng.bit_generator.state)
+
+    def set_state(self, state):
+        self._rng.bit_generator.state = state
+        return self
+
+    def __repr__(self):
+        return f"<gradflow.Generator seed={self._seed}>"
+
+
+def _check_generator(generator, op):
+    if generator is not None and not isinstance(generator, Generator):
+        raise TypeError(f"{op}: generator must be a gradflow.Generator, got "
+                        f"{type(generator).__name__}")
+    return generator
+
+
+def _host_draw(generator, be, kind, shape, dtype):
+    """An array of ``shape`` from ``generator``'s stream, on backend ``be``."""
+    rng = generator._rng
+    if kind == "randn":
+        a = rng.standard_normal(shape)
+    elif kind == "rand":
+        a = rng.random(shape)
+    else:
+        raise ValueError(kind)
+    return be.asarray(numpy.asarray(a).astype(dtype))
+
+
 def _make(array, be, requires_grad):
     t = Tensor._make(array, be)
     return t.requires_grad_(True) if requires_grad else t
@@ -93,9 +152,17 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, backend=Non
     return _make(be.arange(start, end, step, dtypes.as_dtype(dtype)), be, requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, backend=None, device=None):
+def linspace(start, end, steps, dtype=None, requires_grad=False, backend=None, device=None):
     be = _be(backend, device)
-    return Tensor._make(be.asarray(numpy.linspace(start, end, steps), _float_dtype(dtype)), be)
+    return _make(be.asarray(numpy.linspace(start, end, steps), _float_dtype(dtype)), be,
+                 requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, requires_grad=False, backend=None,
+             device=None):
+    be = _be(backend, device)
+    return _make(be.asarray(numpy.logspace(start, end, steps, base=base), _float_dtype(dtype)), be,
+                 requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False, backend=None, device=None):
@@ -113,29 +180,57 @@ def manual_seed(seed: int):
     return seed
 
 
-def rand(*size, dtype=None, requires_grad=False, backend=None, device=None):
+def rand(*size, generator=None, dtype=None, requires_grad=False, backend=None, device=None):
     be = _be(backend, device)
-    return _make(be.rand(_shape(size), _float_dtype(dtype)), be, requires_grad)
+    shape, dt = _shape(size), _float_dtype(dtype)
+    if _check_generator(generator, "rand") is not None:
+        return _make(_host_draw(generator, be, "rand", shape, dt), be, requires_grad)
+    return _make(be.rand(shape, dt), be, requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False, backend=None, device=None):
+def randn(*size, generator=None, dtype=None, requires_grad=False, backend=None, device=None):
     be = _be(backend, device)
-    return _make(be.randn(_shape(size), _float_dtype(dtype)), be, requires_grad)
+    shape, dt = _shape(size), _float_dtype(dtype)
+    if _check_generator(generator, "randn") is not None:
+        return _make(_host_draw(generator, be, "randn", shape, dt), be, requires_grad)
+    return _make(be.randn(shape, dt), be, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, backend=None, device=None):
+def randint(low, high=None, size=(), generator=None, dtype=None, backend=None, device=None):
     """``randint(low, high, size)`` or torch's ``randint(high, size)``: ints in [low, high)."""
     if isinstance(high, (tuple, list)):
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     be = _be(backend, device)
-    return Tensor._make(be.randint(low, high, _shape((size,)), dtypes.as_dtype(dtype) or dtypes.int64), be)
+    shape, dt = _shape((size,)), dtypes.as_dtype(dtype) or dtypes.int64
+    if _check_generator(generator, "randint") is not None:
+        return Tensor._make(be.asarray(generator._rng.integers(low, high, size=shape).astype(dt)), be)
+    return Tensor._make(be.randint(low, high, shape, dt), be)
 
 
-def randperm(n, backend=None, device=None):
+def randperm(n, generator=None, dtype=None, backend=None, device=None):
     be = _be(backend, device)
-    return Tensor._make(be.permutation(n), be)
+    if _check_generator(generator, "randperm") is not None:
+        t = Tensor._make(be.asarray(generator._rng.permutation(n).astype(numpy.int64)), be)
+    else:
+        t = Tensor._make(be.permutation(n), be)
+    return t if dtype is None else t.to(dtype)
+
+
+def normal(mean, std, size=None, generator=None, dtype=None, backend=None, device=None):
+    """``normal(mean, std, size)`` (numbers) or ``normal(mean_tensor, std_tensor)``."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        ref = mean if isinstance(mean, Tensor) else std
+        shape = numpy.broadcast_shapes(getattr(mean, "shape", ()), getattr(std, "shape", ()))
+        z = randn(*shape, generator=generator, dtype=ref.dtype, backend=ref.backend)
+        return z * std + mean
+    if size is None:
+        raise TypeError("normal: give size= when mean and std are numbers")
+    return randn(*_shape((size,) if isinstance(size, int) else tuple(size)), generator=generator,
+                 dtype=dtype, backend=backend, device=device) * std + mean
 
 
 def _like(fn, x, dtype, requires_grad, **kw):
@@ -158,9 +253,14 @@ def full_like(x, fill_value, dtype=None, requires_grad=False):
     return full(x.shape, fill_value, dtype=dtype or x.dtype, requires_grad=requires_grad, backend=x.backend)
 
 
-def rand_like(x, dtype=None, requires_grad=False):
-    return _like(rand, x, dtype, requires_grad)
+def rand_like(x, dtype=None, requires_grad=False, generator=None):
+    return _like(rand, x, dtype, requires_grad, generator=generator)
 
 
-def randn_like(x, dtype=None, requires_grad=False):
-    return _like(randn, x, dtype, requires_grad)
+def randn_like(x, dtype=None, requires_grad=False, generator=None):
+    return _like(randn, x, dtype, requires_grad, generator=generator)
+
+
+def randint_like(x, low, high=None, dtype=None, generator=None):
+    return randint(low, high, x.shape, generator=generator, dtype=dtype or x.dtype,
+                   backend=x.backend)

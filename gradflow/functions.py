@@ -33,3 +33,249 @@ def is_tensor(x):
 
 def allclose(a, b, rtol=1e-5, atol=1e-8):
     return bool(numpy.allclose(numpy.asarray(a), numpy.asarray(b), rtol=rtol, atol=atol))
+
+
+# -- more of torch's namespace ------------------------------------------------------------
+import builtins as _builtins  # noqa: E402
+import math as _math  # noqa: E402
+import sys  # noqa: E402
+
+from . import dtypes as _dtypes  # noqa: E402
+from .ops import elementwise as _ew, shape as _sh  # noqa: E402
+
+pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan
+uint8 = _dtypes.uint8
+
+
+def _cmp(op):
+    def f(input, other):
+        return _ew.compare(op, input, other)
+    f.__name__ = op
+    f.__doc__ = f"``gradflow.{op}(a, b)``: elementwise comparison, a bool tensor."
+    return f
+
+
+eq, ne, lt, le, gt, ge = (_cmp(o) for o in ("eq", "ne", "lt", "le", "gt", "ge"))
+
+
+def equal(a, b):
+    """True when ``a`` and ``b`` have the same shape and elements."""
+    return a.shape == b.shape and _builtins.bool((a == b).all().item())
+
+
+def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+    a, b = _ew.operands(a, b, "isclose")
+    be = a.backend
+    close = be.binary("le", be.unary("abs", a.array - b.array),
+                      atol + rtol * be.unary("abs", b.array))
+    if equal_nan:
+        close = close | (be.classify("isnan", a.array) & be.classify("isnan", b.array))
+    return Tensor._make(close, be)
+
+
+def _as_bool(x):
+    return x if x.dtype.kind == "b" else x != 0
+
+
+def logical_and(a, b): return _ew.logical("and", _as_bool(a), _as_bool(b))  # noqa: E704
+def logical_or(a, b): return _ew.logical("or", _as_bool(a), _as_bool(b))  # noqa: E704
+def logical_not(a): return _ew.logical_not(a)  # noqa: E704
+
+
+def logical_xor(a, b):
+    return _as_bool(a) != _as_bool(b)
+
+
+def where(condition, input=None, other=None):
+    """``where(cond, a, b)``: elementwise ``a if cond else b`` (differentiable in a and b);
+    ``where(cond)``: ``nonzero(cond, as_tuple=True)``, as PyTorch."""
+    if input is None and other is None:
+        return _sh.nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither (where(condition))")
+    return _ew.where(condition, input, other)
+
+
+def index_select(input, dim, index): return _sh.index_select(input, dim, index)  # noqa: E704
+def masked_select(input, mask): return _sh.masked_select(input, mask)  # noqa: E704
+def nonzero(input, as_tuple=False): return _sh.nonzero(input, as_tuple)  # noqa: E704
+def argwhere(input): return _sh.nonzero(input)  # noqa: E704
+def round(input, decimals=0): return input.round(decimals)  # noqa: E704,A001
+def floor(input): return input.floor()  # noqa: E704
+def ceil(input): return input.ceil()  # noqa: E704
+def trunc(input): return input.trunc()  # noqa: E704
+def clone(input): return input.clone()  # noqa: E704
+def neg(input): return -input  # noqa: E704
+def is_floating_point(input): return input.is_floating_point()  # noqa: E704
+def masked_fill(input, mask, value): return input.masked_fill(mask, value)  # noqa: E704
+
+
+def scatter(input, dim, index, src=None, value=None, reduce=None):
+    return _sh.scatter(input, dim, index, src, value, reduce)
+
+
+def scatter_add(input, dim, index, src):
+    return _sh.scatter(input, dim, index, src, reduce="add", _op="scatter_add")
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    out = input.norm(p, dim, keepdim)
+    return out if dtype is None else out.to(dtype)
+
+
+def outer(a, b):
+    """``a[i] * b[j]`` of two 1-D tensors (differentiable)."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: expected two 1-D tensors, got shapes {a.shape} and {b.shape}")
+    return a.reshape(-1, 1) * b.reshape(1, -1)
+
+
+ger = outer
+
+
+def diag(input, diagonal=0):  # noqa: F811 - the argument shadows diagonal() inside
+    """1-D input: a square matrix with it on the ``diagonal``-th diagonal; 2-D input: that
+    diagonal as 1-D. Differentiable."""
+    if input.ndim == 1:
+        n = input.shape[0] + _builtins.abs(diagonal)
+        out = input.new_zeros(n, n)
+        be = input.backend
+        r = be.arange(0, input.shape[0], 1, _dtypes.int64)
+        idx = (r, r + diagonal) if diagonal >= 0 else (r - diagonal, r)
+        if input.requires_grad:
+            return _sh.scatter(out.reshape(-1), 0, Tensor._make(idx[0] * n + idx[1], be),
+                               input, _op="diag").reshape(n, n)
+        be.setitem_(out.array, idx, input.array)
+        return out
+    if input.ndim == 2:
+        return globals()['diagonal'](input, diagonal)
+    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {input.shape}")
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The ``offset``-th diagonal of a 2-D tensor, as 1-D (differentiable)."""
+    if input.ndim != 2 or {dim1 % 2, dim2 % 2} != {0, 1}:
+        raise NotImplementedError(f"diagonal: only 2-D inputs are supported, got shape "
+                                  f"{input.shape}, dims ({dim1}, {dim2})")
+    if dim1 % 2 == 1:
+        input = input.t()
+    rows, cols = input.shape
+    r0, c0 = (0, offset) if offset >= 0 else (-offset, 0)
+    n = _builtins.max(0, _builtins.min(rows - r0, cols - c0))
+    be = input.backend
+    r = be.arange(0, n, 1, _dtypes.int64)
+    return _sh.getitem(input, (Tensor._make(r + r0, be), Tensor._make(r + c0, be)))
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+    return input.unique(sorted, return_inverse, return_counts, dim)
+
+
+def bincount(input, weights=None, minlength=0):
+    """Counts of each non-negative integer in the 1-D ``input`` (host-side)."""
+    if input.ndim != 1 or input.dtype.kind not in "iu":
+        raise ValueError(f"bincount: expected a 1-D integer tensor, got shape {input.shape} "
+                         f"{input.dtype}")
+    a = input.numpy()
+    if a.size and a.min() < 0:
+        raise ValueError(f"bincount: input must be non-negative, got min {a.min()}")
+    w = None if weights is None else weights.numpy()
+    out = numpy.bincount(a, weights=w, minlength=minlength)
+    dt = _dtypes.int64 if w is None else weights.dtype
+    return Tensor._make(input.backend.asarray(out.astype(dt)), input.backend)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    from .nn.functional import cosine_similarity as cs
+    return cs(x1, x2, dim, eps)
+
+
+def cdist(x1, x2, p=2.0):
+    """Pairwise ``p``-norm distances between the rows of ``x1`` (.., P, M) and ``x2``
+    (.., R, M): (.., P, R). Differentiable."""
+    d = x1.unsqueeze(-2) - x2.unsqueeze(-3)
+    if p == 2:
+        return (d * d).sum(-1).sqrt()
+    return d.norm(p, dim=-1)
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None):
+    """Printing options for tensor reprs (forwarded to NumPy's, which format them)."""
+    kw = {k: v for k, v in dict(precision=precision, threshold=threshold, edgeitems=edgeitems,
+                                linewidth=linewidth).items() if v is not None}
+    if profile == "default":
+        kw = dict(precision=4, threshold=1000, edgeitems=3, linewidth=80, **kw)
+    elif profile == "full":
+        kw.setdefault("threshold", sys.maxsize)
+    if sci_mode is not None:
+        kw["suppress"] = not sci_mode
+    numpy.set_printoptions(**kw)
+
+
+def finfo(dtype=None):
+    """Machine limits of a float dtype (``.eps .max .min .tiny``), NumPy's ``finfo``."""
+    return numpy.finfo(_dtypes.as_dtype(dtype) or _dtypes.get_default_dtype())
+
+
+def iinfo(dtype):
+    return numpy.iinfo(_dtypes.as_dtype(dtype))
+
+
+def _legacy(dt):
+    def ctor(*args):
+        from .creation import tensor, zeros
+        if len(args) == 1 and not isinstance(args[0], (int, numpy.integer)):
+            return tensor(args[0], dtype=dt)
+        return zeros(*args, dtype=dt)
+    return ctor
+
+
+class _LegacyMeta(type):
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype == cls._dtype
+
+
+def _legacy_type(name, dt):
+    """``torch.FloatTensor([1, 2])`` (data) / ``FloatTensor(2, 3)`` (sizes); also an
+    ``isinstance`` check of the dtype."""
+    def __new__(cls, *args):
+        return _legacy(dt)(*args)
+    return _LegacyMeta(name, (), {"__new__": __new__, "_dtype": dt})
+
+
+FloatTensor = _legacy_type("FloatTensor", _dtypes.float32)
+DoubleTensor = _legacy_type("DoubleTensor", _dtypes.float64)
+LongTensor = _legacy_type("LongTensor", _dtypes.int64)
+IntTensor = _legacy_type("IntTensor", _dtypes.int32)
+BoolTensor = _legacy_type("BoolTensor", _dtypes.bool_)
+
+
+def seed():
+    """Seed every backend from fresh OS entropy; returns the seed."""
+    from .creation import manual_seed
+    s = int(numpy.random.SeedSequence().entropy % (2 ** 63))
+    manual_seed(s)
+    return s
+
+
+def initial_seed():
+    from . import backends
+    return backends._seed if backends._seed is not None else 0
+
+
+def get_rng_state():
+    """The current backend's generator state (an opaque object for ``set_rng_state``)."""
+    from .backends import current_backend
+    import copy
+    be = current_backend()
+    return copy.deepcopy(getattr(be, "_rng", None))
+
+
+def set_rng_state(state):
+    from .backends import current_backend
+    import copy
+    be = current_backend()
+    if state is None or not hasattr(be, "_rng"):
+        raise RuntimeError(f"set_rng_state: backend {be.name} has no host generator state")
+    be._rng = copy.deepcopy(state)

@@ -8,6 +8,7 @@ methods here are thin, PyTorch-named entry points to it.
 from __future__ import annotations
 
 import builtins
+import numbers
 import weakref
 from collections import namedtuple
 
@@ -28,6 +29,11 @@ class Size(tuple):
         for d in self:
             n *= d
         return n
+
+
+def _operand(o):
+    """True for what elementwise ops accept next to a Tensor."""
+    return isinstance(o, (Tensor, numbers.Number, numpy.ndarray, numpy.generic, list, tuple))
 
 
 def _axis(dim, axis, name="dim"):
@@ -280,12 +286,16 @@ class Tensor:
         return self
 
     # -- moving between backends and dtypes ------------------------------------------------
-    def to(self, *args, dtype=None, device=None, backend=None, copy=False):
+    def to(self, *args, dtype=None, device=None, backend=None, copy=False, non_blocking=False,
+           memory_format=None):
         """``.to("numba")``, ``.to("cuda")``, ``.to(gradflow.device("cpu"))``,
-        ``.to(gradflow.float64)``. Differentiable; a no-op returns ``self``."""
+        ``.to(gradflow.float64)``, ``.to(other)`` (its backend and dtype). Differentiable;
+        a no-op returns ``self``. ``non_blocking`` is accepted (copies are synchronous)."""
         from .device import device as _device
         for a in args:
-            if isinstance(a, str) and _is_dtype_name(a):
+            if isinstance(a, Tensor):
+                backend, dtype = a.backend, a.dtype
+            elif isinstance(a, str) and _is_dtype_name(a):
                 dtype = a  # .to("float64")
             elif isinstance(a, (str, Backend, _device)):
                 backend = a
@@ -396,17 +406,153 @@ class Tensor:
         self.backend.copyto_(self.array, self.backend.clip(self.array, min, max))
         return self._bump()
 
-    def normal_(self, mean=0.0, std=1.0):
+    def _draw(self, kind, generator):
+        if generator is None:
+            return getattr(self.backend, kind)(self.shape, self.dtype)
+        from .creation import _check_generator, _host_draw
+        _check_generator(generator, kind)
+        return _host_draw(generator, self.backend, kind, self.shape, self.dtype)
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
         self._check_inplace("normal_")
-        r = self.backend.randn(self.shape, self.dtype)
+        r = self._draw("randn", generator)
         self.backend.copyto_(self.array, r * std + mean)
         return self._bump()
 
-    def uniform_(self, a=0.0, b=1.0):
+    def uniform_(self, a=0.0, b=1.0, generator=None):
         self._check_inplace("uniform_")
-        r = self.backend.rand(self.shape, self.dtype)
+        r = self._draw("rand", generator)
         self.backend.copyto_(self.array, r * (b - a) + a)
         return self._bump()
+
+    def bernoulli_(self, p=0.5, generator=None):
+        self._check_inplace("bernoulli_")
+        r = self._draw("rand", generator)
+        self.backend.copyto_(self.array, self.backend.astype(r < p, self.dtype))
+        return self._bump()
+
+    def _rebind(self, op, out):
+        """In-place op on a non-leaf tensor of the graph (``scores.masked_fill_(m, -inf)``):
+        ``self`` becomes the out-of-place result ``out`` (new array, node and version
+        counter, so nodes that saved the old value keep it); a leaf that requires grad
+        refuses, as every in-place op."""
+        if self._node is None and self.requires_grad:
+            self._check_inplace(op)
+        self.array, self._node, self.requires_grad = out.array, out._node, out.requires_grad
+        self._version = [self._version[0] + 1]
+        return self
+
+    def _in_graph(self, *others):
+        return is_grad_enabled() and (self.requires_grad or builtins.any(
+            isinstance(o, Tensor) and o.requires_grad for o in others))
+
+    def masked_fill_(self, mask, value):
+        """In place: ``value`` where the bool ``mask`` (broadcast to ``self``) is True."""
+        from .ops.elementwise import scalar_or_array
+        if self._in_graph(value):
+            return self._rebind("masked_fill_", _ew.masked_fill(self, mask, value))
+        self._check_inplace("masked_fill_")
+        if not isinstance(mask, Tensor) or mask.dtype.kind != "b":
+            raise TypeError(f"masked_fill_: mask must be a bool Tensor, got "
+                            f"{getattr(mask, 'dtype', type(mask).__name__)}")
+        v = scalar_or_array(value, self, "masked_fill_")
+        try:
+            res = self.backend.where(mask.array, v, self.array)
+            self.backend.copyto_(self.array, res)
+        except ValueError:
+            raise ValueError(f"masked_fill_: mask of shape {mask.shape} does not broadcast to "
+                             f"the tensor's shape {self.shape}") from None
+        return self._bump()
+
+    def _scatter_(self, op, dim, index, src, reduce):
+        out = _sh.scatter(self, dim, index, src, reduce=reduce, _op=op)
+        if self._in_graph(src):
+            return self._rebind(op, out)
+        self._check_inplace(op)
+        self.backend.copyto_(self.array, out.array)
+        return self._bump()
+
+    def scatter_(self, dim, index, src=None, value=None, reduce=None):
+        """In place: write ``src`` (a Tensor or a number) at ``index`` along ``dim``,
+        e.g. one-hot ``zeros(n, c).scatter_(1, y.unsqueeze(1), 1.0)``."""
+        return self._scatter_("scatter_", dim, index, src if src is not None else value,
+                              {"add": "add", None: None}.get(reduce, reduce))
+
+    def scatter_add_(self, dim, index, src):
+        return self._scatter_("scatter_add_", dim, index, src, "add")
+
+    def scatter(self, dim, index, src=None, value=None, reduce=None):
+        return _sh.scatter(self, dim, index, src, value, reduce)
+
+    def scatter_add(self, dim, index, src):
+        return _sh.scatter(self, dim, index, src, reduce="add", _op="scatter_add")
+
+    def index_select(self, dim, index): return _sh.index_select(self, dim, index)
+    def masked_select(self, mask): return _sh.masked_select(self, mask)
+    def nonzero(self, as_tuple=False): return _sh.nonzero(self, as_tuple)
+    def argwhere(self): return _sh.nonzero(self)
+
+    def fill_diagonal_(self, fill_value, wrap=False):
+        self._check_inplace("fill_diagonal_")
+        if self.ndim < 2:
+            raise ValueError(f"fill_diagonal_: needs at least 2 dims, got shape {self.shape}")
+        n = builtins.min(self.shape)
+        r = self.backend.arange(0, n, 1, dtypes.int64)
+        self.backend.setitem_(self.array, (r,) * self.ndim, self.dtype.type(fill_value))
+        return self._bump()
+
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+    def element_size(self):
+        return self.dtype.itemsize
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        """The distinct values (sorted), optionally with the inverse indices and counts
+        (computed on the host; not differentiable)."""
+        if dim is not None:
+            raise NotImplementedError("unique: dim= is not supported; flatten first")
+        vals, inv, counts = numpy.unique(self.numpy(), return_inverse=True, return_counts=True)
+        be = self.backend
+        out = [Tensor._make(be.asarray(vals), be)]
+        if return_inverse:
+            out.append(Tensor._make(be.asarray(inv.reshape(self.shape).astype(numpy.int64)), be))
+        if return_counts:
+            out.append(Tensor._make(be.asarray(counts.astype(numpy.int64)), be))
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def _rounding(self, op):
+        if self.dtype.kind != "f":
+            return self.clone()
+        return Tensor._make(self.backend.unary(op, self.array), self.backend)
+
+    def round(self, decimals=0):
+        """Round half to even (as PyTorch); not differentiable (zero gradient a.e.)."""
+        if decimals:
+            scale = 10.0 ** decimals
+            return (self * scale)._rounding("round") / scale
+        return self._rounding("round")
+
+    def floor(self): return self._rounding("floor")
+    def ceil(self): return self._rounding("ceil")
+    def trunc(self): return self._rounding("trunc")
+
+    def __deepcopy__(self, memo):
+        """``copy.deepcopy(model)`` / ``deepcopy(tensor)``: new storage, same type (a
+        Parameter stays a Parameter), requires_grad and grad; graph history is dropped."""
+        if self._node is not None:
+            raise RuntimeError("deepcopy: only leaf tensors (parameters, buffers, detached "
+                               "tensors) support deepcopy; call .detach() first")
+        new = object.__new__(type(self))
+        new.array = self.backend.copy(self.array)
+        new.backend, new._node, new._version = self.backend, None, [0]
+        new.requires_grad = self.requires_grad
+        new.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
+        for k in getattr(type(self), "__slots__", ()):
+            if k not in Tensor.__slots__ and hasattr(self, k):
+                setattr(new, k, getattr(self, k))
+        memo[id(self)] = new
+        return new
 
     def __setitem__(self, index, value):
         from .ops.shape import normalize_index
@@ -449,12 +595,14 @@ class Tensor:
     def __neg__(self): return _ew.Neg.apply(self)
     def __pos__(self): return self
     def __abs__(self): return _ew.unary("abs", self)
-    def __eq__(self, o): return _ew.compare("eq", self, o)
-    def __ne__(self, o): return _ew.compare("ne", self, o)
-    def __lt__(self, o): return _ew.compare("lt", self, o)
-    def __le__(self, o): return _ew.compare("le", self, o)
-    def __gt__(self, o): return _ew.compare("gt", self, o)
-    def __ge__(self, o): return _ew.compare("ge", self, o)
+    # other operand types (None, pytest.approx, ...) get NotImplemented, so Python
+    # falls back to their reflected method or identity (``t == None`` is False)
+    def __eq__(self, o): return _ew.compare("eq", self, o) if _operand(o) else NotImplemented
+    def __ne__(self, o): return _ew.compare("ne", self, o) if _operand(o) else NotImplemented
+    def __lt__(self, o): return _ew.compare("lt", self, o) if _operand(o) else NotImplemented
+    def __le__(self, o): return _ew.compare("le", self, o) if _operand(o) else NotImplemented
+    def __gt__(self, o): return _ew.compare("gt", self, o) if _operand(o) else NotImplemented
+    def __ge__(self, o): return _ew.compare("ge", self, o) if _operand(o) else NotImplemented
     def __invert__(self): return _ew.logical_not(self)
     def __floordiv__(self, o): return _ew.floordiv(self, o)
     def __rfloordiv__(self, o): return _ew.floordiv(o, self)
@@ -583,6 +731,10 @@ class Tensor:
         return Tensor._make(self.backend.reduce("all", self.array, dim, keepdim), self.backend)
 
     def norm(self, p=2, dim=None, keepdim=False):
+        if p == "fro" or p is None:
+            p = 2
+        if p == builtins.float("inf"):
+            return self.abs().amax(dim, keepdim)
         if p == 2:
             return (self * self).sum(dim, keepdim).sqrt()
         if p == 1:

@@ -341,6 +341,31 @@ class NumpyBackend(Backend):
         gy_taps = self.xp.broadcast_to(g, (kernel[0], kernel[1]) + g.shape)
         return self._taps_scatter(gy_taps, x_shape, kernel, stride, padding, (1, 1), (eh, ew))
 
+    # -- resampling (the backward of pad / interpolate gathers) ---------------------------------
+    def index_add_axis(self, g, index, axis, size):
+        """Adjoint of ``take(a, index, axis)`` for a 1-D int ``index`` with values in
+        ``[0, size)``: zeros shaped like ``g`` but ``size`` long on ``axis``, with each
+        slice ``g[..., j, ...]`` added at position ``index[j]`` (repeats accumulate).
+
+        Deterministic and without ``add.at`` (slow in NumPy, atomics on a GPU): the
+        positions are split into rounds holding each target's r-th occurrence, so a round
+        is one gather plus one fancy-index add without repeated targets. There are as many
+        rounds as the most repeated target (2-4 for pads and linear resampling). The last
+        axis is moved to the front first: whole-row copies are much faster there."""
+        xp = self.xp
+        last = axis == g.ndim - 1 and g.ndim > 1
+        if last:
+            g, axis = xp.ascontiguousarray(xp.moveaxis(g, axis, 0)), 0
+        order = xp.argsort(index)        # any order of equal targets will do
+        srt = index[order]
+        rank = xp.arange(index.size) - xp.searchsorted(srt, srt, side="left")
+        out = xp.zeros(g.shape[:axis] + (size,) + g.shape[axis + 1:], dtype=g.dtype)
+        pre = (slice(None),) * axis
+        for r in range(int(rank.max()) + 1 if index.size else 0):
+            sel = rank == r
+            out[pre + (srt[sel],)] += xp.take(g, order[sel], axis=axis)
+        return xp.ascontiguousarray(xp.moveaxis(out, 0, -1)) if last else out
+
     # -- softmax family -------------------------------------------------------------------------------
     def log_softmax(self, x, axis):
         xp = self.xp

@@ -8,5 +8,6 @@ DataLoader and its default collate, transforms.
 from .dataset import (Dataset, IterableDataset, TensorDataset, ArrayDataset, Subset,  # noqa: F401
                       ConcatDataset, random_split, Generator)
 from .dataloader import (DataLoader, default_collate, SequentialSampler, RandomSampler,  # noqa: F401
-                         SubsetRandomSampler, BatchSampler)
+                         SubsetRandomSampler, BatchSampler, WeightedRandomSampler,
+                         Sampler)
 from . import transforms  # noqa: F401

@@ -105,10 +105,13 @@ class DataLoader:
         self.sampler, self.batch_sampler = sampler, batch_sampler
         self.collate_fn = collate_fn
         self.num_workers, self.pin_memory = num_workers, pin_memory
-        if seed is None and generator is not None:
+        self.generator = generator
+        if seed is None and generator is not None and not hasattr(generator, "_rng"):
             seed = generator.initial_seed() if hasattr(generator, "initial_seed") else generator
         self.seed = seed
         self._rng = numpy.random.default_rng(seed) if seed is not None else None
+        if seed is None and hasattr(generator, "_rng"):
+            self._rng = generator._rng  # a gradflow.Generator: shuffles advance its stream
         self.backend = backend
         self.epoch = 0
 
@@ -163,7 +166,18 @@ class DataLoader:
             yield collate([self.dataset[int(i)] for i in idx])
 
 
-class SequentialSampler:
+class Sampler:
+    """Base class of samplers (PyTorch's ``torch.utils.data.Sampler``): subclasses define
+    ``__iter__`` (indices) and usually ``__len__``."""
+
+    def __init__(self, data_source=None):
+        pass
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+
+class SequentialSampler(Sampler):
     def __init__(self, data_source):
         self.data_source = data_source
 
@@ -174,11 +188,27 @@ class SequentialSampler:
         return len(self.data_source)
 
 
-class RandomSampler:
+def _sampler_rng(generator, seed):
+    """A numpy Generator: ``generator``'s stream (a gradflow.Generator), a fixed ``seed``,
+    or, with neither, one seeded from the current backend (follows gradflow.manual_seed)."""
+    if generator is not None and hasattr(generator, "_rng"):
+        return generator._rng
+    if seed is None and generator is not None:
+        seed = generator.initial_seed() if hasattr(generator, "initial_seed") else int(generator)
+    if seed is None:
+        be = current_backend()
+        seed = int(be.to_numpy(be.randint(0, 2 ** 31 - 1, (), numpy.int64)))
+    return numpy.random.default_rng(seed)
+
+
+class RandomSampler(Sampler):
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None, seed=None):
         self.data_source, self.replacement = data_source, replacement
+        if num_samples is not None and (not isinstance(num_samples, int) or num_samples <= 0):
+            raise ValueError(f"RandomSampler: num_samples should be a positive integer, got "
+                             f"{num_samples!r}")
         self.num_samples = num_samples or len(data_source)
-        self._rng = numpy.random.default_rng(seed)
+        self._rng = _sampler_rng(generator, seed)
 
     def __iter__(self):
         n = len(self.data_source)
@@ -190,10 +220,10 @@ class RandomSampler:
         return self.num_samples
 
 
-class SubsetRandomSampler:
+class SubsetRandomSampler(Sampler):
     def __init__(self, indices, generator=None, seed=None):
         self.indices = list(indices)
-        self._rng = numpy.random.default_rng(seed)
+        self._rng = _sampler_rng(generator, seed)
 
     def __iter__(self):
         return iter([self.indices[i] for i in self._rng.permutation(len(self.indices))])
@@ -202,7 +232,35 @@ class SubsetRandomSampler:
         return len(self.indices)
 
 
-class BatchSampler:
+class WeightedRandomSampler(Sampler):
+    """Indices ``0..len(weights)-1`` drawn with probability proportional to ``weights``
+    (PyTorch's ``WeightedRandomSampler``; e.g. to balance classes)."""
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None, seed=None):
+        w = numpy.asarray(weights.numpy() if isinstance(weights, Tensor) else weights,
+                          dtype=numpy.float64).reshape(-1)
+        if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
+            raise ValueError(f"WeightedRandomSampler: num_samples should be a positive integer, "
+                             f"got {num_samples!r}")
+        if w.size == 0 or (w < 0).any() or not numpy.isfinite(w).all() or w.sum() <= 0:
+            raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and "
+                             "not all zero")
+        if not replacement and num_samples > int((w > 0).sum()):
+            raise ValueError(f"WeightedRandomSampler: cannot draw {num_samples} samples without "
+                             f"replacement from {int((w > 0).sum())} non-zero weights")
+        self.weights, self.num_samples, self.replacement = w, num_samples, replacement
+        self._rng = _sampler_rng(generator, seed)
+
+    def __iter__(self):
+        p = self.weights / self.weights.sum()
+        return iter(self._rng.choice(len(p), self.num_samples, replace=self.replacement,
+                                     p=p).tolist())
+
+    def __len__(self):
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
     def __init__(self, sampler, batch_size, drop_last):
         self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
 

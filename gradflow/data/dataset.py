@@ -171,6 +171,8 @@ def random_split(dataset, lengths, generator=None, seed=None):
 def _permutation(n, seed):
     if isinstance(seed, numpy.random.Generator):
         return seed.permutation(n)
+    if hasattr(seed, "_rng"):  # a gradflow.Generator: draw from (and advance) its stream
+        return seed._rng.permutation(n)
     if seed is None:
         from ..backends import current_backend
         be = current_backend()
@@ -180,15 +182,4 @@ def _permutation(n, seed):
     return numpy.random.default_rng(int(seed)).permutation(n)
 
 
-class Generator:
-    """Minimal ``torch.Generator`` stand-in: ``Generator().manual_seed(42)``."""
-
-    def __init__(self, device=None):
-        self._seed = 0
-
-    def manual_seed(self, seed):
-        self._seed = int(seed)
-        return self
-
-    def initial_seed(self):
-        return self._seed
+from ..creation import Generator  # noqa: E402,F401 - torch.utils.data spelling of torch.Generator

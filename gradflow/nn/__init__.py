@@ -12,7 +12,14 @@ from .layers import (Identity, Linear, Bilinear, Conv2d, MaxPool2d, AvgPool2d, L
                      AdaptiveAvgPool2d, ReLU, Sigmoid, Tanh, LeakyReLU, ELU, GELU, SiLU, Softplus,
                      Softmax, LogSoftmax, Flatten, Unflatten, Dropout, Dropout2d, BatchNorm1d,
                      BatchNorm2d, LocalResponseNorm, Sequential, ModuleList, ModuleDict,
-                     ParameterList, Embedding, ConvTranspose2d, Upsample, Hardtanh, ReLU6, PReLU)
+                     ParameterList, Embedding, ConvTranspose2d, Upsample, Hardtanh, ReLU6, PReLU,
+                     ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
+                     ReplicationPad2d, ReplicationPad3d, CircularPad1d, CircularPad2d,
+                     CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d, ZeroPad1d,
+                     ZeroPad2d, ZeroPad3d, UpsamplingNearest2d, UpsamplingBilinear2d)
 from .loss import (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss,  # noqa: F401
                    BCELoss, BCEWithLogitsLoss, KLDivLoss)
+from .more_layers import (LayerNorm, GroupNorm, InstanceNorm2d, AdaptiveMaxPool2d,  # noqa: F401
+                          ParameterDict, LogSigmoid, Hardsigmoid, Hardswish, Mish, Softsign,
+                          Conv1d, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d, AdaptiveMaxPool1d)
 from . import utils  # noqa: F401

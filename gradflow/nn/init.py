@@ -53,24 +53,24 @@ def _fan(tensor, mode):
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     with no_grad():
-        return tensor.uniform_(a, b)
+        return tensor.uniform_(a, b, generator=generator)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     with no_grad():
-        return tensor.normal_(mean, std)
+        return tensor.normal_(mean, std, generator=generator)
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Normal(mean, std) redrawn until inside [a, b] (by resampling the out-of-range ones)."""
     with no_grad():
-        tensor.normal_(mean, std)
+        tensor.normal_(mean, std, generator=generator)
         be = tensor.backend
         for _ in range(100):
             bad = (tensor.array < a) | (tensor.array > b)
             if not bool(be.reduce("any", bad, None, False)):
                 break
-            fresh = be.randn(tensor.shape, tensor.dtype) * std + mean
+            fresh = tensor._draw("randn", generator) * std + mean
             be.copyto_(tensor.array, be.where(bad, fresh, tensor.array))
         tensor.clamp_(a, b)
         return tensor
@@ -103,13 +103,13 @@ def xavier_uniform_(tensor, gain=1.0, generator=None):
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     a = gain * math.sqrt(6.0 / float(fan_in + fan_out))
-    return uniform_(tensor, -a, a)
+    return uniform_(tensor, -a, a, generator=generator)
 
 
 def xavier_normal_(tensor, gain=1.0, generator=None):
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator=generator)
 
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
@@ -119,7 +119,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator=generator)
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
@@ -127,7 +127,7 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
     if 0 in tensor.shape:
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
-    return normal_(tensor, 0.0, std)
+    return normal_(tensor, 0.0, std, generator=generator)
 
 
 def orthogonal_(tensor, gain=1.0, generator=None):
@@ -139,7 +139,8 @@ def orthogonal_(tensor, gain=1.0, generator=None):
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     be = tensor.backend
-    flat = be.to_numpy(be.randn((rows, cols), tensor.dtype)).astype(numpy.float64)
+    flat = (be.to_numpy(be.randn((rows, cols), tensor.dtype)) if generator is None else
+            generator._rng.standard_normal((rows, cols))).astype(numpy.float64)
     if rows < cols:
         flat = flat.T
     q, r = numpy.linalg.qr(flat)

@@ -101,8 +101,9 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: in_channels ({in_channels}) must be divisible by groups ({groups})")
         if out_channels % groups:
             raise ValueError(f"Conv2d: out_channels ({out_channels}) must be divisible by groups ({groups})")
-        if padding_mode != "zeros":
-            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"Conv2d: padding_mode must be 'zeros', 'reflect', 'replicate' or "
+                             f"'circular', got {padding_mode!r}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
@@ -133,8 +134,21 @@ class Conv2d(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
+        if self.padding_mode != "zeros":  # pad explicitly, then convolve unpadded (PyTorch)
+            return F.conv2d(F.pad(x, self._mode_pad(), mode=self.padding_mode), self.weight,
+                            self.bias, self.stride, 0, self.dilation, self.groups)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
+
+    def _mode_pad(self):
+        """F.pad's (left, right, top, bottom) for a non-zeros padding_mode; 'same' puts
+        the odd extra element after, as PyTorch."""
+        if self.padding == "valid":
+            return (0, 0, 0, 0)
+        if self.padding == "same":
+            tot = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            return (tot[1] // 2, tot[1] - tot[1] // 2, tot[0] // 2, tot[0] - tot[0] // 2)
+        return (self.padding[1], self.padding[1], self.padding[0], self.padding[0])
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -146,6 +160,8 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -172,19 +188,20 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
         super().__init__()
-        if divisor_override is not None:
-            raise ValueError("AvgPool2d: divisor_override is not supported")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
-        self.divisor_override = None
+        self.divisor_override = divisor_override
 
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad)
+                            self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        s = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        if self.divisor_override is not None:
+            s += f", divisor_override={self.divisor_override}"
+        return s
 
 
 class LPPool2d(Module):
@@ -370,14 +387,22 @@ class ConvTranspose2d(Module):
 
 
 class Upsample(Module):
-    """``nn.Upsample(scale_factor=2)``: nearest-neighbour upsampling (F.interpolate)."""
+    """``nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)``: F.interpolate
+    as a module (modes nearest, nearest-exact, linear, bilinear, trilinear)."""
 
-    def __init__(self, size=None, scale_factor=None, mode="nearest"):
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
         super().__init__()
         self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
 
     def forward(self, x):
-        return F.interpolate(x, self.size, self.scale_factor, self.mode)
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
+
+    def extra_repr(self):
+        what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        return f"{what}, mode={self.mode!r}"
 
 
 class Embedding(Module):
@@ -404,11 +429,9 @@ class Embedding(Module):
     def forward(self, idx):
         if idx.dtype.kind not in "iu":
             raise TypeError(f"Embedding: indices must be integers, got {idx.dtype}")
-        out = self.weight[idx]
-        if self.padding_idx is not None:
-            keep = (idx != self.padding_idx).to(out.dtype).unsqueeze(-1)
-            out = out * keep
-        return out
+        # as PyTorch: the padding row is looked up like any other (it starts at zero but
+        # may be re-initialised or loaded); it only gets no gradient
+        return F.embedding(idx, self.weight, self.padding_idx)
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
@@ -684,3 +707,115 @@ class ParameterList(Module):
 
     def __iter__(self):
         return iter(self._parameters.values())
+
+
+# -- padding ---------------------------------------------------------------------------------------
+class _PadNd(Module):
+    """Pads the last ``_dims`` dims with F.pad's ``_mode``. ``padding`` is an int (every
+    side) or PyTorch's tuple (left, right[, top, bottom[, front, back]])."""
+
+    _dims, _mode = 2, "constant"
+
+    def __init__(self, padding, value=0.0):
+        super().__init__()
+        n = 2 * self._dims
+        self.padding = (int(padding),) * n if isinstance(padding, int) else tuple(padding)
+        if len(self.padding) != n:
+            raise ValueError(f"{type(self).__name__}: padding must be an int or a {n}-tuple, "
+                             f"got {padding!r}")
+        self.value = value
+
+    def forward(self, x):
+        if self._mode == "constant":
+            return F.pad(x, self.padding, "constant", self.value)
+        return F.pad(x, self.padding, self._mode)
+
+    def extra_repr(self):
+        return f"padding={self.padding}, value={self.value}" if self._mode == "constant" \
+            else f"{self.padding}"
+
+
+class _ConstantPadNd(_PadNd):
+    def __init__(self, padding, value):
+        super().__init__(padding, value)
+
+
+class _ZeroPadNd(_PadNd):
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ReflectionPad1d(_PadNd):
+    _dims, _mode = 1, "reflect"
+
+
+class ReflectionPad2d(_PadNd):
+    _dims, _mode = 2, "reflect"
+
+
+class ReflectionPad3d(_PadNd):
+    _dims, _mode = 3, "reflect"
+
+
+class ReplicationPad1d(_PadNd):
+    _dims, _mode = 1, "replicate"
+
+
+class ReplicationPad2d(_PadNd):
+    _dims, _mode = 2, "replicate"
+
+
+class ReplicationPad3d(_PadNd):
+    _dims, _mode = 3, "replicate"
+
+
+class CircularPad1d(_PadNd):
+    _dims, _mode = 1, "circular"
+
+
+class CircularPad2d(_PadNd):
+    _dims, _mode = 2, "circular"
+
+
+class CircularPad3d(_PadNd):
+    _dims, _mode = 3, "circular"
+
+
+class ConstantPad1d(_ConstantPadNd):
+    _dims = 1
+
+
+class ConstantPad2d(_ConstantPadNd):
+    _dims = 2
+
+
+class ConstantPad3d(_ConstantPadNd):
+    _dims = 3
+
+
+class ZeroPad1d(_ZeroPadNd):
+    _dims = 1
+
+
+class ZeroPad2d(_ZeroPadNd):
+    _dims = 2
+
+
+class ZeroPad3d(_ZeroPadNd):
+    _dims = 3
+
+
+# -- fixed-mode upsampling (PyTorch's deprecated but still common aliases) ----------------------
+class UpsamplingNearest2d(Upsample):
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Bilinear with align_corners=True, as PyTorch's UpsamplingBilinear2d."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)

@@ -92,8 +92,12 @@ class BCEWithLogitsLoss(_WeightedLoss):
 
 
 class KLDivLoss(_Loss):
+    """KL(target || input) with ``input`` log-probabilities; ``reduction='batchmean'``
+    (sum / batch size) is the mathematically correct KL divergence, as PyTorch advises."""
+
     def __init__(self, reduction="mean", log_target=False):
-        super().__init__(reduction)
+        super().__init__("mean" if reduction == "batchmean" else reduction)
+        self.reduction = reduction
         self.log_target = log_target
 
     def forward(self, input, target):

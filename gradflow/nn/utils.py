@@ -6,12 +6,22 @@ import math
 from ..autograd import no_grad
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Scale all gradients in place so their joint ``norm_type``-norm is at most
-    ``max_norm``; returns the total norm before clipping (a float)."""
+    ``max_norm``; returns the total norm before clipping as a 0-d tensor (as PyTorch:
+    ``.item()``, ``float()`` and comparisons work)."""
     from ..tensor import Tensor
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad for p in params if p.grad is not None]
+    be = grads[0].backend if grads else None
+    total = _clip_grad_norm(grads, max_norm, norm_type, error_if_nonfinite)
+    if be is None:
+        from ..creation import tensor
+        return tensor(0.0)
+    return Tensor._make(be.asarray(total, dtype=grads[0].dtype), be)
+
+
+def _clip_grad_norm(grads, max_norm, norm_type, error_if_nonfinite):
     if not grads:
         return 0.0
     norm_type = float(norm_type)
@@ -50,3 +60,43 @@ def vector_to_parameters(vec, parameters):
             n = p.numel()
             p.copy_(vec[i:i + n].reshape(p.shape))
             i += n
+
+
+# -- nn.utils.rnn: padding variable-length sequences ---------------------------------------------
+def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):
+    """Stack tensors of shape (L_i, *) into (B, L_max, *) (``batch_first``) or
+    (L_max, B, *), filling with ``padding_value`` (differentiable in the sequences)."""
+    from ..ops.shape import cat, stack
+    from ..tensor import Tensor
+    seqs = list(sequences)
+    if not seqs:
+        raise ValueError("pad_sequence: received an empty list of sequences")
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"pad_sequence: padding_side must be 'left' or 'right', got "
+                         f"{padding_side!r}")
+    trail = seqs[0].shape[1:]
+    for i, s in enumerate(seqs):
+        if not isinstance(s, Tensor) or s.ndim < 1 or s.shape[1:] != trail:
+            raise ValueError(f"pad_sequence: every sequence must be a Tensor (L_i, *{trail}); "
+                             f"sequence {i} has shape {getattr(s, 'shape', type(s).__name__)}")
+    n = max(s.shape[0] for s in seqs)
+    rows = []
+    for s in seqs:
+        k = n - s.shape[0]
+        if k:
+            fill = Tensor._make(s.backend.full((k,) + trail, padding_value, s.dtype), s.backend)
+            s = cat([s, fill] if padding_side == "right" else [fill, s], 0)
+        rows.append(s)
+    return stack(rows, 0 if batch_first else 1)
+
+
+def _make_rnn_module():
+    import sys
+    import types
+    mod = types.ModuleType(__name__ + ".rnn", "nn.utils.rnn (PyTorch's): pad_sequence.")
+    mod.pad_sequence = pad_sequence
+    sys.modules[mod.__name__] = mod  # ``from gradflow.nn.utils.rnn import pad_sequence``
+    return mod
+
+
+rnn = _make_rnn_module()

@@ -432,3 +432,33 @@ def remainder(a, b):
 def classify(op, x):
     """isnan / isinf / isfinite: a bool tensor."""
     return Tensor._make(x.backend.classify(op, x.array), x.backend)
+
+
+# ---------------------------------------------------------------------------
+# activations composed from the primitives above
+# ---------------------------------------------------------------------------
+def logsigmoid(x):
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), stable for large |x|."""
+    return minimum(x, 0.0) - unary("log1p", unary("exp", -unary("abs", x)))
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    bx = x * beta
+    return where(bx > threshold, x,
+                 (unary("log1p", unary("exp", -unary("abs", bx))) + Relu.apply(bx)) * (1.0 / beta))
+
+
+def hardsigmoid(x):
+    return clip(x * (1.0 / 6) + 0.5, 0.0, 1.0)
+
+
+def hardswish(x):
+    return x * hardsigmoid(x)
+
+
+def mish(x):
+    return x * unary("tanh", softplus(x))
+
+
+def softsign(x):
+    return x / (unary("abs", x) + 1.0)

@@ -85,3 +85,78 @@ def dropout2d(x, p=0.5, training=True, inplace=False):
     be = x.backend
     mask = be.rand(x.shape[:2] + (1,) * (x.ndim - 2), x.dtype) >= p
     return x * Tensor._make(be.astype(mask, x.dtype) * x.dtype.type(1.0 / (1.0 - p)), be)
+
+
+def _norm_shape(op, x, normalized_shape):
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not ns or x.shape[x.ndim - len(ns):] != ns or len(ns) > x.ndim:
+        raise ValueError(f"{op}: normalized_shape {ns} must match the last dims of the input, "
+                         f"got input of shape {x.shape}")
+    return ns
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the last ``len(normalized_shape)`` dims (biased variance), then
+    scale by ``weight`` and shift by ``bias`` (both of shape ``normalized_shape``)."""
+    ns = _norm_shape("layer_norm", x, normalized_shape)
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != ns:
+            raise ValueError(f"layer_norm: {name} must have shape {ns}, got {t.shape}")
+    axes = tuple(range(x.ndim - len(ns), x.ndim))
+    mean = x.mean(axes, keepdims=True)
+    d = x - mean
+    y = d * ((d * d).mean(axes, keepdims=True) + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise (N, C, ...) over each group of C/num_groups channels and the spatial
+    dims; ``weight``/``bias`` are per channel (C,)."""
+    if x.ndim < 2:
+        raise ValueError(f"group_norm: expected input (N, C, ...), got shape {x.shape}")
+    n, c = x.shape[:2]
+    if num_groups <= 0 or c % num_groups:
+        raise ValueError(f"group_norm: num_channels {c} must be divisible by num_groups "
+                         f"{num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (c,):
+            raise ValueError(f"group_norm: {name} must have shape ({c},), got {t.shape}")
+    g = x.reshape(n, num_groups, -1)
+    mean = g.mean(2, keepdims=True)
+    d = g - mean
+    y = (d * ((d * d).mean(2, keepdims=True) + eps).rsqrt()).reshape(x.shape)
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Normalise each (sample, channel) over its spatial dims (no running stats)."""
+    if running_mean is not None or not use_input_stats:
+        raise NotImplementedError("instance_norm: running statistics are not supported")
+    return group_norm(x, x.shape[1], weight, bias, eps)
+
+
+def normalize(x, p=2.0, dim=1, eps=1e-12):
+    """``x / max(||x||_p, eps)`` along ``dim`` (PyTorch's F.normalize)."""
+    return x / x.norm(p, dim, keepdim=True).clip(eps, None)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """``sum(x1 * x2) / max(||x1|| * ||x2||, eps)`` along ``dim`` (inputs broadcast)."""
+    w12 = (x1 * x2).sum(dim)
+    n12 = ((x1 * x1).sum(dim) * (x2 * x2).sum(dim)).clip(eps * eps, None).sqrt()
+    return w12 / n12
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """``||x1 - x2 + eps||_p`` along the last dim."""
+    return (x1 - x2 + eps).norm(p, -1, keepdim)

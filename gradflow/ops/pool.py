@@ -2,6 +2,8 @@
 and power-average (LP) pooling built on average pooling."""
 from __future__ import annotations
 
+from numbers import Integral
+
 from ..autograd import Function
 from ..tensor import Tensor
 from .conv import pair
@@ -70,21 +72,56 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 class AvgPool2d(Function):
+    """Average pooling; with ``divisor`` (``divisor_override``) each window's sum (zero
+    padding included) is divided by that number instead: the backend's
+    count_include_pad average times ``count / divisor``, an (OH, OW) factor kept on ctx."""
+
     @staticmethod
-    def forward(ctx, x, k, s, p, ceil_mode, count_include_pad):
+    def forward(ctx, x, k, s, p, ceil_mode, count_include_pad, divisor=None):
+        be = x.backend
         ctx.shape, ctx.geom = x.shape, (k, s, p, ceil_mode, count_include_pad)
-        return x.backend.avg_pool2d_forward(x.array, k, s, p, ceil_mode, count_include_pad)
+        y = be.avg_pool2d_forward(x.array, k, s, p, ceil_mode, count_include_pad)
+        ctx.scale = None if divisor is None else _override_scale(be, x.shape, y.shape, k, s, p,
+                                                                 divisor, x.dtype)
+        return y if divisor is None else be.binary("mul", y, ctx.scale)
 
     @staticmethod
     def backward(ctx, gy):
-        return (gy.backend.avg_pool2d_backward(gy.array, ctx.shape, *ctx.geom),
-                None, None, None, None, None)
+        be, g = gy.backend, gy.array
+        if ctx.scale is not None:
+            g = be.binary("mul", g, ctx.scale)
+        return (be.avg_pool2d_backward(g, ctx.shape, *ctx.geom),
+                None, None, None, None, None, None)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def _window_counts(size, n_out, k, s, p):
+    """Per output position of one dim, how many input-or-padding positions its window
+    covers (PyTorch's count_include_pad divisor: the window clipped to [-p, size + p))."""
+    return [min(i * s - p + k, size + p) - (i * s - p) for i in range(n_out)]
+
+
+def _override_scale(be, x_shape, y_shape, k, s, p, divisor, dtype):
+    """(OH, OW) factors turning the count_include_pad average into sum / divisor."""
+    ch = _window_counts(x_shape[-2], y_shape[-2], k[0], s[0], p[0])
+    cw = _window_counts(x_shape[-1], y_shape[-1], k[1], s[1], p[1])
+    return be.asarray([[a * b / divisor for b in cw] for a in ch], dtype=dtype)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over kH x kW windows of (N, C, H, W) or (C, H, W) input. ``divisor_override``
+    (a nonzero int) divides each window's sum (zero padding included) by that number
+    instead of the window size, as PyTorch; ``count_include_pad`` is then irrelevant."""
     k, s, p, _ = _geometry("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     xb, unb = _batched(x)
-    y = AvgPool2d.apply(xb, k, s, p, ceil_mode, count_include_pad)
+    if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, Integral) or \
+                divisor_override == 0:
+            raise ValueError(f"avg_pool2d: divisor_override must be a nonzero int, got "
+                             f"{divisor_override!r} (input shape {x.shape}, kernel {k})")
+        divisor_override = int(divisor_override)
+        count_include_pad = True  # the rescaling starts from the padded-window average
+    y = AvgPool2d.apply(xb, k, s, p, ceil_mode, count_include_pad, divisor_override)
     return y.reshape(y.shape[1:]) if unb else y
 
 

@@ -392,3 +392,153 @@ def tri(x, diagonal=0, lower=True):
         return Tensor._make(x.array & be.asarray(mask), be)
     from .elementwise import mul
     return mul(x, Tensor._make(be.asarray(mask.astype(x.dtype)), be))
+
+
+# ---------------------------------------------------------------------------
+# scatter / index_select / masked_select / nonzero
+# ---------------------------------------------------------------------------
+def _index_along_check(op, x, dim, index, src=None):
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
+        raise TypeError(f"{op}: index must be an integer Tensor, got "
+                        f"{getattr(index, 'dtype', type(index).__name__)}")
+    d = _dim(dim, x.ndim, op)
+    if index.ndim != x.ndim:
+        raise ValueError(f"{op}: index of shape {index.shape} must have as many dims as the "
+                         f"input {x.shape}")
+    for i, n in enumerate(index.shape):
+        if (i != d and n > x.shape[i]) or (src is not None and n > src.shape[i]):
+            raise ValueError(f"{op}: index shape {index.shape} exceeds the input shape {x.shape}"
+                             + (f" or the src shape {src.shape}" if src is not None else "")
+                             + f" at dim {i}")
+    if index.numel():
+        lo = int(x.backend.reduce("min", index.array, None, False))
+        hi = int(x.backend.reduce("max", index.array, None, False))
+        if lo < -x.shape[d] or hi >= x.shape[d]:
+            raise IndexError(f"{op}: index values must lie in [{-x.shape[d]}, {x.shape[d] - 1}] "
+                             f"for dim {d} of size {x.shape[d]}, got min {lo}, max {hi}")
+    return d
+
+
+class Scatter(Function):
+    """``out = x.clone(); out[index[i][j]][j] = src[i][j]`` along ``dim`` (``add``: +=).
+    d/dx: the gradient, zeroed at overwritten positions (kept for ``add``); d/dsrc: the
+    gradient gathered at the index positions (zero where src is not used)."""
+
+    @staticmethod
+    def forward(ctx, x, src, grids, src_region, add):
+        be = x.backend
+        ctx.grids, ctx.add, ctx.region = grids, add, src_region
+        ctx.src_shape = src.shape if isinstance(src, Tensor) else None
+        v = src.array[src_region] if isinstance(src, Tensor) else src
+        if add:
+            return x.array + be.index_add(x.shape, grids, v, x.dtype)
+        out = be.copy(x.array)
+        be.setitem_(out, grids, v)
+        return out
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, g = gy.backend, gy.array
+        gx = gs = None
+        if ctx.needs_input_grad[0]:
+            if ctx.add:
+                gx = g
+            else:
+                gx = be.copy(g)
+                be.setitem_(gx, ctx.grids, 0)
+        if ctx.needs_input_grad[1]:
+            gs = be.zeros(ctx.src_shape, g.dtype)
+            be.setitem_(gs, ctx.region, be.getitem(g, ctx.grids))
+        return gx, gs, None, None, None
+
+
+def scatter(x, dim, index, src=None, value=None, reduce=None, _op="scatter"):
+    """PyTorch's ``x.scatter(dim, index, src)`` / ``x.scatter(dim, index, value)``:
+    a copy of ``x`` with ``src`` (or the number ``value``) written at ``index`` along
+    ``dim``; ``reduce='add'`` (or ``scatter_add``) accumulates instead. Differentiable
+    in ``x`` and ``src``."""
+    if src is None and value is None:
+        raise TypeError(f"{_op}: give src (a Tensor) or value (a number)")
+    if src is not None and not isinstance(src, Tensor):
+        src, value = None, src  # x.scatter(1, idx, 1.0)
+    if reduce not in (None, "add"):
+        raise ValueError(f"{_op}: reduce must be None or 'add', got {reduce!r}")
+    d = _index_along_check(_op, x, dim, index, src)
+    be = x.backend
+    grids = _along(be, index.array, d)
+    if src is not None:
+        if src.backend is not be:
+            raise RuntimeError(f"{_op}: src on {src.backend.name}, input on {be.name}")
+        if src.ndim != x.ndim:
+            raise ValueError(f"{_op}: src of shape {src.shape} must have as many dims as the "
+                             f"input {x.shape}")
+        if src.dtype != x.dtype:
+            src = src.to(x.dtype)
+        region = tuple(slice(0, n) for n in index.shape)
+    else:
+        value, region = x.dtype.type(value), None
+    return Scatter.apply(x, src if src is not None else value, grids, region, reduce == "add")
+
+
+def index_select(x, dim, index):
+    """The entries of ``x`` at the 1-D integer ``index`` along ``dim`` (differentiable;
+    repeated indices accumulate their gradient)."""
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu" or index.ndim > 1:
+        raise TypeError(f"index_select: index must be a 0-d or 1-D integer Tensor, got "
+                        f"{getattr(index, 'shape', type(index).__name__)} "
+                        f"{getattr(index, 'dtype', '')}")
+    d = _dim(dim, x.ndim, "index_select")
+    return getitem(x, (slice(None),) * d + (index.reshape(-1),))
+
+
+def masked_select(x, mask):
+    """The entries of ``x`` where the bool ``mask`` (broadcast with ``x``) is True, as 1-D."""
+    if not isinstance(mask, Tensor) or mask.dtype.kind != "b":
+        raise TypeError("masked_select: mask must be a bool Tensor")
+    if mask.shape != x.shape:
+        shape = numpy.broadcast_shapes(x.shape, mask.shape)
+        x, mask = expand(x, shape), Tensor._make(mask.backend.broadcast_to(mask.array, shape),
+                                                 mask.backend)
+    return getitem(x, mask)
+
+
+def nonzero(x, as_tuple=False):
+    """Indices of the non-zero entries: an (n, ndim) int64 tensor, or with
+    ``as_tuple=True`` one 1-D index tensor per dim (as ``numpy.nonzero``)."""
+    be = x.backend
+    a = x.numpy()
+    if a.ndim == 0:  # PyTorch: a 0-d input counts as one element with no coordinates
+        if as_tuple:
+            return (Tensor._make(be.asarray(numpy.zeros(int(a != 0), numpy.int64)), be),)
+        return Tensor._make(be.asarray(numpy.zeros((int(a != 0), 0), numpy.int64)), be)
+    idx = numpy.nonzero(a)  # data-dependent size: computed on the host
+    if as_tuple:
+        return tuple(Tensor._make(be.asarray(i.astype(numpy.int64)), be) for i in idx)
+    return Tensor._make(be.asarray(numpy.stack(idx, axis=1).astype(numpy.int64)), be)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None):
+    """Rows of ``weight`` picked by the integer tensor ``input`` (any shape); repeated
+    indices accumulate their gradient; the ``padding_idx`` row gets none."""
+    if max_norm is not None:
+        raise NotImplementedError("embedding: max_norm is not supported")
+    if not isinstance(input, Tensor) or input.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be an integer Tensor, got "
+                        f"{getattr(input, 'dtype', type(input).__name__)}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got {weight.shape}")
+    n = weight.shape[0]
+    if input.numel():
+        lo = int(input.backend.reduce("min", input.array, None, False))
+        hi = int(input.backend.reduce("max", input.array, None, False))
+        if lo < 0 or hi >= n:
+            raise IndexError(f"embedding: index out of range: indices must be in [0, {n - 1}], "
+                             f"got min {lo}, max {hi}")
+    out = getitem(weight, input)
+    if padding_idx is not None and weight.requires_grad:
+        if padding_idx < 0:
+            padding_idx += n
+        keep = Tensor._make(input.array != padding_idx, input.backend)
+        from .elementwise import where
+        out = where(unsqueeze(keep, -1), out, out.detach())  # same values, no gradient there
+    return out
