@@ -392,6 +392,17 @@ def test_blas_pinned_and_threaded_gemm_matches_numpy(nb, monkeypatch):
     assert get_blas_threads() == 1                 # restored after the threaded call
 
 
+def test_info_says_when_numba_threads_were_started_before_the_backend():
+    code = ("import json, numba\n"
+            "{pre}"
+            "from gradflow.backends import get_backend\n"
+            "print(json.dumps(get_backend('numba').info()['omp_wait_policy']))\n")
+    late = _subprocess(code.format(pre="numba.get_num_threads()\n"), env_drop=("OMP_WAIT_POLICY",))
+    normal = _subprocess(code.format(pre=""), env_drop=("OMP_WAIT_POLICY",))
+    assert "started before" in late
+    assert normal.startswith("PASSIVE")
+
+
 def test_info_reports_threading_and_cache(nb):
     info = nb.info()
     assert info["threading_layer"] in ("omp", "tbb", "workqueue")

@@ -90,12 +90,21 @@ USER_SET_LAYER = bool(os.environ.get("NUMBA_THREADING_LAYER"))
 # probe below, which is when libgomp reads its environment) gets PASSIVE; the
 # variable is restored right after, so other OpenMP runtimes loaded later (e.g.
 # PyTorch's bundled one) are unaffected.
+# If numba's threads were started before this module ran (e.g. a call to
+# numba.get_num_threads()), neither the layer nor the policy can be chosen any
+# more: the workers then spin and a LeNet-5 step measured ~1.5x slower.
+# info() says so.
+PRESTARTED = any(m in sys.modules for m in (
+    "numba.np.ufunc.omppool", "numba.np.ufunc.tbbpool", "numba.np.ufunc.workqueue"))
 OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY") or (
     "(GOMP_SPINCOUNT set)" if os.environ.get("GOMP_SPINCOUNT") else None)
-_set_policy = OMP_WAIT_POLICY is None
+_set_policy = OMP_WAIT_POLICY is None and not PRESTARTED
 if _set_policy:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     OMP_WAIT_POLICY = "PASSIVE (numba's OpenMP only)"
+elif OMP_WAIT_POLICY is None:
+    OMP_WAIT_POLICY = ("runtime default: numba's threads were started before gradflow's numba "
+                       "backend could configure them; select the backend first")
 try:
     if not USER_SET_LAYER and numba.config.THREADING_LAYER == "default":
         if _layer_loadable("tbb") or _layer_loadable("omp"):

@@ -151,13 +151,7 @@ def collect(backends: list[str] = (), with_torch: bool = False) -> dict:
         "gpu": gpu_info(use_cupy="cupy" in backends, use_torch=with_torch),
     }
     if "numba" in backends:
-        try:
-            import numba
-            info["numba"] = numba.__version__
-            info["numba_threads"] = numba.get_num_threads()
-            info["numba_threading_layer"] = _numba_layer()
-        except ImportError:
-            pass
+        info.update(numba_info())
     if "cupy" in backends:
         info["cupy"] = _version("cupy")
     if with_torch:
@@ -169,6 +163,18 @@ def collect(backends: list[str] = (), with_torch: bool = False) -> dict:
         except ImportError:
             pass
     return info
+
+
+def numba_info() -> dict:
+    """numba's version, thread count and threading layer, read through gradflow's numba
+    backend: calling numba.get_num_threads() first would start numba's thread pool
+    before the backend configures it (layer, OpenMP wait policy), slowing it down."""
+    from gradflow.backends import get_backend, unavailable_reason
+    if unavailable_reason("numba") is not None:
+        return {}
+    inf = get_backend("numba").info()
+    return {"numba": str(inf["numba"]), "numba_threads": int(inf["threads"]),
+            "numba_threading_layer": str(inf["threading_layer"])}
 
 
 def _numba_layer() -> str:

@@ -43,10 +43,8 @@ def library_info(group: str) -> dict:
             out.update(torch=str(torch.__version__), torch_threads=int(torch.get_num_threads()),
                        torch_cuda=bool(torch.cuda.is_available()))
         elif group == "numba":
-            import numba
-            from .machine import _numba_layer
-            out.update(numba=str(numba.__version__), numba_threads=int(numba.get_num_threads()),
-                       numba_threading_layer=str(_numba_layer()))
+            from .machine import numba_info
+            out.update(numba_info())
         elif group == "cupy":
             import cupy
             out.update(cupy=str(cupy.__version__))
