@@ -19,7 +19,8 @@ from .layers import (Identity, Linear, Bilinear, Conv2d, MaxPool2d, AvgPool2d, L
                      ZeroPad2d, ZeroPad3d, UpsamplingNearest2d, UpsamplingBilinear2d)
 from .loss import (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss,  # noqa: F401
                    BCELoss, BCEWithLogitsLoss, KLDivLoss)
-from .more_layers import (LayerNorm, GroupNorm, InstanceNorm2d, AdaptiveMaxPool2d,  # noqa: F401
-                          ParameterDict, LogSigmoid, Hardsigmoid, Hardswish, Mish, Softsign,
-                          Conv1d, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d, AdaptiveMaxPool1d)
+from .normalization import LayerNorm, GroupNorm, InstanceNorm2d  # noqa: F401
+from .layers import (AdaptiveMaxPool2d, ParameterDict, LogSigmoid, Hardsigmoid,  # noqa: F401
+                     Hardswish, Mish, Softsign)
+from .layers1d import Conv1d, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d, AdaptiveMaxPool1d  # noqa: F401
 from . import utils  # noqa: F401

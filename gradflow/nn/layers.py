@@ -229,6 +229,18 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
 
+class AdaptiveMaxPool2d(Module):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x):
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
 # -- activations -----------------------------------------------------------------------------------
 class ReLU(Module):
     def __init__(self, inplace=False):
@@ -350,6 +362,23 @@ class LogSoftmax(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+def _activation(name, fn, doc):
+    def forward(self, x):
+        return fn(x)
+
+    def __init__(self, inplace=False):
+        Module.__init__(self)
+
+    return type(name, (Module,), {"forward": forward, "__init__": __init__, "__doc__": doc})
+
+
+LogSigmoid = _activation("LogSigmoid", F.logsigmoid, "log(sigmoid(x)), stable.")
+Hardsigmoid = _activation("Hardsigmoid", F.hardsigmoid, "clip(x / 6 + 1/2, 0, 1).")
+Hardswish = _activation("Hardswish", F.hardswish, "x * hardsigmoid(x).")
+Mish = _activation("Mish", F.mish, "x * tanh(softplus(x)).")
+Softsign = _activation("Softsign", F.softsign, "x / (1 + |x|).")
 
 
 class ConvTranspose2d(Module):
@@ -707,6 +736,49 @@ class ParameterList(Module):
 
     def __iter__(self):
         return iter(self._parameters.values())
+
+
+class ParameterDict(Module):
+    """Parameters by name (PyTorch's ``nn.ParameterDict``); tensors are wrapped in
+    ``Parameter``."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __setitem__(self, key, value):
+        self.register_parameter(key, value if isinstance(value, Parameter) or value is None
+                                else Parameter(value))
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def update(self, parameters):
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for k, v in (OrderedDict(items) if not isinstance(parameters, dict) else items):
+            self[k] = v
 
 
 # -- padding ---------------------------------------------------------------------------------------
