@@ -138,9 +138,16 @@ def test_extra_functionals_match_torch():
     import torch.nn.functional as TF
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 7, 5))
-    for size in [(3, 2), (4, 4), (2, 5)]:
-        np.testing.assert_allclose(F.adaptive_avg_pool2d(gf.tensor(x), size).numpy(),
-                                   TF.adaptive_avg_pool2d(torch.tensor(x), size).numpy(), rtol=1e-12)
+    for size in [(3, 2), (4, 4), (2, 5), (7, 1), (5, 3)]:
+        for ours, theirs in ((F.adaptive_avg_pool2d, TF.adaptive_avg_pool2d),
+                             (F.adaptive_max_pool2d, TF.adaptive_max_pool2d)):
+            xg, xt = gf.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+            gy = rng.standard_normal((2, 3) + size)
+            yg, yt = ours(xg, size), theirs(xt, size)
+            np.testing.assert_allclose(yg.numpy(), yt.detach().numpy(), rtol=1e-12)
+            yg.backward(gf.tensor(gy))
+            yt.backward(torch.tensor(gy))
+            np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
     a, b = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
     for delta in (0.5, 1.0, 2.0):
         np.testing.assert_allclose(F.huber_loss(gf.tensor(a), gf.tensor(b), delta=delta).item(),

@@ -16,7 +16,7 @@ from ..ops.norm import (layer_norm, group_norm, instance_norm, normalize,  # noq
                         cosine_similarity, pairwise_distance)
 from ..ops.elementwise import (logsigmoid, hardsigmoid, hardswish, mish,  # noqa: F401,E402
                                softsign)
-from ..ops.reduce import adaptive_max_pool2d  # noqa: F401,E402
+from ..ops.pool import adaptive_max_pool2d  # noqa: F401,E402
 from ..ops.onedim import (conv1d, max_pool1d, avg_pool1d, adaptive_avg_pool1d,  # noqa: F401,E402
                           adaptive_max_pool1d)
 from ..ops.softmax import softmax, log_softmax  # noqa: F401

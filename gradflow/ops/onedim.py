@@ -63,7 +63,7 @@ def adaptive_avg_pool1d(x, output_size):
 
 
 def adaptive_max_pool1d(x, output_size, return_indices=False):
-    from .reduce import adaptive_max_pool2d
+    from .pool import adaptive_max_pool2d
     return adaptive_max_pool2d(_as_2d(x, "adaptive_max_pool1d"),
                                (1, _one(output_size, "output_size", "adaptive_max_pool1d")),
                                return_indices).squeeze(-2)

@@ -7,6 +7,7 @@ from numbers import Integral
 from ..autograd import Function
 from ..tensor import Tensor
 from .conv import pair
+from .reduce import select_minmax
 
 
 def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -136,22 +137,52 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     return s.sqrt() if p == 2 else s ** (1.0 / p)
 
 
+def _adaptive_windows(size, out):
+    """PyTorch's adaptive windows along one axis: window i spans
+    floor(i*size/out) .. ceil((i+1)*size/out)."""
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def _adaptive_grid(x, oh, ow, reduce_window):
+    """``reduce_window(x[..., h0:h1, w0:w1])`` (keeping the two window dims as size 1)
+    for every adaptive window, assembled into (..., oh, ow)."""
+    from .shape import cat
+    h, w = x.shape[-2:]
+    rows = [cat([reduce_window(x[..., h0:h1, w0:w1]) for w0, w1 in _adaptive_windows(w, ow)],
+                dim=-1) for h0, h1 in _adaptive_windows(h, oh)]
+    return cat(rows, dim=-2)
+
+
 def adaptive_avg_pool2d(x, output_size):
-    """Average pooling to a fixed output size (exact for sizes that divide the input)."""
+    """Average pooling to a fixed output size (one avg_pool2d when the sizes divide)."""
     oh, ow = pair(output_size, "output_size", "adaptive_avg_pool2d") if not (
         isinstance(output_size, (tuple, list)) and None in output_size) else output_size
     h, w = x.shape[-2:]
     oh, ow = oh or h, ow or w
     if h % oh == 0 and w % ow == 0:
         return avg_pool2d(x, (h // oh, w // ow))
-    rows = []
-    for i in range(oh):
-        h0, h1 = (i * h) // oh, -(-((i + 1) * h) // oh)
-        cols = []
-        for j in range(ow):
-            w0, w1 = (j * w) // ow, -(-((j + 1) * w) // ow)
-            cols.append(x[..., h0:h1, w0:w1].mean(axis=(-2, -1), keepdims=True))
-        from .shape import cat
-        rows.append(cat(cols, dim=-1))
-    from .shape import cat
-    return cat(rows, dim=-2)
+    return _adaptive_grid(x, oh, ow, lambda win: win.mean(axis=(-2, -1), keepdims=True))
+
+
+def adaptive_max_pool2d(x, output_size, return_indices=False):
+    """Max over the adaptive windows of (N, C, H, W) (or (C, H, W)): output cell i
+    spans rows floor(i*H/oh) .. ceil((i+1)*H/oh), as PyTorch. Each window's gradient goes
+    to its (first) maximum."""
+    if return_indices:
+        raise NotImplementedError("adaptive_max_pool2d: return_indices=True is not supported")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"adaptive_max_pool2d: expected (N, C, H, W) or (C, H, W), got shape "
+                         f"{x.shape}")
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    h, w = x.shape[-2:]
+    oh, ow = h if oh is None else oh, w if ow is None else ow
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"adaptive_max_pool2d: output_size must be positive, got {output_size}")
+    if h % oh == 0 and w % ow == 0:  # equal windows: one reshape
+        kh, kw = h // oh, w // ow
+        y = x.reshape(x.shape[:-2] + (oh, kh, ow, kw))
+        y = y.permute(*range(x.ndim - 2), x.ndim - 2, x.ndim, x.ndim - 1, x.ndim + 1)
+        y = y.reshape(x.shape[:-2] + (oh, ow, kh * kw))
+        return select_minmax("max", y, y.ndim - 1)[0]
+    return _adaptive_grid(x, oh, ow, lambda win: select_minmax(
+        "max", win.reshape(win.shape[:-2] + (1, -1)), win.ndim - 1, keepdims=True)[0])

@@ -178,36 +178,3 @@ def logsumexp(x, axis, keepdims=False):
                                      x.backend.zeros((), x.dtype)), x.backend)
     out = sum((x - m).exp(), axes, True).log() + m
     return out if keepdims else out.reshape(tuple(s for i, s in enumerate(out.shape) if i not in axes))
-
-
-def adaptive_max_pool2d(x, output_size, return_indices=False):
-    """Max over the adaptive windows of (N, C, H, W) (or (C, H, W)): output cell i
-    spans rows floor(i*H/oh) .. ceil((i+1)*H/oh), as PyTorch. Each window's gradient goes
-    to its (first) maximum."""
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool2d: return_indices=True is not supported")
-    if x.ndim not in (3, 4):
-        raise ValueError(f"adaptive_max_pool2d: expected (N, C, H, W) or (C, H, W), got shape "
-                         f"{x.shape}")
-    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    h, w = x.shape[-2:]
-    oh, ow = h if oh is None else oh, w if ow is None else ow
-    if oh <= 0 or ow <= 0:
-        raise ValueError(f"adaptive_max_pool2d: output_size must be positive, got {output_size}")
-    from .shape import stack
-    if h % oh == 0 and w % ow == 0:  # equal windows: one reshape
-        kh, kw = h // oh, w // ow
-        y = x.reshape(x.shape[:-2] + (oh, kh, ow, kw))
-        y = y.permute(*range(x.ndim - 2), x.ndim - 2, x.ndim, x.ndim - 1, x.ndim + 1)
-        y = y.reshape(x.shape[:-2] + (oh, ow, kh * kw))
-        return select_minmax("max", y, y.ndim - 1)[0]
-    rows = []
-    for i in range(oh):
-        h0, h1 = (i * h) // oh, -(-((i + 1) * h) // oh)
-        cols = []
-        for j in range(ow):
-            w0, w1 = (j * w) // ow, -(-((j + 1) * w) // ow)
-            win = x[..., h0:h1, w0:w1]
-            cols.append(select_minmax("max", win.reshape(x.shape[:-2] + (-1,)), x.ndim - 2)[0])
-        rows.append(stack(cols, -1))
-    return stack(rows, -2)
