@@ -306,11 +306,13 @@ class Function:
         elif grad_on:
             _mode.enabled = False
             try:
-                out = cls.forward(ctx, *args, **kwargs)
+                with numpy.errstate(all="ignore"):  # inf/NaN results are silent, as in PyTorch
+                    out = cls.forward(ctx, *args, **kwargs)
             finally:
                 _mode.enabled = True
         else:
-            out = cls.forward(ctx, *args, **kwargs)
+            with numpy.errstate(all="ignore"):
+                out = cls.forward(ctx, *args, **kwargs)
         if not isinstance(out, Tensor):
             if not hasattr(out, "shape"):
                 raise TypeError(
@@ -434,7 +436,8 @@ def backward(tensor, grad=None, retain_graph=False):
     prev_grad = getattr(_mode, "enabled", True)
     _mode.enabled = False  # backward passes record no graph (first-order only)
     try:
-        _walk(order, grads, anomaly, retain_graph, Tensor)
+        with numpy.errstate(all="ignore"):  # log(0)'s gradient is inf, silently (PyTorch)
+            _walk(order, grads, anomaly, retain_graph, Tensor)
     finally:
         _mode.enabled = prev_grad
 
@@ -535,7 +538,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Fa
     prev_grad = getattr(_mode, "enabled", True)
     _mode.enabled = False
     try:
-        _walk(order, grads, is_anomaly_enabled(), retain_graph, Tensor, capture)
+        with numpy.errstate(all="ignore"):
+            _walk(order, grads, is_anomaly_enabled(), retain_graph, Tensor, capture)
     finally:
         _mode.enabled = prev_grad
     result = []

@@ -66,3 +66,29 @@ def test_against_torch():
     assert gf.count_nonzero(gf.tril(x)).item() == torch.count_nonzero(torch.tril(xt)).item()
     p, pt = nn.PReLU(3, dtype=gf.float64), torch.nn.PReLU(3, dtype=torch.float64)
     np.testing.assert_allclose(p(x).detach().numpy(), pt(xt).detach().numpy())
+
+
+def _ieee_program(lib, x, F_):
+    """Ops that produce inf/NaN on purpose: log(0), 1/0, sqrt(-1), 0 * inf, overflow."""
+    y = x.log() + 1 / x + x.sqrt() + x * float("inf") + x.exp() * 1e39
+    s = F_.softmax(x.reshape(1, -1) * 1e30, 1).sum() + F_.log_softmax(x.reshape(1, -1), 1).sum()
+    return y, s
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_inf_nan_results_are_silent_and_match_torch(backend, dtype):
+    """PyTorch returns IEEE inf/NaN without warnings; so does gradflow (pytest turns any
+    RuntimeWarning into an error here), forward and backward."""
+    import torch
+    vals = np.array([0.0, 1.0, -1.0, 2.0], dtype=dtype)
+    xg = gf.tensor(vals, requires_grad=True)
+    xt = torch.tensor(vals, requires_grad=True)
+    yg, sg = _ieee_program(gf, xg, F)
+    yt, st = _ieee_program(torch, xt, torch.nn.functional)
+    np.testing.assert_array_equal(yg.numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(sg.numpy(), st.detach().numpy())
+    (yg.sum() + sg).backward()
+    (yt.sum() + st).backward()
+    np.testing.assert_array_equal(np.isnan(xg.grad.numpy()), np.isnan(xt.grad.numpy()))
+    np.testing.assert_array_equal(np.isinf(xg.grad.numpy()), np.isinf(xt.grad.numpy()))

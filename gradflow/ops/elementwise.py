@@ -33,10 +33,14 @@ def _as_tensor(value, like, op):
     if isinstance(value, Tensor):
         return value
     if type(value) is float and like.dtype.kind == "f":  # fast path: the common ``x * 0.5``
+        if abs(value) > 65504.0:  # may overflow float16/32: inf, silently, as PyTorch
+            with numpy.errstate(over="ignore"):
+                return Tensor._make(like.backend.asarray(value, dtype=like.dtype), like.backend)
         return Tensor._make(like.backend.asarray(value, dtype=like.dtype), like.backend)
     if isinstance(value, numbers.Number) and not isinstance(value, complex):
         dt = _scalar_dtype(value, like.dtype)
-        return Tensor._make(like.backend.asarray(value, dtype=dt), like.backend)
+        with numpy.errstate(over="ignore"):  # a too-large scalar becomes inf (PyTorch)
+            return Tensor._make(like.backend.asarray(value, dtype=dt), like.backend)
     if isinstance(value, (list, tuple)) or isinstance(value, numpy.ndarray):
         arr = numpy.asarray(value)
         if arr.dtype.kind == "f" and like.dtype.kind == "f":
