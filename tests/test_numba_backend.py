@@ -485,3 +485,15 @@ def test_buffer_pool_never_hands_out_live_arrays(nb):
     del y2
     y3 = nb.conv2d_forward(x2, w, None, *args)
     assert id(y3.base) == base_id          # a dead result's buffer is recycled
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=["float32", "float64"])
+def test_index_add_axis_matches_numpy(nb, ref, dtype):
+    """The scatter-add behind pad/interpolate gradients: every axis, repeated and
+    missing targets, a strided input."""
+    rng = np.random.default_rng(12)
+    for shape, axis, size in [((4, 5, 6, 7), 3, 9), ((4, 5, 6, 7), 2, 3), ((4, 5, 6, 7), 0, 6),
+                              ((8,), 0, 3), ((3, 10), 1, 1)]:
+        g = rnd(rng, shape, dtype, noncontig=True)
+        idx = rng.integers(0, size, shape[axis])
+        close(nb.index_add_axis(g, idx, axis, size), ref.index_add_axis(g, idx, axis, size), dtype)

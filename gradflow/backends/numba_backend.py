@@ -519,6 +519,23 @@ class NumbaBackend(NumpyBackend):
         self.K.sce_bwd(_c(logp), t, gloss if gloss.flags.writeable else _c(gloss), g)
         return g
 
+    # -- resampling backward ------------------------------------------------------------------
+    def index_add_axis(self, g, index, axis, size):
+        if not self._ok(g) or g.ndim == 0 or index.ndim != 1:
+            return super().index_add_axis(g, index, axis, size)
+        g = _c(g)
+        pre = 1
+        for d in g.shape[:axis]:
+            pre *= d
+        post = g.size // max(pre * g.shape[axis], 1) if g.size else 0
+        out = numpy.empty(g.shape[:axis] + (size,) + g.shape[axis + 1:], g.dtype)
+        if out.size == 0:
+            return out
+        idx = numpy.ascontiguousarray(index, dtype=numpy.int64)
+        self._run(self.K.index_add_axis, g.nbytes + out.nbytes, g.reshape(pre, g.shape[axis], post),
+                  idx, out.reshape(pre, size, post))
+        return out
+
     # -- activations ------------------------------------------------------------------------
     def unary(self, op, a):
         if op == "relu" and a.size >= self.min_kernel_size and self._ok(a):

@@ -808,6 +808,26 @@ def sce_bwd(logp, t, gl, g):
             g[n, c] *= s
 
 
+# ---------------------------------------------------------------------------
+# scatter-add along one axis (the backward of pad / interpolate gathers)
+# ---------------------------------------------------------------------------
+@_k("void({f}[:,:,::1], int64[::1], {f}[:,:,::1])", parallel=True)
+def index_add_axis(g, index, out):
+    """out[p, index[j], :] += g[p, j, :] for every j, out zeroed first; ``index``
+    values in [0, out.shape[1]). Each p is one task, so repeats accumulate in order."""
+    P = g.shape[0]
+    J = g.shape[1]
+    Q = g.shape[2]
+    for p in prange(P):
+        for t in range(out.shape[1]):
+            for q in range(Q):
+                out[p, t, q] = 0
+        for j in range(J):
+            t = index[j]
+            for q in range(Q):
+                out[p, t, q] += g[p, j, q]
+
+
 @_k("void({f}[::1], {f}[::1])", parallel=True)
 def relu(x, y):
     for i in prange(x.shape[0]):
