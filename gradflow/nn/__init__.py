@@ -24,3 +24,7 @@ from .layers import (AdaptiveMaxPool2d, ParameterDict, LogSigmoid, Hardsigmoid, 
                      Hardswish, Mish, Softsign)
 from .layers1d import Conv1d, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d, AdaptiveMaxPool1d  # noqa: F401
 from . import utils  # noqa: F401
+from .recurrent import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell  # noqa: F401,E402
+from .attention import (MultiheadAttention, TransformerEncoderLayer,  # noqa: F401,E402
+                        TransformerEncoder)
+from .attention import TransformerDecoderLayer, TransformerDecoder, Transformer  # noqa: F401,E402

@@ -86,3 +86,4 @@ def one_hot(target, num_classes=-1):
 
 
 upsample = interpolate
+from .attention import scaled_dot_product_attention  # noqa: F401,E402
