@@ -333,8 +333,10 @@ class NumbaBackend(NumpyBackend):
                 self._run(K.bias_act_, y.nbytes, y3, bz, int(relu))
             return y, None
         if self._direct_ok(w.shape, stride, dilation, G):
-            chunks = self._conv_chunks(n, (c * (h + 2 * ph) * (wd + 2 * pw) + kout * oh * (wd + 2 * pw))
-                                       * x.itemsize * 4)
+            # a sample's padded input plus its wide output rows, counted 4x: chunks of ~10
+            # LeNet samples measured ~10% faster at batch 64 than one chunk per thread
+            wide = (c * (h + 2 * ph) + kout * oh) * (wd + 2 * pw) * x.itemsize
+            chunks = self._conv_chunks(n, 4 * wide)
             run = self._runner(len(chunks))
             self._pmap(lambda ch: run(K.conv_direct_fwd, x.nbytes, x, w, bz, y, ch[0], ch[1], ph, pw,
                                       int(relu)), chunks)
