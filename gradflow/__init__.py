@@ -45,7 +45,8 @@ from .functions import (eq, ne, lt, le, gt, ge, equal, isclose, logical_and, log
                      IntTensor, BoolTensor, pi, e, inf, nan, is_floating_point,
                      seed, initial_seed, get_rng_state, set_rng_state)
 from .ops.shape import (cat, stack, reshape, flatten, squeeze, unsqueeze, permute, split,  # noqa: F401
-                        chunk, gather, sort, argsort, topk)
+                        chunk, gather, sort, argsort, topk, flip, fliplr, flipud, roll,
+                        rot90)
 from .ops.linalg import matmul, mm, bmm, dot, einsum  # noqa: F401
 from .ops.softmax import softmax, log_softmax  # noqa: F401
 from .functions import (exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sum, mean,  # noqa: F401,A004

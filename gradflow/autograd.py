@@ -30,6 +30,7 @@ saved data unless ``retain_graph=True``.
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import sys
@@ -186,8 +187,8 @@ class Context:
     goes to ``__dict__`` and is dropped when the graph is freed."""
 
     __slots__ = ("fn", "parents", "input_shapes", "needs_input_grad", "backend", "_saved",
-                 "_saved_versions", "_versions", "freed", "created_at", "retained", "__dict__",
-                 "__weakref__")
+                 "_saved_versions", "_versions", "freed", "created_at", "retained", "hooks",
+                 "_non_diff", "materialize_grads", "__dict__", "__weakref__")
 
     def __init__(self, fn, needs_input_grad, backend):
         self.fn = fn
@@ -201,11 +202,37 @@ class Context:
         self.freed = False
         self.created_at = None
         self.retained = None
+        self.hooks = None  # Tensor.register_hook on the tensor this node produced
+        self._non_diff = ()
+        self.materialize_grads = True
 
     @property
     def name(self) -> str:
         op = self.__dict__.get("op")  # generic primitives (Unary, MaxMin) record which op
-        return f"{self.fn.__name__}({op})" if isinstance(op, str) else self.fn.__name__
+        name = _Name(f"{self.fn.__name__}({op})" if isinstance(op, str) else self.fn.__name__)
+        name.torch_name = (op.capitalize() if isinstance(op, str) else self.fn.__name__) + "Backward0"
+        return name
+
+    # -- PyTorch's FunctionCtx API for user Functions --------------------------------------
+    def mark_non_differentiable(self, *tensors):
+        """Outputs of ``forward`` that get no gradient (indices, masks): they come back
+        with ``requires_grad=False`` and their gradient in ``backward`` is zeros."""
+        self._non_diff = tuple(self._non_diff) + tuple(id(t) for t in tensors)
+
+    def mark_dirty(self, *tensors):
+        """``forward`` modified these inputs in place and returns them (accepted: the
+        returned input becomes the output of this node, as in PyTorch)."""
+        self.__dict__["_dirty"] = {id(t) for t in tensors}
+
+    def set_materialize_grads(self, value):
+        """``False``: ``backward`` gets ``None`` (not zeros) for outputs that received no
+        gradient (multi-output Functions)."""
+        self.materialize_grads = bool(value)
+
+    @property
+    def next_functions(self):
+        """``((node or None, 0), ...)`` per forward argument, as PyTorch's ``grad_fn``."""
+        return tuple((p if isinstance(p, Context) else None, 0) for p in self.parents)
 
     def save_for_backward(self, *tensors):
         self._saved = tensors
@@ -253,7 +280,85 @@ class Context:
         self.freed = True
 
     def __repr__(self):
-        return f"<{self.name}Backward>"
+        return f"<{self.name()}>"
+
+
+class RemovableHandle:
+    """Returned by ``register_hook`` / ``register_forward_hook`` ...: ``.remove()``
+    unregisters the hook (also as a context manager), as PyTorch's handle."""
+    _next_id = 0
+
+    def __init__(self, table, hook=None):
+        RemovableHandle._next_id += 1
+        self.id = RemovableHandle._next_id
+        self._table = table
+        if hook is not None:
+            table[self.id] = hook
+
+    def remove(self):
+        self._table.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class _Name(str):
+    """A node's name: a str (messages use ``node.name``: ``Mul``, ``Unary(exp)``) that is
+    also callable, as PyTorch's ``grad_fn.name()`` (``MulBackward0``, ``ExpBackward0``)."""
+    torch_name = ""
+
+    def __call__(self):
+        return self.torch_name or str(self)
+
+
+class _MultiGrad:
+    """The gradient of a multi-output Function's node: {output index: array}, summed
+    when several outputs' selector nodes report (``+``). ``shape`` is None, as the
+    node's recorded input shape, so the walk never reshapes it."""
+    __slots__ = ("parts",)
+    shape = None
+    dtype = None
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    def __add__(self, other):
+        parts = dict(self.parts)
+        for k, v in other.parts.items():
+            parts[k] = v if k not in parts else parts[k] + v
+        return _MultiGrad(parts)
+
+
+def _multi_fns(cls):
+    """(node fn, selector fn) for a Function whose forward returns a tuple: each
+    differentiable output is produced by a selector node (its ``grad_fn``, so hooks and
+    retain_grad work per output) whose only parent is the Function's node; the node's
+    backward gathers the outputs' gradients and calls ``cls.backward(ctx, *grads)``."""
+    cached = cls.__dict__.get("_gf_multi_fns")
+    if cached is not None:
+        return cached
+    Tensor = _Tensor or _load_tensor()
+
+    def node_backward(ctx, g):
+        parts = g.array.parts
+        grads = []
+        for j, meta in enumerate(ctx.__dict__["_gf_out_meta"]):
+            a = parts.get(j)
+            if a is None and meta is not None and ctx.materialize_grads:
+                a = meta[2].zeros(meta[0], meta[1])
+            grads.append(None if a is None else Tensor._make(a, meta[2]))
+        return cls.backward(ctx, *grads)
+
+    def select_backward(sel, g):
+        return _MultiGrad({sel.__dict__["index"]: g.array})
+
+    fns = (type(cls.__name__, (), {"backward": staticmethod(node_backward)}),
+           type(cls.__name__, (), {"backward": staticmethod(select_backward)}))
+    setattr(cls, "_gf_multi_fns", fns)
+    return fns
 
 
 class Function:
@@ -313,11 +418,13 @@ class Function:
         else:
             with numpy.errstate(all="ignore"):
                 out = cls.forward(ctx, *args, **kwargs)
+        if isinstance(out, tuple):
+            return _finish_multi(cls, ctx, out, args, tensors, backend, requires, anomaly)
         if not isinstance(out, Tensor):
             if not hasattr(out, "shape"):
                 raise TypeError(
-                    f"{cls.__name__}.forward returned {type(out).__name__}; it must return one "
-                    f"Tensor or backend array (a Function has a single output)")
+                    f"{cls.__name__}.forward returned {type(out).__name__}; it must return a "
+                    f"Tensor or backend array, or a tuple of them")
             out = Tensor._make(out, backend)
             base = getattr(out.array, "base", None)
             if base is not None:  # a view of an input shares its version counter (PyTorch)
@@ -325,10 +432,12 @@ class Function:
                     if base is t.array or base is getattr(t.array, "base", False):
                         out._version = t._version
                         break
+        else:
+            out = _own_output(ctx, out, tensors)
         ctx.backend = out.backend  # gradients w.r.t. the output live here
         if anomaly:
             _check_finite(ctx, out.array, "forward output")
-        if requires:
+        if requires and not (ctx._non_diff and id(out) in ctx._non_diff):
             ctx.parents = tuple(((a._node or a) if a.requires_grad else None)
                                 if isinstance(a, Tensor) else None for a in args)
             ctx.input_shapes = tuple(a.array.shape if isinstance(a, Tensor) else None
@@ -341,6 +450,66 @@ class Function:
             out._node = ctx
             out.requires_grad = True
         return out
+
+
+def _own_output(ctx, o, tensors):
+    """An input returned unchanged by forward becomes a new tensor sharing its storage
+    (PyTorch returns a view), so the input stays as it was -- unless ``mark_dirty``."""
+    dirty = ctx.__dict__.get("_dirty", ())
+    if id(o) in dirty or not builtins.any(o is t for t in tensors):
+        return o
+    Tensor = _Tensor or _load_tensor()
+    v = Tensor._make(o.array, o.backend)
+    v._version = o._version
+    if id(o) in ctx._non_diff:
+        ctx._non_diff = ctx._non_diff + (id(v),)
+    return v
+
+
+def _finish_multi(cls, ctx, out, args, tensors, backend, requires, anomaly):
+    """``Function.apply`` for a forward that returned a tuple (see :func:`_multi_fns`)."""
+    Tensor = _Tensor or _load_tensor()
+    outs = list(out)
+    for j, o in enumerate(outs):
+        if isinstance(o, Tensor):
+            outs[j] = _own_output(ctx, o, tensors)
+        elif hasattr(o, "shape") and hasattr(o, "dtype"):
+            outs[j] = Tensor._make(o, backend)
+            base = getattr(o, "base", None)
+            if base is not None:
+                for t in tensors:
+                    if base is t.array or base is getattr(t.array, "base", False):
+                        outs[j]._version = t._version
+                        break
+        # anything else (numbers, None) passes through and gets no gradient
+    out_tensors = [o for o in outs if isinstance(o, Tensor)]
+    if not out_tensors:
+        raise TypeError(f"{cls.__name__}.forward returned a tuple without a Tensor")
+    ctx.backend = out_tensors[0].backend
+    if anomaly:
+        for o in out_tensors:
+            _check_finite(ctx, o.array, "forward output")
+    non_diff = set(ctx._non_diff)
+    diff = [j for j, o in enumerate(outs) if isinstance(o, Tensor) and id(o) not in non_diff
+            and o.dtype.kind in "fc"]
+    if requires and diff:
+        ctx.parents = tuple(((a._node or a) if a.requires_grad else None)
+                            if isinstance(a, Tensor) else None for a in args)
+        ctx.input_shapes = tuple(a.array.shape if isinstance(a, Tensor) else None for a in args)
+        ctx._versions = tuple((t._version, t._version[0], t.array.shape, id(t.array))
+                              for t in tensors + out_tensors)
+        node_fn, sel_fn = _multi_fns(cls)
+        ctx.fn = node_fn
+        ctx.__dict__["_gf_out_meta"] = [
+            (o.shape, o.dtype, o.backend) if isinstance(o, Tensor) else None for o in outs]
+        for j in diff:
+            o = outs[j]
+            sel = Context(sel_fn, (True,), o.backend)
+            sel.parents, sel.input_shapes = (ctx,), (None,)
+            sel.__dict__["index"] = j
+            o._node = sel
+            o.requires_grad = True
+    return tuple(outs)
 
 
 _Tensor = None
@@ -424,7 +593,7 @@ def backward(tensor, grad=None, retain_graph=False):
                              f"shape {tensor.shape}; they must match")
     root = tensor._node
     if root is None:  # a leaf
-        _accumulate_leaf(tensor, g, be)
+        _accumulate_leaf_hooked(tensor, g, be)
         return
     if root.freed:
         raise RuntimeError(
@@ -448,10 +617,13 @@ def _walk(order, grads, anomaly, retain_graph, Tensor, capture=None):
     ``capture`` (for :func:`grad`): a dict keyed by ``id`` of a leaf tensor or of a node
     whose gradient is wanted; those gradients are stored there and no leaf's ``.grad``
     is touched."""
+    pending = {}  # leaves with hooks: their hooks see the summed gradient, once (PyTorch)
     for node in reversed(order):
         gy = grads.pop(node, None)
         if gy is None:
             continue
+        if node.hooks:
+            gy = _run_hooks(node.hooks, gy, node.backend)
         if capture is not None and id(node) in capture:
             capture[id(node)] = gy
         if node.freed:
@@ -483,12 +655,54 @@ def _walk(order, grads, anomaly, retain_graph, Tensor, capture=None):
                 prev = grads.get(parent)
                 grads[parent] = ig if prev is None else prev + ig
             elif capture is None:
-                _accumulate_leaf(parent, ig, pbe)
+                if _leaf_hooks[0] and (getattr(parent, "_grad_hooks", None) or
+                                       getattr(parent, "_post_hooks", None)):
+                    prev = pending.get(id(parent))
+                    pending[id(parent)] = (parent, ig if prev is None else prev[1] + ig)
+                else:
+                    _accumulate_leaf(parent, ig, pbe)
             elif id(parent) in capture:
                 prev = capture[id(parent)]
                 capture[id(parent)] = ig if prev is None else prev + ig
         if not retain_graph:
             node.release()
+    for leaf, g in pending.values():
+        _accumulate_leaf_hooked(leaf, g, leaf.backend)
+
+
+_leaf_hooks = [0]  # how many leaf-tensor hooks were ever registered: 0 keeps the walk lean
+
+
+def _run_hooks(hooks, g, be):
+    """Apply ``Tensor.register_hook`` hooks (in registration order) to the gradient
+    array ``g``; a hook returning a Tensor replaces it."""
+    Tensor = _Tensor or _load_tensor()
+    for h in list(hooks.values()):
+        r = h(Tensor._make(g, be))
+        if r is not None:
+            r = r.array if isinstance(r, Tensor) else be.asarray(r, dtype=g.dtype)
+            if tuple(r.shape) != tuple(g.shape):
+                raise RuntimeError(f"hook {getattr(h, '__name__', h)!r} returned a gradient of "
+                                   f"shape {tuple(r.shape)} for a gradient of shape "
+                                   f"{tuple(g.shape)}; a hook must keep the shape")
+            g = r
+    return g
+
+
+def _accumulate_leaf_hooked(t, g, be):
+    """Accumulate into a leaf's ``.grad`` after its gradient hooks, then run its
+    post-accumulate-grad hooks (``hook(tensor)``)."""
+    if not _leaf_hooks[0]:
+        _accumulate_leaf(t, g, be)
+        return
+    hooks = getattr(t, "_grad_hooks", None)
+    if hooks:
+        g = _run_hooks(hooks, g, be)
+    _accumulate_leaf(t, g, be)
+    post = getattr(t, "_post_hooks", None)
+    if post:
+        for h in list(post.values()):
+            h(t)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):
@@ -705,6 +919,27 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", n_directi
     return True
 
 
-__all__ = ["Function", "Context", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
+__all__ = ["Function", "Context", "RemovableHandle", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "inference_mode", "gradcheck", "GradcheckError", "detect_anomaly",
            "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError"]
+
+
+def once_differentiable(fn):
+    """PyTorch's decorator for a Function's ``backward`` that is not itself
+    differentiable; gradflow's gradients are first-order only, so it changes nothing."""
+    return fn
+
+
+FunctionCtx = Context
+
+
+def _make_function_module():
+    import types
+    mod = types.ModuleType(__name__ + ".function", "autograd.function (PyTorch's): Function, "
+                           "FunctionCtx, once_differentiable.")
+    mod.Function, mod.FunctionCtx, mod.once_differentiable = Function, Context, once_differentiable
+    sys.modules[mod.__name__] = mod  # ``from gradflow.autograd.function import Function``
+    return mod
+
+
+function = _make_function_module()

@@ -117,8 +117,19 @@ def from_numpy(a, backend=None):
 
 
 def as_tensor(data, dtype=None, backend=None, device=None):
-    if isinstance(data, Tensor) and dtype is None:
-        return data
+    """Like :func:`tensor`, but without a copy where possible (PyTorch): a Tensor of the
+    right dtype/backend is returned as is, a NumPy array of the right dtype shares its
+    memory on a CPU backend."""
+    if isinstance(data, Tensor):
+        out = data
+        if backend is not None or device is not None:
+            out = out.to(_be(backend, device))
+        return out if dtype is None else out.to(dtype)
+    if isinstance(data, numpy.ndarray) and data.dtype.kind in "biuf":
+        be = _be(backend, device)
+        dt = dtypes.as_dtype(dtype)
+        if be.device_type == "cpu" and (dt is None or dt == data.dtype):
+            return Tensor._make(be.asarray(data), be)
     return tensor(data, dtype=dtype, backend=backend, device=device)
 
 

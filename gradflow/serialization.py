@@ -60,6 +60,9 @@ def _encode(obj, arrays, path="obj"):
                 raise TypeError(f"save: dict keys must be str or int, got {type(k).__name__} at {path}")
             items.append([k, _encode(v, arrays, f"{path}[{k!r}]")])
         return {"t": "odict" if isinstance(obj, OrderedDict) else "dict", "items": items}
+    if isinstance(obj, (set, frozenset)):
+        return {"t": "set" if isinstance(obj, set) else "frozenset",
+                "items": [_encode(v, arrays, f"{path}{{}}") for v in obj]}
     if isinstance(obj, (list, tuple)):
         return {"t": "list" if isinstance(obj, list) else "tuple",
                 "items": [_encode(v, arrays, f"{path}[{i}]") for i, v in enumerate(obj)]}
@@ -75,6 +78,9 @@ def save(obj, path, metadata=None):
     header = {"format": FORMAT, "version": VERSION, "root": _encode(obj, arrays),
               "metadata": metadata if metadata is not None else {}}
     blob = numpy.frombuffer(json.dumps(header).encode("utf-8"), dtype=numpy.uint8)
+    if hasattr(path, "write"):  # a file object (io.BytesIO, an open file), as torch.save
+        numpy.savez(path, **{_HEADER: blob}, **arrays)
+        return
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -105,7 +111,8 @@ def _decode(node, arrays, make_tensor):
         if t == "f":
             return float(node["v"])
         if t == "tensor":
-            return make_tensor(_numeric(arrays[node["ref"]]), node.get("requires_grad", False))
+            return make_tensor(_numeric(arrays[node["ref"]]), node.get("requires_grad", False),
+                               node.get("parameter", False))
         if t == "ndarray":
             return _numeric(arrays[node["ref"]])
         if t == "npscalar":
@@ -118,6 +125,9 @@ def _decode(node, arrays, make_tensor):
             for k, v in node["items"]:
                 d[k] = _decode(v, arrays, make_tensor)
             return d
+        if t in ("set", "frozenset"):
+            items = [_decode(v, arrays, make_tensor) for v in node["items"]]
+            return set(items) if t == "set" else frozenset(items)
         if t == "list":
             return [_decode(v, arrays, make_tensor) for v in node["items"]]
         if t == "tuple":
@@ -136,6 +146,8 @@ def _numeric(arr):
 
 
 def _read(path):
+    if hasattr(path, "read"):  # a file object, as torch.load
+        return _read_fileobj(path, getattr(path, "name", type(path).__name__))
     path_s = os.fspath(path)
     if os.path.isdir(path_s):
         raise CheckpointError(f"load: {path_s!r} is a directory, not a checkpoint file")
@@ -143,19 +155,23 @@ def _read(path):
         raise FileNotFoundError(f"load: no such checkpoint file: {path_s!r}")
     if os.path.getsize(path_s) == 0:
         raise CheckpointError(f"load: {path_s!r} is empty (0 bytes); not a gradflow checkpoint")
+    # our own file object: numpy.load(path) leaks its handle when the zip is corrupt
+    with open(path_s, "rb") as fobj:
+        return _read_fileobj(fobj, path_s)
+
+
+def _read_fileobj(fobj, path_s):
     try:
-        # our own file object: numpy.load(path) leaks its handle when the zip is corrupt
-        with open(path_s, "rb") as fobj:
-            z = numpy.load(fobj, allow_pickle=False)
-            if not hasattr(z, "files"):
-                raise CheckpointError(f"load: {path_s!r} is a single .npy array, not a gradflow "
-                                      f"checkpoint")
-            with z:
-                if _HEADER not in z.files:
-                    raise CheckpointError(f"load: {path_s!r} is a .npz file but not a gradflow "
-                                          f"checkpoint (no {_HEADER} header)")
-                header = json.loads(bytes(z[_HEADER]).decode("utf-8"))
-                arrays = {name: z[name] for name in z.files if name != _HEADER}
+        z = numpy.load(fobj, allow_pickle=False)
+        if not hasattr(z, "files"):
+            raise CheckpointError(f"load: {path_s!r} is a single .npy array, not a gradflow "
+                                  f"checkpoint")
+        with z:
+            if _HEADER not in z.files:
+                raise CheckpointError(f"load: {path_s!r} is a .npz file but not a gradflow "
+                                      f"checkpoint (no {_HEADER} header)")
+            header = json.loads(bytes(z[_HEADER]).decode("utf-8"))
+            arrays = {name: z[name] for name in z.files if name != _HEADER}
     except CheckpointError:
         raise
     except Exception as e:  # noqa: BLE001 - zip/npy/json errors of all kinds mean "corrupt"
@@ -181,8 +197,11 @@ def load(path, map_location=None, backend=None, weights_only=True):
     target = backend if backend is not None else map_location
     be = _device.resolve_backend(target) if target is not None else None
 
-    def make_tensor(arr, requires_grad):
+    def make_tensor(arr, requires_grad, parameter=False):
         t = Tensor(arr, backend=be)
+        if parameter and t.dtype.kind == "f":
+            from .nn.parameter import Parameter
+            return Parameter(t, requires_grad=requires_grad)
         if requires_grad and t.dtype.kind == "f":
             t.requires_grad_(True)
         return t

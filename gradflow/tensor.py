@@ -14,11 +14,54 @@ from collections import namedtuple
 
 import numpy
 
-from . import dtypes
+from . import autograd as _autograd, dtypes
 from .autograd import backward as _backward, is_grad_enabled
 from .backends import Backend, current_backend, get_backend
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+class _ScalarError(RuntimeError, ValueError):
+    """``item()`` of a tensor that is not one element: a RuntimeError as PyTorch's (and a
+    ValueError, as gradflow raised before)."""
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+def _float_formatter(arr):
+    """PyTorch's float print style (``torch/_tensor_str.py``): every element padded to one
+    width; ``1.`` when all values are integral, else 4 decimals (``1.0000``), scientific
+    (``1.0000e-05``) when the magnitudes span more than 1000x or leave [1e-4, 1e8]."""
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return None
+    summarize = arr.size > numpy.get_printoptions()["threshold"]
+    vals = arr.astype(numpy.float64).reshape(-1)
+    if summarize:  # only what is shown decides the format (as PyTorch)
+        e = numpy.get_printoptions()["edgeitems"]
+        vals = numpy.concatenate([vals[:e], vals[-e:]])
+    finite = vals[numpy.isfinite(vals)]
+    nz = numpy.abs(finite[finite != 0])
+    int_mode = bool(numpy.all(finite == numpy.ceil(finite)))
+    sci = False
+    if nz.size:
+        lo, hi = nz.min(), nz.max()
+        sci = hi / lo > 1000.0 or hi > 1e8 or (not int_mode and lo < 1e-4)
+    if sci:
+        fmt = "{:.4e}".format
+    elif int_mode:
+        def fmt(v):
+            return f"{v:.0f}."
+    else:
+        fmt = "{:.4f}".format
+
+    def one(v):
+        return fmt(v) if numpy.isfinite(v) else str(float(v))
+
+    width = builtins.max(len(one(v)) for v in vals)
+    return {"float_kind": lambda v: one(v).rjust(width)}
 
 
 class Size(tuple):
@@ -54,7 +97,8 @@ def _is_dtype_name(s):
 
 
 class Tensor:
-    __slots__ = ("array", "backend", "requires_grad", "grad", "_node", "_version", "__weakref__")
+    __slots__ = ("array", "backend", "requires_grad", "grad", "_node", "_version", "_grad_hooks",
+                 "_post_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy scalars/arrays defer to Tensor's operators
 
     def __init__(self, data, dtype=None, requires_grad=False, backend=None):
@@ -183,8 +227,8 @@ class Tensor:
 
     def item(self):
         if self.array.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to Python "
-                             f"scalars, got shape {self.shape}")
+            raise _ScalarError(f"item: only one-element tensors can be converted to Python "
+                               f"scalars, got shape {self.shape}")
         return self.numpy().reshape(()).item()
 
     def tolist(self):
@@ -208,13 +252,14 @@ class Tensor:
         return builtins.bool(self.item())
 
     def __format__(self, spec):
-        if self.array.size == 1 and spec:
+        if self.ndim == 0 or (self.array.size == 1 and spec):  # f"{loss}" prints the number
             return format(self.item(), spec)
         return format(repr(self), spec)
 
     def __repr__(self):
-        body = numpy.array2string(self.numpy(), separator=", ", precision=4,
-                                  prefix="tensor(")
+        arr = self.numpy()
+        body = numpy.array2string(arr, separator=", ", precision=4, prefix="tensor(",
+                                  formatter=_float_formatter(arr))
         extras = []
         if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
             extras.append(f"dtype={self.dtype}")
@@ -268,9 +313,43 @@ class Tensor:
 
     def retain_grad(self):
         """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self._node is not None:
             self._node.retained = weakref.ref(self)
         return self
+
+    @property
+    def retains_grad(self):
+        """True for a non-leaf tensor whose ``retain_grad()`` was called."""
+        return self._node is not None and self._node.retained is not None and \
+            self._node.retained() is self
+
+    def register_hook(self, hook):
+        """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is computed
+        (before it is accumulated into a leaf's ``.grad`` or passed on); a returned
+        tensor replaces the gradient. Returns a handle with ``.remove()``."""
+        from .autograd import RemovableHandle
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._node is not None:
+            if self._node.hooks is None:
+                self._node.hooks = {}
+            return RemovableHandle(self._node.hooks, hook)
+        if getattr(self, "_grad_hooks", None) is None:
+            self._grad_hooks = {}
+        _autograd._leaf_hooks[0] += 1
+        return RemovableHandle(self._grad_hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor)`` after a leaf's ``.grad`` has been accumulated by backward."""
+        from .autograd import RemovableHandle
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if getattr(self, "_post_hooks", None) is None:
+            self._post_hooks = {}
+        _autograd._leaf_hooks[0] += 1
+        return RemovableHandle(self._post_hooks, hook)
 
     def _check_inplace(self, op):
         if is_grad_enabled() and self.requires_grad:
@@ -316,8 +395,24 @@ class Tensor:
             out = self.clone()
         return out
 
-    def type(self, dtype=None):
-        return self.dtype if dtype is None else self.to(dtype)
+    def type(self, dtype=None, non_blocking=False):
+        """``x.type()`` -> ``'torch.FloatTensor'`` (PyTorch's type string; ``cuda.`` on the
+        GPU); ``x.type(gradflow.float64)`` / ``x.type('torch.DoubleTensor')`` convert."""
+        if dtype is None:
+            name = _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+            return f"torch.{'cuda.' if self.is_cuda else ''}{name}"
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            inv = {v: k for k, v in _TYPE_NAMES.items()}
+            name = dtype.rsplit(".", 1)[-1]
+            if name not in inv:
+                raise ValueError(f"type: invalid type {dtype!r}")
+            out = self.to(inv[name])
+            if ".cuda." in dtype and not out.is_cuda:
+                out = out.cuda()
+            return out
+        if isinstance(dtype, type) and hasattr(dtype, "_dtype"):  # gradflow.FloatTensor
+            return self.to(dtype._dtype)
+        return self.to(dtype)
 
     def cpu(self):
         from .backends import default_cpu_backend
@@ -346,10 +441,19 @@ class Tensor:
 
     # -- in-place updates (outside the graph) -----------------------------------------------
     def _inplace(self, op, other):
+        if self._in_graph(other):  # a non-leaf of the graph: rebind to the result (PyTorch
+            out = getattr(_ew, op)(self, other)  # allows it); a leaf that requires grad refuses
+            if out.shape != self.shape:
+                raise RuntimeError(f"{op}_: output with shape {self.shape} doesn't match the "
+                                   f"broadcast shape {out.shape}")
+            return self._rebind(op + "_", out)
         self._check_inplace(op + "_")
         from .ops.elementwise import scalar_or_array
         b = scalar_or_array(other, self, op + "_")
         res = self.backend.binary(op, self.array, b)
+        if tuple(res.shape) != self.shape:
+            raise RuntimeError(f"{op}_: output with shape {self.shape} doesn't match the "
+                               f"broadcast shape {tuple(res.shape)}")
         self.backend.copyto_(self.array, res)
         return self._bump()
 
@@ -387,7 +491,10 @@ class Tensor:
         return self._bump()
 
     def _unary_(self, op):
-        """In-place elementwise math outside the graph (``x.relu_()``, ``x.exp_()``...)."""
+        """In-place elementwise math (``x.relu_()``, ``x.exp_()``...); on a non-leaf of the
+        graph the tensor is rebound to the out-of-place result."""
+        if self._in_graph():
+            return self._rebind(op + "_", getattr(self, op)())
         self._check_inplace(op + "_")
         self.backend.copyto_(self.array, self.backend.unary(op, self.array))
         return self._bump()
@@ -402,6 +509,8 @@ class Tensor:
     def tanh_(self): return self._unary_("tanh")
 
     def clamp_(self, min=None, max=None):
+        if self._in_graph(min, max):
+            return self._rebind("clamp_", self.clamp(min, max))
         self._check_inplace("clamp_")
         self.backend.copyto_(self.array, self.backend.clip(self.array, min, max))
         return self._bump()
@@ -758,6 +867,11 @@ class Tensor:
     def broadcast_to(self, shape): return _sh.expand(self, tuple(shape))
     def repeat(self, *reps): return _sh.repeat(self, _sh.shape_arg(reps))
     def chunk(self, chunks, dim=0): return _sh.chunk(self, chunks, dim)
+    def flip(self, *dims): return _sh.flip(self, _sh.shape_arg(dims))
+    def fliplr(self): return _sh.fliplr(self)
+    def flipud(self): return _sh.flipud(self)
+    def roll(self, shifts, dims=None): return _sh.roll(self, shifts, dims)
+    def rot90(self, k=1, dims=(0, 1)): return _sh.rot90(self, k, dims)
     def unbind(self, dim=0): return _sh.unbind(self, dim)
     def cumsum(self, dim): return _rd.cumsum(self, dim)
     def logsumexp(self, dim, keepdim=False): return _rd.logsumexp(self, dim, keepdim)
@@ -778,6 +892,37 @@ class Tensor:
     @property
     def T(self):
         return _sh.transpose(self, ())
+
+    @property
+    def mT(self):
+        """The last two dims swapped (batched matrix transpose)."""
+        if self.ndim < 2:
+            raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices; "
+                               f"got a {self.ndim}-D tensor")
+        return _sh.transpose(self, (-2, -1))
+
+    mH = mT  # real dtypes only
+
+    def index_add_(self, dim, index, source, alpha=1):
+        """In place: ``self[..., index[i], ...] += alpha * source[..., i, ...]`` along
+        ``dim`` (repeated indices accumulate); differentiable in ``source``."""
+        if not isinstance(index, Tensor) or index.ndim != 1:
+            raise ValueError(f"index_add_: index must be a 1-D integer Tensor, got "
+                             f"{getattr(index, 'shape', type(index).__name__)}")
+        if not isinstance(source, Tensor):
+            source = Tensor(source, dtype=self.dtype, backend=self.backend)
+        d = dim % builtins.max(self.ndim, 1)
+        if source.ndim != self.ndim or source.shape[d] != index.shape[0]:
+            raise ValueError(f"index_add_: source of shape {source.shape} does not match index of "
+                             f"length {index.shape[0]} along dim {dim} of a tensor of shape "
+                             f"{self.shape}")
+        shape = [1] * self.ndim
+        shape[d] = index.shape[0]
+        idx = index.reshape(shape).expand(*source.shape)
+        return self.scatter_add_(d, idx, source if alpha == 1 else source * alpha)
+
+    def index_add(self, dim, index, source, alpha=1):
+        return self.clone().index_add_(dim, index, source, alpha)
 
     def __getitem__(self, index):
         return _sh.getitem(self, index)

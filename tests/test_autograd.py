@@ -403,11 +403,17 @@ def test_inplace_on_leaf_requiring_grad_raises():
     np.testing.assert_allclose(w.numpy(), [4.0, 4.0, 4.0])
 
 
-def test_inplace_on_graph_tensor_raises():
-    x = gf.ones(3, requires_grad=True)
+def test_inplace_on_graph_tensor_is_recorded_and_on_a_leaf_raises():
+    """As PyTorch: an in-place op on a non-leaf joins the graph (``h.relu_()`` after a
+    conv); on a leaf that requires grad it raises."""
+    x = gf.tensor([1.0, -2.0, 3.0], requires_grad=True)
     y = x * 2
-    with pytest.raises(RuntimeError, match=r"add_: in-place operation on a tensor that is part of the autograd graph"):
-        y.add_(1.0)
+    y.add_(1.0).mul_(y)            # y = (2x + 1)^2
+    np.testing.assert_allclose(y.numpy(), (2 * x.numpy() + 1) ** 2)
+    y.relu_().sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * (2 * x.numpy() + 1))
+    with pytest.raises(RuntimeError, match=r"add_"):
+        x.add_(1.0)
 
 
 def test_modified_saved_tensor_raises_at_backward():
@@ -728,18 +734,34 @@ def test_backward_torch_keywords_and_under_no_grad():
     assert gf.is_grad_enabled()  # restored after the block
 
 
-def test_function_must_return_one_output():
+def test_function_output_types():
+    """A tuple of outputs is supported (PyTorch: backward gets one gradient per output);
+    anything that is not a Tensor/array (or a tuple of them) is refused."""
     class Two(Function):
         @staticmethod
         def forward(ctx, x):
-            return x.array, x.array
+            return x.array, x.array * 2
+
+        @staticmethod
+        def backward(ctx, g1, g2):
+            return g1 + 2 * g2
+
+    x = gf.ones(2, requires_grad=True)
+    a, b = Two.apply(x)
+    (a + b).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+
+    class Num(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return 3.0
 
         @staticmethod
         def backward(ctx, g):
             return g
 
-    with pytest.raises(TypeError, match=r"Two\.forward returned tuple; it must return one Tensor"):
-        Two.apply(gf.ones(2, requires_grad=True))
+    with pytest.raises(TypeError, match=r"Num\.forward returned float; it must return a Tensor"):
+        Num.apply(gf.ones(2, requires_grad=True))
 
 
 def _multi_input_cases():

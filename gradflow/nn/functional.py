@@ -14,8 +14,10 @@ from ..ops.resample import pad, interpolate  # noqa: F401
 from ..ops.shape import flatten, embedding  # noqa: F401
 from ..ops.norm import (layer_norm, group_norm, instance_norm, normalize,  # noqa: F401,E402
                         cosine_similarity, pairwise_distance)
-from ..ops.elementwise import (logsigmoid, hardsigmoid, hardswish, mish,  # noqa: F401,E402
-                               softsign)
+from ..ops.elementwise import logsigmoid, softsign  # noqa: F401,E402
+from ..ops import elementwise as _ew  # noqa: E402
+from ..ops.shape import (pixel_shuffle, pixel_unshuffle, channel_shuffle,  # noqa: F401,E402
+                         max_unpool2d)
 from ..ops.pool import adaptive_max_pool2d  # noqa: F401,E402
 from ..ops.onedim import (conv1d, max_pool1d, avg_pool1d, adaptive_avg_pool1d,  # noqa: F401,E402
                           adaptive_max_pool1d)
@@ -61,8 +63,21 @@ def softplus(x, beta=1.0, threshold=20.0):
     return _where(bx > threshold, x, ((-bx.abs()).exp().log1p() + bx.relu()) * (1.0 / beta))
 
 
-def silu(x):
+def silu(x, inplace=False):
     return x * x.sigmoid()
+
+
+# ``inplace`` is accepted as PyTorch's (the result is returned out of place, as F.relu's)
+def hardsigmoid(x, inplace=False):
+    return _ew.hardsigmoid(x)
+
+
+def hardswish(x, inplace=False):
+    return _ew.hardswish(x)
+
+
+def mish(x, inplace=False):
+    return _ew.mish(x)
 
 
 def gelu(x, approximate="none"):
@@ -86,4 +101,14 @@ def one_hot(target, num_classes=-1):
 
 
 upsample = interpolate
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated PyTorch spelling of ``interpolate(..., mode='nearest')``."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated PyTorch spelling of ``interpolate(..., mode='bilinear', align_corners=True)``."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 from .attention import scaled_dot_product_attention  # noqa: F401,E402

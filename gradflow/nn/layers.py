@@ -321,8 +321,74 @@ class GELU(Module):
 
 
 class SiLU(Module):
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
         return F.silu(x)
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of (N, C, H, W) or (C, H, W) input."""
+
+    def forward(self, x):
+        if x.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected a 3-D or 4-D input, got shape {x.shape}")
+        return F.softmax(x, -3)
+
+
+class PixelShuffle(Module):
+    def __init__(self, upscale_factor):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, x):
+        return F.pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    def __init__(self, downscale_factor):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, x):
+        return F.pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        return F.channel_shuffle(x, self.groups)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"
+
+
+class MaxUnpool2d(Module):
+    """``nn.MaxUnpool2d(kernel_size, stride, padding)``; ``forward(x, indices, output_size)``
+    with the indices of ``MaxPool2d(..., return_indices=True)`` (SegNet's decoder)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+
+    def forward(self, x, indices, output_size=None):
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class Softplus(Module):
@@ -406,9 +472,41 @@ class ConvTranspose2d(Module):
 
     reset_parameters = Conv2d.reset_parameters
 
-    def forward(self, x):
+    def _output_padding(self, x, output_size):
+        """PyTorch's rule: the output_padding that makes the output ``output_size``
+        (the last two entries of a size, or (H, W)); each must lie in
+        [min, min + stride - 1] where min is the size without output_padding."""
+        if output_size is None:
+            return self.output_padding
+        size = [int(v) for v in output_size]
+        if len(size) == x.ndim:
+            size = size[2:]
+        if len(size) != 2:
+            raise ValueError(f"ConvTranspose2d: output_size must have 2 or {x.ndim} elements "
+                             f"(H, W or a full size), got {tuple(output_size)}")
+        out = []
+        for d in range(2):
+            lo = ((x.shape[d + 2] - 1) * self.stride[d] - 2 * self.padding[d]
+                  + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            hi = lo + self.stride[d] - 1
+            if not lo <= size[d] <= hi:
+                raise ValueError(f"ConvTranspose2d: requested an output size of {tuple(size)} "
+                                 f"for input of shape {x.shape}, but valid sizes range from "
+                                 f"{tuple(self._size_range(x, 0))} to "
+                                 f"{tuple(self._size_range(x, 1))} (for an input of "
+                                 f"{tuple(x.shape[2:])})")
+            out.append(size[d] - lo)
+        return tuple(out)
+
+    def _size_range(self, x, top):
+        return [(x.shape[d + 2] - 1) * self.stride[d] - 2 * self.padding[d]
+                + self.dilation[d] * (self.kernel_size[d] - 1) + 1 + top * (self.stride[d] - 1)
+                for d in range(2)]
+
+    def forward(self, x, output_size=None):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.groups, self.dilation)
+                                  self._output_padding(x, output_size), self.groups,
+                                  self.dilation)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

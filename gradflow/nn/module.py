@@ -12,26 +12,73 @@ from collections import OrderedDict, namedtuple
 import numpy
 
 from .. import dtypes
-from ..autograd import no_grad
+from ..autograd import Function, RemovableHandle, is_grad_enabled, no_grad
 from ..backends import Backend
 from ..tensor import Tensor
 from .parameter import Buffer, Parameter
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns (PyTorch's ``_IncompatibleKeys``)."""
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
-class _RemovableHandle:
-    def __init__(self, hooks, key):
-        self._hooks, self._key = hooks, key
+_RemovableHandle = RemovableHandle  # the old private name
 
-    def remove(self):
-        self._hooks.pop(self._key, None)
 
-    def __enter__(self):
-        return self
+class _BackwardHookIn(Function):
+    """Identity on a module's tensor inputs; its backward sees the gradients w.r.t. the
+    inputs and runs the module's full backward hooks."""
 
-    def __exit__(self, *exc):
-        self.remove()
+    @staticmethod
+    def forward(ctx, state, *xs):
+        ctx.state = state
+        return xs
+
+    @staticmethod
+    def backward(ctx, *grads):
+        st = ctx.state
+        grad_input = tuple(grads)
+        for hook in list(st["module"]._backward_hooks.values()):
+            res = hook(st["module"], grad_input, st.get("grad_output", ()))
+            if res is not None:
+                res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                if len(res) != len(grad_input):
+                    raise RuntimeError(f"backward hook returned {len(res)} gradients, expected "
+                                       f"{len(grad_input)}")
+                grad_input = res
+        return (None,) + tuple(grad_input)
+
+
+class _BackwardHookOut(Function):
+    """Identity on a module's tensor outputs; its backward records grad_output and runs
+    the full backward pre-hooks (and, when no input needs a gradient, the hooks)."""
+
+    @staticmethod
+    def forward(ctx, state, *ys):
+        ctx.state = state
+        return ys
+
+    @staticmethod
+    def backward(ctx, *grads):
+        st = ctx.state
+        m = st["module"]
+        grad_output = tuple(grads)
+        for hook in list(m._backward_pre_hooks.values()):
+            res = hook(m, grad_output)
+            if res is not None:
+                grad_output = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+        st["grad_output"] = grad_output
+        if not st["inputs_need_grad"]:
+            for hook in list(m._backward_hooks.values()):
+                hook(m, (None,) * st["n_inputs"], grad_output)
+        return (None,) + grad_output
 
 
 def _split_to_args(args, kwargs):
@@ -71,7 +118,9 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
-        d["_hook_id"] = 0
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
+        d["_hooks_with_kwargs"] = set()
 
     # -- registration ----------------------------------------------------------------------
     def _check_init(self, what):
@@ -178,6 +227,13 @@ class Module:
             mod = mod._modules[part]
         return mod
 
+    def get_buffer(self, target):
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._buffers:
+            raise AttributeError(f"{type(mod).__name__} has no buffer {name!r}")
+        return mod._buffers[name]
+
     def get_parameter(self, target):
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
@@ -191,30 +247,84 @@ class Module:
                                   f"\"forward\" function")
 
     def __call__(self, *args, **kwargs):
-        for hook in list(self._forward_pre_hooks.values()):
-            res = hook(self, args)
-            if res is not None:
-                args = res if isinstance(res, tuple) else (res,)
+        d = self.__dict__
+        with_kw = d.get("_hooks_with_kwargs", ())
+        for key, hook in list(d.get("_forward_pre_hooks", {}).items()):
+            if key in with_kw:
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError("forward pre-hook with with_kwargs=True must return "
+                                           "None or a tuple of (new_args, new_kwargs)")
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
+        bw = (d.get("_backward_hooks") or d.get("_backward_pre_hooks")) and is_grad_enabled()
+        if bw:
+            args, state = self._hook_inputs(args)
         out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            res = hook(self, args, out)
+        for key, hook in list(d.get("_forward_hooks", {}).items()):
+            res = hook(self, args, kwargs, out) if key in with_kw else hook(self, args, out)
             if res is not None:
                 out = res
+        if bw:
+            out = self._hook_outputs(out, state)
         return out
 
-    def _add_hook(self, table, hook):
-        self.__dict__["_hook_id"] += 1
-        key = self._hook_id
-        table[key] = hook
-        return _RemovableHandle(table, key)
+    def _hook_inputs(self, args):
+        pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        state = {"module": self, "n_inputs": len(pos),
+                 "inputs_need_grad": any(args[i].requires_grad for i in pos)}
+        if state["inputs_need_grad"]:
+            new = _BackwardHookIn.apply(state, *[args[i] for i in pos])
+            args = list(args)
+            for i, t in zip(pos, new):
+                args[i] = t
+            args = tuple(args)
+        return args, state
 
-    def register_forward_hook(self, hook):
-        """``hook(module, inputs, output)`` after every forward; may return a new output."""
-        return self._add_hook(self._forward_hooks, hook)
+    def _hook_outputs(self, out, state):
+        if isinstance(out, Tensor):
+            return _BackwardHookOut.apply(state, out)[0] if out.requires_grad else out
+        if isinstance(out, tuple) and any(isinstance(o, Tensor) and o.requires_grad for o in out):
+            pos = [i for i, o in enumerate(out) if isinstance(o, Tensor)]
+            new = _BackwardHookOut.apply(state, *[out[i] for i in pos])
+            out = list(out)
+            for i, t in zip(pos, new):
+                out[i] = t
+            return tuple(out)
+        return out
 
-    def register_forward_pre_hook(self, hook):
-        """``hook(module, inputs)`` before every forward; may return new inputs."""
-        return self._add_hook(self._forward_pre_hooks, hook)
+    def _add_hook(self, table, hook, prepend=False, with_kwargs=False):
+        handle = RemovableHandle(table, hook)
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            self.__dict__["_hooks_with_kwargs"].add(handle.id)
+        return handle
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """``hook(module, inputs, output)`` (``with_kwargs``: ``hook(module, inputs, kwargs,
+        output)``) after every forward; may return a new output."""
+        return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """``hook(module, inputs)`` before every forward; may return new inputs
+        (``with_kwargs``: ``hook(module, inputs, kwargs)`` returning ``(inputs, kwargs)``)."""
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """``hook(module, grad_input, grad_output)`` when the gradients w.r.t. the module's
+        tensor inputs are computed; may return a replacement ``grad_input`` tuple.
+        ``grad_input`` holds ``None`` for inputs that need no gradient."""
+        return self._add_hook(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output)`` when the gradients w.r.t. the module's outputs are
+        known; may return a replacement ``grad_output`` tuple."""
+        return self._add_hook(self._backward_pre_hooks, hook, prepend)
 
     # -- traversal -----------------------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
@@ -346,6 +456,9 @@ class Module:
     def double(self):
         return self.to(dtypes.float64)
 
+    def half(self):
+        return self.to(dtypes.float16)
+
     def type(self, dtype):
         return self.to(dtype)
 
@@ -381,7 +494,10 @@ class Module:
             raise TypeError(f"load_state_dict: expected a dict (a state_dict), got "
                             f"{type(state_dict).__name__}")
         items = {k: (t, m, name) for k, t, m, name, _ in self._state_items()}
-        missing = [k for k in items if k not in state_dict]
+        # as PyTorch's norm layers: a checkpoint without num_batches_tracked (older format)
+        # loads, keeping the module's counter
+        missing = [k for k, (t, m, name) in items.items() if k not in state_dict
+                   and not (name == "num_batches_tracked" and name in m._buffers)]
         unexpected = [k for k in state_dict.keys() if k not in items]
         errors = []
         if strict:

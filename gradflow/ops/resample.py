@@ -362,11 +362,15 @@ def _nearest_blocks(x, factors):
 def _check_interp_input(x, mode, align_corners, antialias):
     if not isinstance(x, Tensor):
         raise TypeError(f"interpolate: input must be a Tensor, got {type(x).__name__}")
-    if mode not in _NEAREST_MODES and mode not in _LINEAR_MODES:
+    if mode not in _NEAREST_MODES and mode not in _LINEAR_MODES and mode != "area":
         raise NotImplementedError(
             f"interpolate: mode={mode!r} is not implemented; supported: 'nearest', "
-            f"'nearest-exact', 'linear' (3-D input), 'bilinear' (4-D), 'trilinear' (5-D)")
-    if mode in _NEAREST_MODES and align_corners is not None:
+            f"'nearest-exact', 'area' (3-D or 4-D input), 'linear' (3-D input), "
+            f"'bilinear' (4-D), 'trilinear' (5-D)")
+    if mode == "area" and x.ndim not in (3, 4):
+        raise NotImplementedError(f"interpolate: mode='area' is implemented for 3-D and 4-D "
+                                  f"input (N, C, L) / (N, C, H, W), got shape {x.shape}")
+    if mode not in _LINEAR_MODES and align_corners is not None:
         raise ValueError(f"interpolate: align_corners can only be set with the interpolating "
                          f"modes linear, bilinear, trilinear, got mode={mode!r}")
     if antialias:
@@ -391,10 +395,17 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     * ``nearest`` / ``nearest-exact``: any of the three ranks; integer upscaling is a
       reshape + expand, everything else a :class:`Gather`;
     * ``linear`` (3-D), ``bilinear`` (4-D), ``trilinear`` (5-D), ``align_corners``
-      False (default) or True: one :class:`LinearResample` node."""
+      False (default) or True: one :class:`LinearResample` node;
+    * ``area`` (3-D, 4-D): adaptive average pooling to the output size, as PyTorch."""
     _check_interp_input(x, mode, align_corners, antialias)
     k = x.ndim - 2
     out, scales = _output_size(x, k, size, scale_factor, recompute_scale_factor)
+    if mode == "area":
+        if k == 1:
+            from .onedim import adaptive_avg_pool1d
+            return adaptive_avg_pool1d(x, out[0])
+        from .pool import adaptive_avg_pool2d
+        return adaptive_avg_pool2d(x, tuple(out))
     be, ins = x.backend, x.shape[2:]
     if mode in _LINEAR_MODES:
         taps = [_linear_taps(be, n, o, s, bool(align_corners), x.dtype)

@@ -542,3 +542,143 @@ def embedding(input, weight, padding_idx=None, max_norm=None):
         from .elementwise import where
         out = where(unsqueeze(keep, -1), out, out.detach())  # same values, no gradient there
     return out
+
+
+# ---------------------------------------------------------------------------
+# reordering: flip, roll, rot90, pixel / channel shuffle, max-unpooling
+# ---------------------------------------------------------------------------
+def _dims_arg(dims, ndim, op):
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    out = [_dim(int(d), ndim, op) for d in dims]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dims {tuple(dims)} name a dimension twice")
+    return out
+
+
+def flip(x, dims):
+    """``torch.flip``: reverse the order along ``dims`` (a reversed-slice view; its
+    backward writes the gradient back reversed)."""
+    idx = [slice(None)] * x.ndim
+    for d in _dims_arg(dims, x.ndim, "flip"):
+        idx[d] = slice(None, None, -1)
+    return GetItem.apply(x, tuple(idx))
+
+
+def fliplr(x):
+    """Reverse dim 1 (left-right), as ``torch.fliplr``."""
+    if x.ndim < 2:
+        raise ValueError(f"fliplr: input must be at least 2-D, got shape {x.shape}")
+    return flip(x, 1)
+
+
+def flipud(x):
+    """Reverse dim 0 (up-down), as ``torch.flipud``."""
+    if x.ndim < 1:
+        raise ValueError(f"flipud: input must be at least 1-D, got shape {x.shape}")
+    return flip(x, 0)
+
+
+def roll(x, shifts, dims=None):
+    """``torch.roll``: shift elements along ``dims`` circularly (flattened when ``dims``
+    is None)."""
+    if dims is None:
+        if not isinstance(shifts, int):
+            if len(shifts) != 1:
+                raise ValueError(f"roll: without dims, shifts must be one int, got {shifts!r}")
+            shifts = shifts[0]
+        return roll(x.reshape(-1), shifts, 0).reshape(x.shape)
+    shifts = [shifts] if isinstance(shifts, int) else list(shifts)
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: shifts {tuple(shifts)} and dims {tuple(dims)} must have the "
+                         f"same length")
+    for s, d in zip(shifts, dims):
+        d = _dim(int(d), x.ndim, "roll")
+        n = x.shape[d]
+        s = int(s) % n if n else 0
+        if s:
+            head = [slice(None)] * d
+            x = cat([x[tuple(head + [slice(n - s, None)])], x[tuple(head + [slice(0, n - s)])]], d)
+    return x
+
+
+def rot90(x, k=1, dims=(0, 1)):
+    """``torch.rot90``: rotate by 90 degrees ``k`` times in the plane ``dims`` (from the
+    first towards the second)."""
+    if len(dims) != 2:
+        raise ValueError(f"rot90: dims must name two dimensions, got {tuple(dims)}")
+    d0, d1 = _dims_arg(dims, x.ndim, "rot90")
+    k = int(k) % 4
+    if k == 1:
+        return transpose(flip(x, d1), (d0, d1))
+    if k == 2:
+        return flip(x, (d0, d1))
+    if k == 3:
+        return transpose(flip(x, d0), (d0, d1))
+    return x
+
+
+def pixel_shuffle(x, upscale_factor):
+    """(*, C r^2, H, W) -> (*, C, H r, W r), PyTorch's channel order (sub-pixel conv)."""
+    r = int(upscale_factor)
+    if x.ndim < 3 or r <= 0 or x.shape[-3] % (r * r):
+        raise ValueError(f"pixel_shuffle: expected input (*, C*r^2, H, W) with channels "
+                         f"divisible by upscale_factor^2 = {r * r}, got shape {x.shape} and "
+                         f"upscale_factor={upscale_factor}")
+    *lead, c, h, w = x.shape
+    n = len(lead)
+    y = x.reshape(*lead, c // (r * r), r, r, h, w)
+    y = y.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return y.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(x, downscale_factor):
+    """(*, C, H r, W r) -> (*, C r^2, H, W): the inverse of :func:`pixel_shuffle`."""
+    r = int(downscale_factor)
+    if x.ndim < 3 or r <= 0 or x.shape[-2] % r or x.shape[-1] % r:
+        raise ValueError(f"pixel_unshuffle: expected input (*, C, H, W) with H and W divisible "
+                         f"by downscale_factor={downscale_factor}, got shape {x.shape}")
+    *lead, c, h, w = x.shape
+    n = len(lead)
+    y = x.reshape(*lead, c, h // r, r, w // r, r)
+    y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return y.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def channel_shuffle(x, groups):
+    """(N, g*k, *) -> channels reordered as (k, g): ShuffleNet's shuffle."""
+    g = int(groups)
+    if x.ndim < 3 or g <= 0 or x.shape[1] % g:
+        raise ValueError(f"channel_shuffle: expected input (N, C, *) with C divisible by "
+                         f"groups={groups}, got shape {x.shape}")
+    n, c, *rest = x.shape
+    return transpose(x.reshape(n, g, c // g, *rest), (1, 2)).reshape(x.shape)
+
+
+def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of ``max_pool2d(..., return_indices=True)``: each value goes
+    to the flat position ``indices`` names in its (H_out, W_out) plane, zeros elsewhere."""
+    from .conv import pair
+    kh, kw = pair(kernel_size, "kernel_size", "max_unpool2d")
+    sh, sw = pair(stride if stride is not None else kernel_size, "stride", "max_unpool2d")
+    ph, pw = pair(padding, "padding", "max_unpool2d", minimum=0)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"max_unpool2d: expected a 3-D or 4-D input, got shape {x.shape}")
+    if indices.shape != x.shape or indices.dtype.kind not in "iu":
+        raise ValueError(f"max_unpool2d: indices must be integers of the input's shape "
+                         f"{x.shape}, got {indices.dtype} {indices.shape}")
+    h, w = x.shape[-2:]
+    if output_size is None:
+        oh, ow = (h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw
+    else:
+        oh, ow = [int(v) for v in output_size][-2:]
+    lead = x.shape[:-2]
+    flat_x = x.reshape(*lead, h * w)
+    flat_i = indices.reshape(*lead, h * w)
+    if flat_i.numel():
+        lo, hi = int(flat_i.min().item()), int(flat_i.max().item())
+        if lo < 0 or hi >= oh * ow:
+            raise ValueError(f"max_unpool2d: an index ({lo if lo < 0 else hi}) is out of range "
+                             f"for the output size {(oh, ow)} (valid: 0 .. {oh * ow - 1})")
+    base = x.new_zeros(*lead, oh * ow)
+    return scatter(base, x.ndim - 2, flat_i, flat_x).reshape(*lead, oh, ow)

@@ -4,5 +4,6 @@
     opt.zero_grad(); loss.backward(); opt.step()
 """
 from .optimizer import Optimizer  # noqa: F401
-from .optimizers import SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta  # noqa: F401
+from .optimizers import (SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta, Adamax, NAdam,  # noqa: F401
+                         RAdam)
 from . import lr_scheduler  # noqa: F401

@@ -1,4 +1,4 @@
-"""SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta with PyTorch's update rules.
+"""SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam with PyTorch's update rules.
 
 Each ``_update(p, g, group, state)`` receives the parameter Tensor, its gradient as a
 backend array (already negated for ``maximize``) and updates ``p.array`` in place.
@@ -7,6 +7,8 @@ single-tensor implementation operation by operation so trajectories agree to
 float64 rounding.
 """
 from __future__ import annotations
+
+import numpy
 
 from .optimizer import Optimizer
 
@@ -212,3 +214,141 @@ class Adadelta(Optimizer):
         be.copyto_(acc, be.binary("add", be.binary("mul", acc, rho),
                                   be.binary("mul", be.binary("mul", delta, delta), 1 - rho)))
         be.copyto_(pa, be.binary("sub", pa, be.binary("mul", delta, group["lr"])))
+
+
+def _check_betas(betas):
+    if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameters: {betas}; both must be in [0, 1)")
+
+
+def _lerp_(be, m, g, w):
+    """m += w * (g - m) in place (PyTorch's ``lerp_``)."""
+    be.copyto_(m, be.binary("add", m, be.binary("mul", be.binary("sub", g, m), w)))
+
+
+class Adamax(Optimizer):
+    """m = lerp(m, g, 1-b1); u = max(b2*u, |g| + eps); p -= lr/(1-b1^t) * m / u."""
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 foreach=None, *, maximize=False, differentiable=False, capturable=False):
+        _check("learning rate", lr)
+        _check("epsilon", eps)
+        _check_betas(betas)
+        _check("weight_decay", weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _update(self, p, g, group, state):
+        be, pa = p.backend, p.array
+        if "step" not in state:
+            state["step"] = 0
+            state["exp_avg"] = self._zeros(p)
+            state["exp_inf"] = self._zeros(p)
+        state["step"] += 1
+        b1, b2 = group["betas"]
+        if group["weight_decay"]:
+            g = be.binary("add", g, be.binary("mul", pa, group["weight_decay"]))
+        m, u = state["exp_avg"].array, state["exp_inf"].array
+        _lerp_(be, m, g, 1 - b1)
+        be.copyto_(u, be.binary("maximum", be.binary("mul", u, b2),
+                                be.binary("add", be.unary("abs", g), group["eps"])))
+        clr = group["lr"] / (1 - b1 ** state["step"])
+        be.copyto_(pa, be.binary("sub", pa, be.binary("mul", be.binary("div", m, u), clr)))
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum and momentum decay (Dozat), PyTorch's rule:
+    mu_t = b1*(1 - 0.5*0.96^(t*psi)); p -= lr*(1-mu_t)/(1-prod mu) * g/denom
+    + lr*mu_{t+1}/(1-prod mu * mu_{t+1}) * m/denom, denom = sqrt(v/(1-b2^t)) + eps."""
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False):
+        _check("learning rate", lr)
+        _check("epsilon", eps)
+        _check_betas(betas)
+        _check("weight_decay", weight_decay)
+        _check("momentum_decay", momentum_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+    def _update(self, p, g, group, state):
+        be, pa = p.backend, p.array
+        if "step" not in state:
+            state["step"] = 0
+            state["mu_product"] = 1.0
+            state["exp_avg"] = self._zeros(p)
+            state["exp_avg_sq"] = self._zeros(p)
+        state["step"] += 1
+        step, lr, wd = state["step"], group["lr"], group["weight_decay"]
+        b1, b2 = group["betas"]
+        psi = group["momentum_decay"]
+        bc2 = 1 - b2 ** step
+        if wd:
+            if group["decoupled_weight_decay"]:
+                be.copyto_(pa, be.binary("mul", pa, 1 - lr * wd))
+            else:
+                g = be.binary("add", g, be.binary("mul", pa, wd))
+        mu = b1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
+        mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi)))
+        # PyTorch keeps mu_product in a float32 scalar tensor: round as it does, so the
+        # trajectories agree to float64 rounding
+        state["mu_product"] = float(numpy.float32(numpy.float32(state["mu_product"]) * numpy.float32(mu)))
+        mu_prod = state["mu_product"]
+        m, v = state["exp_avg"].array, state["exp_avg_sq"].array
+        _lerp_(be, m, g, 1 - b1)
+        be.copyto_(v, be.binary("add", be.binary("mul", v, b2),
+                                be.binary("mul", be.binary("mul", g, g), 1 - b2)))
+        denom = be.binary("add", be.unary("sqrt", be.binary("div", v, bc2)), group["eps"])
+        be.copyto_(pa, be.binary("add", pa, be.binary("mul", be.binary("div", g, denom),
+                                                      -lr * (1.0 - mu) / (1.0 - mu_prod))))
+        be.copyto_(pa, be.binary("add", pa, be.binary("mul", be.binary("div", m, denom),
+                                                      -lr * mu_next / (1.0 - mu_prod * mu_next))))
+
+
+class RAdam(Optimizer):
+    """Rectified Adam (Liu et al.), PyTorch's rule: Adam's step scaled by the variance
+    rectification term once the SMA length rho_t exceeds 5, else an SGD-with-momentum step."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
+        _check("learning rate", lr)
+        _check("epsilon", eps)
+        _check_betas(betas)
+        _check("weight_decay", weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+    def _update(self, p, g, group, state):
+        be, pa = p.backend, p.array
+        if "step" not in state:
+            state["step"] = 0
+            state["exp_avg"] = self._zeros(p)
+            state["exp_avg_sq"] = self._zeros(p)
+        state["step"] += 1
+        step, lr, wd = state["step"], group["lr"], group["weight_decay"]
+        b1, b2 = group["betas"]
+        if wd:
+            if group["decoupled_weight_decay"]:
+                be.copyto_(pa, be.binary("mul", pa, 1 - lr * wd))
+            else:
+                g = be.binary("add", g, be.binary("mul", pa, wd))
+        m, v = state["exp_avg"].array, state["exp_avg_sq"].array
+        _lerp_(be, m, g, 1 - b1)
+        be.copyto_(v, be.binary("add", be.binary("mul", v, b2),
+                                be.binary("mul", be.binary("mul", g, g), 1 - b2)))
+        bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
+        mhat = be.binary("div", m, bc1)
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * step * (b2 ** step) / bc2
+        if rho_t > 5.0:
+            rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+            adaptive = be.binary("div", bc2 ** 0.5, be.binary("add", be.unary("sqrt", v), group["eps"]))
+            upd = be.binary("mul", be.binary("mul", be.binary("mul", mhat, lr), adaptive), rect)
+        else:
+            upd = be.binary("mul", mhat, lr)
+        be.copyto_(pa, be.binary("sub", pa, upd))
