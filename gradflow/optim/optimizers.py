@@ -221,6 +221,18 @@ def _check_betas(betas):
         raise ValueError(f"Invalid beta parameters: {betas}; both must be in [0, 1)")
 
 
+def _weight_decay(be, pa, g, lr, wd, decoupled):
+    """PyTorch's two weight decays: decoupled (AdamW-style) shrinks the parameter in
+    place, p *= 1 - lr*wd; else L2, which adds wd*p to the gradient. Returns the
+    gradient to use."""
+    if not wd:
+        return g
+    if decoupled:
+        be.copyto_(pa, be.binary("mul", pa, 1 - lr * wd))
+        return g
+    return be.binary("add", g, be.binary("mul", pa, wd))
+
+
 def _lerp_(be, m, g, w):
     """m += w * (g - m) in place (PyTorch's ``lerp_``)."""
     be.copyto_(m, be.binary("add", m, be.binary("mul", be.binary("sub", g, m), w)))
@@ -286,11 +298,7 @@ class NAdam(Optimizer):
         b1, b2 = group["betas"]
         psi = group["momentum_decay"]
         bc2 = 1 - b2 ** step
-        if wd:
-            if group["decoupled_weight_decay"]:
-                be.copyto_(pa, be.binary("mul", pa, 1 - lr * wd))
-            else:
-                g = be.binary("add", g, be.binary("mul", pa, wd))
+        g = _weight_decay(be, pa, g, lr, wd, group["decoupled_weight_decay"])
         mu = b1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
         mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi)))
         # PyTorch keeps mu_product in a float32 scalar tensor: round as it does, so the
@@ -332,11 +340,7 @@ class RAdam(Optimizer):
         state["step"] += 1
         step, lr, wd = state["step"], group["lr"], group["weight_decay"]
         b1, b2 = group["betas"]
-        if wd:
-            if group["decoupled_weight_decay"]:
-                be.copyto_(pa, be.binary("mul", pa, 1 - lr * wd))
-            else:
-                g = be.binary("add", g, be.binary("mul", pa, wd))
+        g = _weight_decay(be, pa, g, lr, wd, group["decoupled_weight_decay"])
         m, v = state["exp_avg"].array, state["exp_avg_sq"].array
         _lerp_(be, m, g, 1 - b1)
         be.copyto_(v, be.binary("add", be.binary("mul", v, b2),
