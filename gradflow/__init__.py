@@ -22,14 +22,19 @@ from .creation import (tensor, from_numpy, as_tensor, zeros, ones, empty, full, 
                        linspace, logspace, eye, manual_seed, rand, randn, randint, randperm,
                        zeros_like, ones_like, empty_like, full_like, rand_like, randn_like,
                        randint_like, normal, Generator)
-from .device import device, cuda, accelerator  # noqa: F401
+from .device import device, cuda, cpu, accelerator  # noqa: F401
+from .layout import (memory_format, contiguous_format, channels_last,  # noqa: F401
+                     channels_last_3d, preserve_format)
 from .ops.elementwise import (maximum, minimum, add, sub, mul, div, pow, clip,  # noqa: F401,A004
                               floordiv as floor_divide, remainder)
+from .ops.elementwise import atan2, atan2 as arctan2  # noqa: F401
 from .functions import where  # noqa: F401 - also the one-argument where(cond)
 
 
 def isnan(x): return x.isnan()  # noqa: E302,E704
 def isinf(x): return x.isinf()  # noqa: E704
+def atan(x): return x.atan()  # noqa: E704
+def arctan(x): return x.atan()  # noqa: E704
 def isfinite(x): return x.isfinite()  # noqa: E704
 def tril(x, diagonal=0): return x.tril(diagonal)  # noqa: E704
 def triu(x, diagonal=0): return x.triu(diagonal)  # noqa: E704
@@ -55,6 +60,10 @@ from .functions import (exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sum,
 from . import nn, optim, data  # noqa: E402,F401
 from .serialization import save, load  # noqa: E402,F401
 from . import utils  # noqa: E402,F401
+from . import amp  # noqa: E402,F401 - mixed-precision shims (autocast is a no-op)
+from .amp import autocast, is_autocast_enabled  # noqa: E402,F401
+cuda.amp = amp.cuda_amp  # ``torch.cuda.amp.GradScaler`` / ``autocast``
+cpu.amp = amp.cpu_amp
 from .vis.summary import summary  # noqa: E402,F401 - last: gradflow.vis sits on top of nn
 
 
@@ -92,3 +101,20 @@ def use_deterministic_algorithms(mode, warn_only=False):
 def lerp(input, end, weight):
     """``input + weight * (end - input)`` (differentiable)."""
     return input + (end - input) * weight
+
+
+def softmin(input, dim=None, dtype=None):
+    """softmax(-input) along ``dim`` (``torch.nn.functional.softmin``)."""
+    return nn.functional.softmin(input, dim, dtype=dtype)
+
+
+def selu(input):
+    return nn.functional.selu(input)
+
+
+def celu(input, alpha=1.0):
+    return nn.functional.celu(input, alpha)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    return nn.functional.rrelu(input, lower, upper, training)

@@ -92,5 +92,23 @@ class _Accelerator:
         return device("cuda") if _Cuda.is_available() else None
 
 
+class _Cpu:
+    """``gradflow.cpu``: the CPU counterpart of ``gradflow.cuda`` (``cpu.amp`` is set by
+    gradflow.amp)."""
+
+    @staticmethod
+    def is_available() -> bool:
+        return True
+
+    @staticmethod
+    def device_count() -> int:
+        return 1
+
+    @staticmethod
+    def synchronize():
+        return None
+
+
 cuda = _Cuda()
+cpu = _Cpu()
 accelerator = _Accelerator()

@@ -369,8 +369,12 @@ class Tensor:
            memory_format=None):
         """``.to("numba")``, ``.to("cuda")``, ``.to(gradflow.device("cpu"))``,
         ``.to(gradflow.float64)``, ``.to(other)`` (its backend and dtype). Differentiable;
-        a no-op returns ``self``. ``non_blocking`` is accepted (copies are synchronous)."""
+        a no-op returns ``self``. ``non_blocking`` is accepted (copies are synchronous);
+        ``memory_format`` (``gradflow.channels_last`` ...) is accepted and ignored, a
+        deliberate no-op: gradflow stays NCHW (see :mod:`gradflow.layout`)."""
         from .device import device as _device
+        from .layout import check
+        check(memory_format, "to")
         for a in args:
             if isinstance(a, Tensor):
                 backend, dtype = a.backend, a.dtype
@@ -763,6 +767,9 @@ class Tensor:
     def log1p(self): return _ew.unary("log1p", self)
     def erf(self): return _ew.erf(self)
     def expm1(self): return _ew.unary("expm1", self)
+    def atan(self): return _ew.unary("atan", self)
+    def atan2(self, other): return _ew.atan2(self, other)
+    arctan, arctan2 = atan, atan2
     def sign(self): return _ew.sign(self)
     def square(self): return _ew.mul(self, self)
     def reciprocal(self): return _ew.div(1.0, self)
@@ -878,8 +885,56 @@ class Tensor:
     def tril(self, diagonal=0): return _sh.tri(self, diagonal, lower=True)
     def triu(self, diagonal=0): return _sh.tri(self, diagonal, lower=False)
     def split(self, size, dim=0): return _sh.split(self, size, dim)
-    def contiguous(self): return self
-    def clone(self): return _sh.Clone.apply(self)
+    def clone(self, memory_format=None):
+        """A copy in the graph (gradient passes through). ``memory_format`` is accepted and
+        ignored (a no-op layout hint: the copy is row-major NCHW, see gradflow.layout)."""
+        from .layout import check
+        check(memory_format, "clone")
+        return _sh.Clone.apply(self)
+
+    # -- memory layout ---------------------------------------------------------------------
+    def stride(self, dim=None):
+        """Strides in elements, as the backend array really has them (a transpose or slice
+        is a view with its own strides); ``stride(dim)`` one of them."""
+        st = self.backend.strides(self.array)
+        if dim is None:
+            return st
+        if not -builtins.max(self.ndim, 1) <= dim < builtins.max(self.ndim, 1) or self.ndim == 0:
+            raise IndexError(f"stride: dimension {dim} out of range for a tensor of shape "
+                             f"{self.shape} (valid: {-self.ndim} to {self.ndim - 1})")
+        return st[dim]
+
+    def is_contiguous(self, memory_format=None):
+        """Truthfully: True when the backend array is row-major contiguous (gradflow's own
+        results almost always are; views such as ``x.t()`` or ``x[:, ::2]`` are not).
+        ``memory_format=channels_last`` checks NHWC strides of a 4-D tensor (False for
+        gradflow's NCHW arrays unless C == 1 or H == W == 1, as in PyTorch)."""
+        from . import layout
+        layout.check(memory_format, "is_contiguous")
+        if memory_format in (None, layout.contiguous_format, layout.preserve_format):
+            return self.backend.is_contiguous(self.array)
+        order = {layout.channels_last: (0, 2, 3, 1), layout.channels_last_3d: (0, 2, 3, 4, 1)}[
+            memory_format]
+        if self.ndim != len(order):
+            return False
+        return layout.strides_match(self.shape, self.stride(), order)
+
+    def contiguous(self, memory_format=None):
+        """``self`` if already contiguous, else a row-major copy (differentiable).
+        ``memory_format`` (e.g. ``gradflow.channels_last``) is accepted as a no-op layout
+        hint: gradflow stays NCHW (see :mod:`gradflow.layout`)."""
+        from .layout import check
+        check(memory_format, "contiguous")
+        return self if self.backend.is_contiguous(self.array) else _sh.Clone.apply(self)
+
+    def storage_offset(self):
+        """Elements between the start of the underlying storage and this tensor's first
+        element (nonzero for views such as ``x[1:]``)."""
+        return self.backend.storage_offset(self.array)
+
+    def data_ptr(self):
+        """Address of the first element (equal for tensors sharing storage at one offset)."""
+        return self.backend.data_ptr(self.array)
     def masked_fill(self, mask, value): return _ew.masked_fill(self, mask, value)
     def gather(self, dim, index): return _sh.gather(self, dim, index)
     def sort(self, dim=-1, descending=False): return _sh.sort(self, dim, descending)

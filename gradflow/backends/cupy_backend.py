@@ -127,6 +127,9 @@ class CupyBackend(NumpyBackend):
     def synchronize(self):
         self.xp.cuda.get_current_stream().synchronize()
 
+    def data_ptr(self, a):
+        return a.data.ptr  # device address (CuPy arrays have no __array_interface__)
+
     def memory_info(self):
         cupy = self.xp
         pool = cupy.get_default_memory_pool()

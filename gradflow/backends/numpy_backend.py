@@ -19,12 +19,14 @@ _UNARY = {
     "tanh": "tanh", "sign": "sign", "sin": "sin", "cos": "cos", "log1p": "log1p",
     "expm1": "expm1", "reciprocal": "reciprocal", "square": "square",
     "floor": "floor", "ceil": "ceil", "trunc": "trunc", "round": "rint",  # not differentiable
+    "atan": "arctan",
 }
 _BINARY = {
     "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
     "pow": "power", "maximum": "maximum", "minimum": "minimum",
     "eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
     "gt": "greater", "ge": "greater_equal", "floordiv": "floor_divide", "mod": "remainder",
+    "atan2": "arctan2",
 }
 
 
@@ -173,6 +175,30 @@ class NumpyBackend(Backend):
 
     def copyto_(self, dst, src):
         dst[...] = src
+
+    # -- memory layout (metadata only: nothing is copied) ----------------------------------
+    def strides(self, a):
+        """Strides of ``a`` in elements (PyTorch's ``Tensor.stride()``), from the array's own
+        byte strides: a transposed or sliced view reports its real layout."""
+        return tuple(s // a.itemsize for s in a.strides)
+
+    def is_contiguous(self, a):
+        """True when ``a`` is C-contiguous (row-major, dims of size 1 ignored)."""
+        return bool(a.flags.c_contiguous)
+
+    def data_ptr(self, a):
+        """Address of ``a``'s first element."""
+        return a.__array_interface__["data"][0]
+
+    def storage_offset(self, a):
+        """Elements between the start of the array that owns the memory and ``a``'s first
+        element (0 for an array that owns its memory)."""
+        base = a
+        while isinstance(base.base, self.xp.ndarray):
+            base = base.base
+        if base is a:
+            return 0
+        return (self.data_ptr(a) - self.data_ptr(base)) // a.itemsize
 
     def matmul(self, a, b):
         return self.xp.matmul(a, b)

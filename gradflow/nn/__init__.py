@@ -23,6 +23,8 @@ from .normalization import LayerNorm, GroupNorm, InstanceNorm2d  # noqa: F401
 from .layers import (AdaptiveMaxPool2d, ParameterDict, LogSigmoid, Hardsigmoid,  # noqa: F401
                      Hardswish, Mish, Softsign, Softmax2d, PixelShuffle, PixelUnshuffle,
                      ChannelShuffle, MaxUnpool2d)
+from .layers import (SELU, CELU, GLU, Softmin, Tanhshrink, Softshrink, Hardshrink,  # noqa: F401
+                     Threshold, RReLU, Unfold, Fold)
 from .layers1d import Conv1d, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d, AdaptiveMaxPool1d  # noqa: F401
 from . import utils  # noqa: F401
 from .recurrent import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell  # noqa: F401,E402

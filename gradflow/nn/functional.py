@@ -111,4 +111,107 @@ def upsample_nearest(input, size=None, scale_factor=None):
 def upsample_bilinear(input, size=None, scale_factor=None):
     """Deprecated PyTorch spelling of ``interpolate(..., mode='bilinear', align_corners=True)``."""
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+from ..ops.fold import unfold, fold  # noqa: F401,E402
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _float_input(op, x):
+    from ..tensor import Tensor
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: needs a floating-point input, got dtype {x.dtype} "
+                        f"(shape {x.shape}); convert with .float()")
+
+
+# ``inplace`` is accepted as PyTorch's; the result is always a new tensor (as F.relu's)
+def selu(x, inplace=False):
+    """scale * (max(0, x) + min(0, alpha * (exp(x) - 1))) with PyTorch's constants
+    alpha = 1.6733, scale = 1.0507 (self-normalising)."""
+    _float_input("selu", x)
+    return elu(x, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(x, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    _float_input("celu", x)
+    if alpha == 0:
+        raise ValueError("celu: alpha cannot be 0 (it divides x); use a nonzero alpha")
+    return _where(x > 0, x, ((x.clip(None, 0.0) * (1.0 / alpha)).exp() - 1) * alpha)
+
+
+def glu(x, dim=-1):
+    """Gated linear unit: split ``x`` in halves a, b along ``dim``; a * sigmoid(b)."""
+    _float_input("glu", x)
+    if x.ndim == 0:
+        raise ValueError("glu: does not support 0-d (scalar) tensors")
+    d = dim % x.ndim if -x.ndim <= dim < x.ndim else None
+    if d is None:
+        raise IndexError(f"glu: dim {dim} out of range for a tensor of shape {x.shape} "
+                         f"(valid: {-x.ndim} to {x.ndim - 1})")
+    if x.shape[d] % 2:
+        raise ValueError(f"glu: halving dimension must be even, but dimension {dim} of shape "
+                         f"{x.shape} is size {x.shape[d]}")
+    a, b = x.chunk(2, d)
+    return a * b.sigmoid()
+
+
+def softmin(x, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-x) along ``dim`` (PyTorch's legacy implicit dim when None)."""
+    if dim is None:
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    if dtype is not None:
+        x = x.to(dtype)
+    return softmax(-x, dim)
+
+
+def tanhshrink(x):
+    """x - tanh(x)."""
+    return x - x.tanh()
+
+
+def _check_lambd(op, lambd):
+    if lambd < 0:
+        raise ValueError(f"{op}: lambd must be >= 0, got {lambd}")
+
+
+def softshrink(x, lambd=0.5):
+    """x - lambd where x > lambd, x + lambd where x < -lambd, else 0."""
+    _float_input("softshrink", x)
+    _check_lambd("softshrink", lambd)
+    return _where(x > lambd, x - lambd, _where(x < -lambd, x + lambd, x * 0.0))
+
+
+def hardshrink(x, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    _float_input("hardshrink", x)
+    _check_lambd("hardshrink", lambd)
+    return _where((x > lambd) | (x < -lambd), x, x * 0.0)
+
+
+def threshold(x, threshold, value, inplace=False):
+    """x where x > threshold, else ``value`` (the gradient is 0 there)."""
+    from ..tensor import Tensor
+    if not isinstance(x, Tensor):
+        raise TypeError(f"threshold: input must be a Tensor, got {type(x).__name__}")
+    return _where(x > threshold, x, x.dtype.type(value))
+
+
+def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomized leaky ReLU. Training: each negative element gets its own slope drawn
+    uniformly from [lower, upper] (from the backend's global RNG, seeded by
+    ``gradflow.manual_seed``); eval: the fixed slope (lower + upper) / 2, as PyTorch."""
+    _float_input("rrelu", x)
+    if lower > upper:
+        raise ValueError(f"rrelu: lower bound {lower} must be <= upper bound {upper}")
+    if not training:
+        return leaky_relu(x, (lower + upper) / 2)
+    from ..tensor import Tensor
+    be = x.backend
+    slopes = be.rand(x.shape, x.dtype) * x.dtype.type(upper - lower) + x.dtype.type(lower)
+    return _where(x > 0, x, x * Tensor._make(slopes, be))
+
+
 from .attention import scaled_dot_product_attention  # noqa: F401,E402

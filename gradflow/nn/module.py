@@ -88,6 +88,8 @@ def _split_to_args(args, kwargs):
     target = kwargs.pop("backend", target)
     dtype = kwargs.pop("dtype", None)
     kwargs.pop("non_blocking", None)
+    from ..layout import check
+    check(kwargs.pop("memory_format", None), "Module.to")  # a no-op layout hint (NCHW stays)
     if kwargs:
         raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
     for a in args:

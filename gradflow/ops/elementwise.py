@@ -231,6 +231,32 @@ def pow(a, b):  # noqa: A001 - mirrors torch.pow
     return _binary(Pow, "pow", a, b)
 
 
+class Atan2(Function):
+    """atan2(a, b), the angle of the point (b, a) in (-pi, pi];
+    d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2) (as PyTorch; both 0/0 = nan at the origin)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a.array, b.array
+        return a.backend.binary("atan2", a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b, g = ctx.a, ctx.b, gy.array
+        r = g / (a * a + b * b)
+        return (r * b if ctx.needs_input_grad[0] else None,
+                -(r * a) if ctx.needs_input_grad[1] else None)
+
+
+def atan2(a, b):
+    """Elementwise ``atan2(a, b)`` (``torch.atan2``); integer inputs compute in the default
+    float dtype."""
+    a, b = operands(a, b, "atan2")
+    if a.dtype.kind != "f":
+        a, b = a.to(dtypes.get_default_dtype()), b.to(dtypes.get_default_dtype())
+    return _binary(Atan2, "atan2", a, b)
+
+
 # ---------------------------------------------------------------------------
 # unary math: derivative beside each name, from x (input), y (output), g (grad)
 # ---------------------------------------------------------------------------
@@ -245,6 +271,7 @@ _DERIVATIVES = {
     "cos": lambda be, x, y, g: -g * be.unary("sin", x),
     "log1p": lambda be, x, y, g: g / (1 + x),
     "expm1": lambda be, x, y, g: g * (y + 1),
+    "atan": lambda be, x, y, g: g / (1 + x * x),
 }
 
 
