@@ -36,9 +36,12 @@ def isinf(x): return x.isinf()  # noqa: E704
 def atan(x): return x.atan()  # noqa: E704
 def arctan(x): return x.atan()  # noqa: E704
 def isfinite(x): return x.isfinite()  # noqa: E704
+def reciprocal(x): return x.reciprocal()  # noqa: E704
+def rsqrt(x): return x.rsqrt()  # noqa: E704
+def erf(x): return x.erf()  # noqa: E704
 def tril(x, diagonal=0): return x.tril(diagonal)  # noqa: E704
 def triu(x, diagonal=0): return x.triu(diagonal)  # noqa: E704
-def cumsum(x, dim): return x.cumsum(dim)  # noqa: E704
+def cumsum(x, dim, dtype=None): return x.cumsum(dim, dtype=dtype)  # noqa: E704
 def logsumexp(x, dim, keepdim=False): return x.logsumexp(dim, keepdim)  # noqa: E704
 def unbind(x, dim=0): return x.unbind(dim)  # noqa: E704
 def count_nonzero(x, dim=None): return (x != 0).sum(dim)  # noqa: E704

@@ -60,8 +60,55 @@ def _float_formatter(arr):
     def one(v):
         return fmt(v) if numpy.isfinite(v) else str(float(v))
 
-    width = builtins.max(len(one(v)) for v in vals)
+    # torch pads to the widest nonzero finite value (inf, nan and 0 do not count)
+    width = builtins.max((len(one(v)) for v in finite[finite != 0]), default=1)
     return {"float_kind": lambda v: one(v).rjust(width)}
+
+
+def _torch_body(arr, indent=7):
+    """The bracketed body of ``repr`` laid out as ``torch/_tensor_str.py`` does: elements
+    padded to one width, ``threshold``/``edgeitems`` summarisation with a ``" ..."``
+    element, and ``floor((80 - indent) / (width + 2))`` elements per line."""
+    opts = numpy.get_printoptions()
+    edge, summarize = opts["edgeitems"], arr.size > opts["threshold"]
+    fmt = _float_formatter(arr)
+    if fmt is not None:
+        one = fmt["float_kind"]
+        shown = numpy.asarray(arr, dtype=numpy.float64).reshape(-1)
+        if summarize:
+            shown = numpy.concatenate([shown[:edge], shown[-edge:]])
+        shown = shown[numpy.isfinite(shown) & (shown != 0)]
+        width = len(one(shown[0])) if shown.size else 1  # torch's formatter width
+    else:
+        shown = arr.reshape(-1)
+        if summarize:
+            shown = numpy.concatenate([shown[:edge], shown[-edge:]])
+        width = builtins.max(len(str(v)) for v in shown.tolist())
+
+        def one(v):
+            return str(v).rjust(width)
+
+    def vector(a, ind):
+        items = a.tolist()
+        if summarize and len(items) > 2 * edge:
+            data = [one(v) for v in items[:edge]] + [" ..."] + [one(v) for v in items[-edge:]]
+        else:
+            data = [one(v) for v in items]
+        per_line = builtins.max(1, (80 - ind) // (width + 2))
+        lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+        return "[" + (",\n" + " " * (ind + 1)).join(lines) + "]"
+
+    def block(a, ind):
+        if a.ndim == 1:
+            return vector(a, ind)
+        if summarize and a.shape[0] > 2 * edge:
+            parts = [block(a[i], ind + 1) for i in range(edge)] + ["..."] + \
+                [block(a[i], ind + 1) for i in range(a.shape[0] - edge, a.shape[0])]
+        else:
+            parts = [block(a[i], ind + 1) for i in range(a.shape[0])]
+        return "[" + ("," + "\n" * (a.ndim - 1) + " " * (ind + 1)).join(parts) + "]"
+
+    return block(arr, indent)
 
 
 class Size(tuple):
@@ -258,9 +305,16 @@ class Tensor:
 
     def __repr__(self):
         arr = self.numpy()
-        body = numpy.array2string(arr, separator=", ", precision=4, prefix="tensor(",
-                                  formatter=_float_formatter(arr))
         extras = []
+        if arr.ndim and arr.size and arr.dtype.kind in "fiub":
+            body = _torch_body(arr)
+        elif arr.size == 0:
+            body = "[]"
+            if arr.ndim != 1:
+                extras.append(f"size={tuple(arr.shape)}")
+        else:
+            body = numpy.array2string(arr, separator=", ", precision=4, prefix="tensor(",
+                                      formatter=_float_formatter(arr))
         if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
             extras.append(f"dtype={self.dtype}")
         if self.backend.name != "numpy":
@@ -445,6 +499,8 @@ class Tensor:
 
     # -- in-place updates (outside the graph) -----------------------------------------------
     def _inplace(self, op, other):
+        if self.array.dtype.kind != "f":
+            self._check_int_inplace(op, other)
         if self._in_graph(other):  # a non-leaf of the graph: rebind to the result (PyTorch
             out = getattr(_ew, op)(self, other)  # allows it); a leaf that requires grad refuses
             if out.shape != self.shape:
@@ -460,6 +516,17 @@ class Tensor:
                                f"broadcast shape {tuple(res.shape)}")
         self.backend.copyto_(self.array, res)
         return self._bump()
+
+    def _check_int_inplace(self, op, other):
+        """PyTorch refuses an in-place result its integer/bool tensor cannot hold: true
+        division, a float operand, an integer operand into a bool tensor."""
+        kind = other.dtype.kind if isinstance(other, (Tensor, numpy.ndarray, numpy.generic)) \
+            else "b" if isinstance(other, builtins.bool) \
+            else "i" if isinstance(other, numbers.Integral) else "f"
+        if op == "div" or kind == "f" or (self.dtype.kind == "b" and kind != "b"):
+            res = "float" if op == "div" or kind == "f" else "int64"
+            raise RuntimeError(f"{op}_: result type {res} can't be cast to the {self.dtype} "
+                               f"tensor updated in place (shape {self.shape})")
 
     def add_(self, other, alpha=1):
         return self._inplace("add", other if alpha == 1 else other * alpha)
@@ -635,9 +702,7 @@ class Tensor:
         return out[0] if len(out) == 1 else tuple(out)
 
     def _rounding(self, op):
-        if self.dtype.kind != "f":
-            return self.clone()
-        return Tensor._make(self.backend.unary(op, self.array), self.backend)
+        return _ew.rounding(op, self)
 
     def round(self, decimals=0):
         """Round half to even (as PyTorch); not differentiable (zero gradient a.e.)."""
@@ -716,13 +781,17 @@ class Tensor:
     def __le__(self, o): return _ew.compare("le", self, o) if _operand(o) else NotImplemented
     def __gt__(self, o): return _ew.compare("gt", self, o) if _operand(o) else NotImplemented
     def __ge__(self, o): return _ew.compare("ge", self, o) if _operand(o) else NotImplemented
-    def __invert__(self): return _ew.logical_not(self)
+    def __invert__(self): return _ew.invert(self)
+    def __xor__(self, o): return _ew.logical("xor", self, o)
     def __floordiv__(self, o): return _ew.floordiv(self, o)
     def __rfloordiv__(self, o): return _ew.floordiv(o, self)
     def __mod__(self, o): return _ew.remainder(self, o)
     def __rmod__(self, o): return _ew.remainder(o, self)
     def __and__(self, o): return _ew.logical("and", self, o)
     def __or__(self, o): return _ew.logical("or", self, o)
+    def __rand__(self, o): return _ew.logical("and", o, self)
+    def __ror__(self, o): return _ew.logical("or", o, self)
+    def __rxor__(self, o): return _ew.logical("xor", o, self)
 
     def __iadd__(self, o):
         # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
@@ -794,11 +863,13 @@ class Tensor:
         return log_softmax(self, -1 if d is None else d)
 
     # -- reductions ----------------------------------------------------------------------------------
-    def sum(self, dim=None, keepdim=False, axis=None, keepdims=None):
-        return _rd.sum(self, _axis(dim, axis), keepdim if keepdims is None else keepdims)
+    def sum(self, dim=None, keepdim=False, axis=None, keepdims=None, dtype=None):
+        x = self if dtype is None else self.to(dtype)  # dtype=: cast first (PyTorch)
+        return _rd.sum(x, _axis(dim, axis), keepdim if keepdims is None else keepdims)
 
-    def mean(self, dim=None, keepdim=False, axis=None, keepdims=None):
-        return _rd.mean(self, _axis(dim, axis), keepdim if keepdims is None else keepdims)
+    def mean(self, dim=None, keepdim=False, axis=None, keepdims=None, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        return _rd.mean(x, _axis(dim, axis), keepdim if keepdims is None else keepdims)
 
     def var(self, dim=None, keepdim=False, unbiased=True, axis=None, keepdims=None, correction=None):
         ddof = (1 if unbiased else 0) if correction is None else correction
@@ -807,8 +878,9 @@ class Tensor:
     def std(self, dim=None, keepdim=False, unbiased=True, axis=None, keepdims=None, correction=None):
         return self.var(dim, keepdim, unbiased, axis, keepdims, correction).sqrt()
 
-    def prod(self, dim=None, keepdim=False, axis=None, keepdims=None):
-        return _rd.prod(self, _axis(dim, axis), keepdim if keepdims is None else keepdims)
+    def prod(self, dim=None, keepdim=False, axis=None, keepdims=None, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        return _rd.prod(x, _axis(dim, axis), keepdim if keepdims is None else keepdims)
 
     def _minmax(self, op, dim, keepdim, axis, keepdims):
         kd = keepdim if keepdims is None else keepdims
@@ -852,7 +924,9 @@ class Tensor:
         if p == builtins.float("inf"):
             return self.abs().amax(dim, keepdim)
         if p == 2:
-            return (self * self).sum(dim, keepdim).sqrt()
+            return _rd.norm2(self, dim, keepdim)
+        if p == 0:  # the number of non-zero entries
+            return (self != 0).sum(dim, keepdim).to(self.dtype)
         if p == 1:
             return self.abs().sum(dim, keepdim)
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
@@ -868,7 +942,13 @@ class Tensor:
     def unsqueeze(self, dim): return _sh.unsqueeze(self, dim)
     def permute(self, *dims): return _sh.permute(self, _sh.shape_arg(dims))
     def transpose(self, *axes): return _sh.transpose(self, axes)
-    def t(self): return _sh.transpose(self, ())
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"t: expects a tensor with <= 2 dimensions, got shape {self.shape}; "
+                               f"use transpose(dim0, dim1) or .mT")
+        return _sh.transpose(self, ())
+
+    def where(self, condition, other): return _ew.where(condition, self, other)
     def expand(self, *shape): return _sh.expand(self, _sh.shape_arg(shape))
     def expand_as(self, other): return _sh.expand(self, other.shape)
     def broadcast_to(self, shape): return _sh.expand(self, tuple(shape))
@@ -880,7 +960,7 @@ class Tensor:
     def roll(self, shifts, dims=None): return _sh.roll(self, shifts, dims)
     def rot90(self, k=1, dims=(0, 1)): return _sh.rot90(self, k, dims)
     def unbind(self, dim=0): return _sh.unbind(self, dim)
-    def cumsum(self, dim): return _rd.cumsum(self, dim)
+    def cumsum(self, dim, dtype=None): return _rd.cumsum(self if dtype is None else self.to(dtype), dim)
     def logsumexp(self, dim, keepdim=False): return _rd.logsumexp(self, dim, keepdim)
     def tril(self, diagonal=0): return _sh.tri(self, diagonal, lower=True)
     def triu(self, diagonal=0): return _sh.tri(self, diagonal, lower=False)
@@ -937,8 +1017,8 @@ class Tensor:
         return self.backend.data_ptr(self.array)
     def masked_fill(self, mask, value): return _ew.masked_fill(self, mask, value)
     def gather(self, dim, index): return _sh.gather(self, dim, index)
-    def sort(self, dim=-1, descending=False): return _sh.sort(self, dim, descending)
-    def argsort(self, dim=-1, descending=False): return _sh.argsort(self, dim, descending)
+    def sort(self, dim=-1, descending=False, stable=False): return _sh.sort(self, dim, descending)
+    def argsort(self, dim=-1, descending=False, stable=False): return _sh.argsort(self, dim, descending)
     def topk(self, k, dim=-1, largest=True, sorted=True): return _sh.topk(self, k, dim, largest)
     def isnan(self): return _ew.classify("isnan", self)
     def isinf(self): return _ew.classify("isinf", self)

@@ -596,6 +596,18 @@ def test_tensor_repr_matches_torch():
         lambda L: L.tensor([1.0, 2.0], requires_grad=True) * 2,
         lambda L: (L.tensor([1.0, 2.0], requires_grad=True) + 1).sum(),
         lambda L: L.tensor([[0.25, -1.5, 3.125]]),
+        # summarised (> 1000 elements): torch's "  ..." element and 80-column rows
+        lambda L: L.arange(2000),
+        lambda L: L.linspace(-3, 3, 2000),
+        lambda L: L.zeros(4000, 784),
+        lambda L: L.ones(20, 30, 40),
+        lambda L: L.arange(3000.0).reshape(3, 1000) - 1500,
+        lambda L: L.arange(30.0) / 7,          # wraps at 9 per line, as torch
+        lambda L: L.zeros(1, 57),              # all zeros: torch lays out with width 1
+        lambda L: L.tensor([1.0, -float("inf")]),  # inf/nan do not widen the padding
+        lambda L: L.tensor([float("nan"), float("inf")]),
+        lambda L: L.arange(100).reshape(4, 25),
+        lambda L: L.zeros(2, 0),               # tensor([], size=(2, 0))
     ]
     for make in cases:
         assert repr(make(gf)).replace("Backward>", "Backward0>") == repr(make(torch)), repr(make(torch))

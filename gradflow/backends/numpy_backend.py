@@ -123,9 +123,16 @@ class NumpyBackend(Backend):
         return getattr(a, op)(axis=axis, keepdims=keepdims)
 
     def argsort(self, a, axis, descending=False):
-        """Indices that sort ``a`` along ``axis`` (stable; NaN last when ascending)."""
-        idx = self.xp.argsort(-a if descending else a, axis=axis, kind="stable")
-        return idx
+        """Indices that sort ``a`` along ``axis``, stable (ties keep their order) both ways;
+        NaN counts as the largest value (last ascending, first descending), as PyTorch."""
+        xp = self.xp
+        if not descending:
+            return xp.argsort(a, axis=axis, kind="stable")
+        # an ascending stable sort of the reversed array, reversed: descending, NaN first,
+        # ties in their original order; no negation (bool, unsigned and INT_MIN safe)
+        n = a.shape[axis]
+        idx = xp.argsort(xp.flip(a, axis), axis=axis, kind="stable")
+        return (n - 1) - xp.flip(idx, axis)
 
     def cumsum(self, a, axis):
         return self.xp.cumsum(a, axis=axis)
@@ -396,7 +403,9 @@ class NumpyBackend(Backend):
     def log_softmax(self, x, axis):
         xp = self.xp
         m = x.max(axis=axis, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, xp.zeros((), x.dtype))
+        # an all -inf row shifts by 0 (-> NaN, as PyTorch); a +inf max stays, so that row is
+        # NaN throughout (inf - inf), as PyTorch's, not NaN at the +inf alone
+        m = xp.where(m == -xp.inf, xp.zeros((), x.dtype), m)
         z = x - m
         return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
 

@@ -6,6 +6,7 @@ resolved once, in :func:`operands`, under the rules of :mod:`gradflow.dtypes`.
 """
 from __future__ import annotations
 
+import builtins
 import numbers
 
 import numpy
@@ -61,6 +62,9 @@ def operands(a, b, op):
             f"{op}: operands live on different backends ({a.shape} on {a.backend.name}, "
             f"{b.shape} on {b.backend.name}); move one with .to('{a.backend.name}') first")
     if a.dtype != b.dtype:
+        if op == "sub" and "b" in (a.dtype.kind, b.dtype.kind):
+            raise TypeError("sub: subtraction with a bool tensor is not supported (as PyTorch); "
+                            "to invert a mask use ~ or logical_not()")
         dt = dtypes.result_dtype(op, a.dtype, b.dtype)
         a = a if a.dtype == dt else Cast.apply(a, dt)
         b = b if b.dtype == dt else Cast.apply(b, dt)
@@ -218,15 +222,22 @@ def mul(a, b):
 
 
 def div(a, b):
-    if isinstance(a, Tensor) and a.dtype.kind != "f" and (not isinstance(b, Tensor) or b.dtype.kind != "f"):
-        a = a.to(dtypes.get_default_dtype())  # true division of integers gives floats
-    return _binary(Div, "div", a, b)
+    a, b = operands(a, b, "div")
+    if a.dtype.kind != "f":  # true division of integers gives floats (``1 / int_tensor`` too)
+        dt = dtypes.get_default_dtype()
+        a, b = Cast.apply(a, dt), Cast.apply(b, dt)
+    if a.array.shape != b.array.shape and a.array.ndim and b.array.ndim:
+        _broadcast_check(a, b, "div")
+    return Div.apply(a, b)
 
 
 def pow(a, b):  # noqa: A001 - mirrors torch.pow
     if isinstance(a, Tensor) and isinstance(b, numbers.Real) and not isinstance(b, bool):
-        if a.dtype.kind != "f" and not isinstance(b, numbers.Integral):
-            a = a.to(dtypes.get_default_dtype())
+        if a.dtype.kind != "f":
+            if not isinstance(b, numbers.Integral):
+                a = a.to(dtypes.get_default_dtype())
+            elif a.dtype.kind == "b":
+                a = a.to(dtypes.int64)  # bool ** int is int64 (PyTorch)
         return PowScalar.apply(a, b)
     return _binary(Pow, "pow", a, b)
 
@@ -288,8 +299,11 @@ class Unary(Function):
 
 
 def unary(op, x):
-    if x.dtype.kind != "f" and op != "abs":
-        x = x.to(dtypes.get_default_dtype())
+    if x.dtype.kind != "f":
+        if op != "abs":
+            x = x.to(dtypes.get_default_dtype())
+        elif x.dtype.kind == "b":
+            raise TypeError("abs: not implemented for bool tensors (as PyTorch)")
     return Unary.apply(x, op)
 
 
@@ -361,9 +375,52 @@ class Clip(Function):
         return (g * mask if mask is not None else g), None, None
 
 
+class ClampT(Function):
+    """clamp with tensor bounds (broadcasting), gradients as PyTorch's: x where
+    lo <= x <= hi; lo where x < lo (and lo < hi); hi where x > hi (or hi < lo)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        be = x.backend
+        ctx.x, ctx.lo = x.array, None if lo is None else lo.array
+        ctx.hi = None if hi is None else hi.array
+        y = x.array if lo is None else be.binary("maximum", x.array, lo.array)
+        return y if hi is None else be.binary("minimum", y, hi.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, g, x, lo, hi = gy.backend, gy.array, ctx.x, ctx.lo, ctx.hi
+        z = be.zeros((), g.dtype)
+        keep = (x >= lo) if hi is None else (x <= hi) if lo is None else (x >= lo) & (x <= hi)
+        gx = be.where(keep, g, z) if ctx.needs_input_grad[0] else None
+        glo = ghi = None
+        if lo is not None and ctx.needs_input_grad[1]:
+            glo = be.where((x < lo) if hi is None else (x < lo) & (lo < hi), g, z)
+        if hi is not None and ctx.needs_input_grad[2]:
+            ghi = be.where((x > hi) if lo is None else (x > hi) | (hi < lo), g, z)
+        return gx, glo, ghi
+
+
 def clip(x, lo=None, hi=None):
     if lo is None and hi is None:
         raise ValueError("clip: at least one of min and max must be given")
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
+        lo = None if lo is None else operands(lo, x, "clamp")[0]
+        hi = None if hi is None else operands(hi, x, "clamp")[0]
+        if x.dtype.kind != "f" and builtins.any(b is not None and b.dtype != x.dtype for b in (lo, hi)):
+            dt = lo.dtype if lo is not None and lo.dtype != x.dtype else hi.dtype
+            x = Cast.apply(x, dt)
+        lo = lo if lo is None or lo.dtype == x.dtype else Cast.apply(lo, x.dtype)
+        hi = hi if hi is None or hi.dtype == x.dtype else Cast.apply(hi, x.dtype)
+        return ClampT.apply(x, lo, hi)
+    if x.dtype.kind != "f":  # integer/bool meeting a float bound: the default float (PyTorch)
+        dt = x.dtype
+        for v in (lo, hi):
+            if v is not None:
+                sd = _scalar_dtype(v, x.dtype)
+                dt = sd if sd.kind == "f" else dtypes.int64 if dt.kind == "b" and sd != dt else dt
+        if dt != x.dtype:
+            x = Cast.apply(x, dt)
     cast = (lambda v: None if v is None else x.dtype.type(v))
     return Clip.apply(x, cast(lo), cast(hi))
 
@@ -434,29 +491,97 @@ def compare(op, a, b):
     return Tensor._make(a.backend.binary(op, a.array, b.array), a.backend)
 
 
+class Rounding(Function):
+    """sign / floor / ceil / trunc / round of a float tensor: piecewise constant, so the
+    gradient is zero (PyTorch's outputs stay in the graph, with zero gradients)."""
+
+    @staticmethod
+    def forward(ctx, x, op):
+        return x.backend.unary(op, x.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy.backend.zeros(gy.shape, gy.dtype), None
+
+
+def rounding(op, x):
+    if x.dtype.kind == "f":
+        return Rounding.apply(x, op)
+    if x.dtype.kind == "b":
+        if op == "sign":  # PyTorch: sign of a bool tensor is itself
+            return Tensor._make(x.backend.copy(x.array), x.backend)
+        raise TypeError(f"{op}: not implemented for bool tensors (as PyTorch)")
+    if op == "sign":
+        return Tensor._make(x.backend.unary("sign", x.array), x.backend)
+    return Tensor._make(x.backend.copy(x.array), x.backend)  # integers are already integral
+
+
 def sign(x):
-    return Tensor._make(x.backend.unary("sign", x.array), x.backend)
+    return rounding("sign", x)
 
 
 def logical_not(x):
     return Tensor._make(~x.array if x.dtype.kind == "b" else x.array == 0, x.backend)
 
 
+def invert(x):
+    """``~x``: logical not of a bool tensor, bitwise not of an integer one (PyTorch)."""
+    if x.dtype.kind == "f":
+        raise TypeError(f"~ (bitwise_not): not supported for {x.dtype} tensors; "
+                        f"use logical_not() for a mask")
+    return Tensor._make(~x.array, x.backend)
+
+
 def logical(op, a, b):
     a, b = operands(a, b, op)
-    arr = (a.array & b.array) if op == "and" else (a.array | b.array)
+    arr = (a.array & b.array) if op == "and" else (a.array | b.array) if op == "or" else \
+        (a.array ^ b.array)
     return Tensor._make(arr, a.backend)
 
 
+class FloorDiv(Function):
+    """``a // b`` of floats: piecewise constant, zero gradients (PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a.backend.binary("floordiv", a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        z = gy.backend.zeros(gy.shape, gy.dtype)
+        return z, z
+
+
+class Remainder(Function):
+    """``a % b`` of floats: d/da = 1, d/db = -floor(a / b) (PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a.array, b.array
+        return a.backend.binary("mod", a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, g = gy.backend, gy.array
+        gb = None
+        if ctx.needs_input_grad[1]:
+            gb = -g * be.binary("floordiv", ctx.a, ctx.b)
+        return g, gb
+
+
 def floordiv(a, b):
-    """``a // b`` (not differentiable: its gradient is zero almost everywhere)."""
+    """``a // b``, rounding down (zero gradient for floats)."""
     a, b = operands(a, b, "floordiv")
+    if a.dtype.kind == "f":
+        return _binary(FloorDiv, "floordiv", a, b)
     return Tensor._make(a.backend.binary("floordiv", a.array, b.array), a.backend)
 
 
 def remainder(a, b):
-    """``a % b`` with the sign of ``b`` (Python's and PyTorch's rule); not differentiable."""
+    """``a % b`` with the sign of ``b`` (Python's and PyTorch's rule)."""
     a, b = operands(a, b, "remainder")
+    if a.dtype.kind == "f":
+        return _binary(Remainder, "remainder", a, b)
     return Tensor._make(a.backend.binary("mod", a.array, b.array), a.backend)
 
 

@@ -7,10 +7,14 @@ from ..tensor import Tensor
 
 
 def norm_axes(axis, ndim, op):
-    """``axis`` as a sorted tuple of non-negative ints (``None`` -> all axes)."""
+    """``axis`` as a sorted tuple of non-negative ints (``None`` and, as PyTorch, an empty
+    tuple -> all axes). A 0-d tensor accepts dim 0 and -1 and has no axes to reduce."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, int) else \
+        (axis.__index__(),) if hasattr(axis, "__index__") else tuple(axis)  # numpy ints too
+    if not axes:
+        return tuple(range(ndim))
     out = []
     for a in axes:
         if not -max(ndim, 1) <= a < max(ndim, 1):
@@ -19,7 +23,7 @@ def norm_axes(axis, ndim, op):
         out.append(a % max(ndim, 1))
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis}")
-    return tuple(sorted(out))
+    return tuple(sorted(out)) if ndim else ()
 
 
 def _expand_back(be, g, in_shape, axes, keepdims):
@@ -41,10 +45,15 @@ class Sum(Function):
         return _expand_back(gy.backend, gy.array, ctx.shape, ctx.axes, ctx.keepdims), None, None
 
 
+def _int64(x):
+    """Integer and bool tensors sum and multiply in int64 (PyTorch)."""
+    return x.to(dtypes.int64) if x.dtype.kind in "biu" and x.dtype != dtypes.int64 else x
+
+
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors torch.sum
     axes = norm_axes(axis, x.ndim, "sum")
-    if x.dtype.kind == "b":
-        x = x.to(dtypes.int64)
+    if x.dtype.kind != "f":
+        x = _int64(x)
     return Sum.apply(x, axes, keepdims)
 
 
@@ -77,15 +86,52 @@ class Prod(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        # d prod / d x_i = prod / x_i (inputs assumed non-zero)
-        be, shape = gy.backend, ctx.x.shape
+        # d prod / d x_i = prod / x_i where no factor is zero; where one is, the product of
+        # the others (the non-zero factors) at the zero, 0 elsewhere (PyTorch)
+        be, x, shape = gy.backend, ctx.x, ctx.x.shape
         y = _expand_back(be, ctx.y, shape, ctx.axes, ctx.keepdims)
         g = _expand_back(be, gy.array, shape, ctx.axes, ctx.keepdims)
-        return g * y / ctx.x, None, None
+        is0 = x == 0
+        if not be.reduce("any", is0, None, False):
+            return g * y / x, None, None
+        one = be.full((), 1, x.dtype)
+        others = be.reduce("prod", be.where(is0, one, x), ctx.axes, True)
+        n0 = be.reduce("sum", is0, ctx.axes, True)
+        at0 = be.where(n0 == 1, others, be.zeros((), x.dtype))
+        return g * be.where(is0, be.broadcast_to(at0, shape), y / be.where(is0, one, x)), None, None
 
 
 def prod(x, axis=None, keepdims=False):
+    if x.dtype.kind != "f":
+        x = _int64(x)
     return Prod.apply(x, norm_axes(axis, x.ndim, "prod"), keepdims)
+
+
+class Norm2(Function):
+    """Euclidean norm over axes; its gradient x / ||x|| is 0 where the norm is 0 (the
+    subgradient PyTorch picks), not 0/0."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        be = x.backend
+        y = be.unary("sqrt", be.reduce("sum", x.array * x.array, axes, keepdims))
+        ctx.x, ctx.y, ctx.axes, ctx.keepdims = x.array, y, axes, keepdims
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        be, x = gy.backend, ctx.x
+        y = _expand_back(be, ctx.y, x.shape, ctx.axes, ctx.keepdims)
+        g = _expand_back(be, gy.array, x.shape, ctx.axes, ctx.keepdims)
+        nz = y != 0
+        return be.where(nz, g * x / be.where(nz, y, be.full((), 1, y.dtype)),
+                        be.zeros((), x.dtype)), None, None
+
+
+def norm2(x, axis=None, keepdims=False):
+    if x.dtype.kind != "f":
+        raise TypeError(f"norm: needs a floating tensor, got dtype {x.dtype}")
+    return Norm2.apply(x, norm_axes(axis, x.ndim, "norm"), keepdims)
 
 
 class MinMax(Function):
@@ -108,20 +154,32 @@ class MinMax(Function):
         return g * mask / count, None, None, None
 
 
+def _check_empty(op, x, axes):
+    """Reducing a zero-size dim to its max/min (or arg-) has no answer: PyTorch raises;
+    empty dims that are kept are fine (the result is empty too)."""
+    if x.array.size == 0 and any(x.shape[a] == 0 for a in axes):
+        raise ValueError(f"{op}: cannot reduce over a zero-size dimension of a tensor of "
+                         f"shape {x.shape} (dims {axes}); the result has no identity")
+
+
 def minmax(op, x, axis=None, keepdims=False):
+    axes = norm_axes(axis, x.ndim, op)
     if x.array.size == 0:
-        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
-    return MinMax.apply(x, op, norm_axes(axis, x.ndim, op), keepdims)
+        _check_empty(op, x, axes)
+    return MinMax.apply(x, op, axes, keepdims)
 
 
 def select_minmax(op, x, dim, keepdims=False):
     """PyTorch's ``x.max(dim)`` / ``x.min(dim)``: (values, int64 indices) along one dim."""
-    if x.array.size == 0:
-        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
-    axis = norm_axes(dim, x.ndim, op)[0]
+    axes = norm_axes(dim, x.ndim, op)
     be = x.backend
     if x.ndim == 0:
         return x, Tensor._make(be.zeros((), dtypes.int64), be)
+    axis = axes[0]
+    if x.array.size == 0:
+        _check_empty(op, x, axes)
+        kept = x.shape[:axis] + ((1,) if keepdims else ()) + x.shape[axis + 1:]
+        return x.reshape(-1)[:0].reshape(kept), Tensor._make(be.zeros(kept, dtypes.int64), be)
     idx = be.astype(be.arg_reduce("arg" + op, x.array, axis, True), dtypes.int64)
     index = []
     for d, n in enumerate(x.shape):
@@ -141,11 +199,19 @@ def select_minmax(op, x, dim, keepdims=False):
 
 def argminmax(op, x, axis=None, keepdims=False):
     """Indices (int64) of the extreme; not differentiable."""
+    if x.dtype.kind == "b":
+        raise TypeError(f"{op}: does not support bool tensors (PyTorch neither); convert with "
+                        f".long() first")
     if axis is not None:
-        axis = norm_axes(axis, x.ndim, op)
-        if len(axis) != 1:
-            raise ValueError(f"{op}: needs a single axis, got {axis}")
-        axis = axis[0]
+        if isinstance(axis, (tuple, list)):
+            raise TypeError(f"{op}: dim must be one int, got {axis!r}")
+        axes = norm_axes(axis, x.ndim, op)
+        if x.ndim == 0:
+            return Tensor._make(x.backend.zeros((), dtypes.int64), x.backend)
+        _check_empty(op, x, axes)
+        axis = axes[0]
+    elif x.array.size == 0:
+        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
     arr = x.backend.arg_reduce(op, x.array, axis, keepdims)
     return Tensor._make(x.backend.astype(arr, dtypes.int64), x.backend)
 
@@ -167,12 +233,24 @@ class CumSum(Function):
 
 
 def cumsum(x, axis):
-    return CumSum.apply(x, norm_axes(axis, x.ndim, "cumsum")[0])
+    axes = norm_axes(axis, x.ndim, "cumsum")
+    if x.dtype.kind != "f":
+        x = _int64(x)  # PyTorch: integer and bool running sums are int64
+    if not axes:  # 0-d: itself
+        from .shape import Clone
+        return Clone.apply(x)
+    return CumSum.apply(x, axes[0])
 
 
 def logsumexp(x, axis, keepdims=False):
     """log(sum(exp(x))) along ``axis``, shifted by the (constant) max for stability."""
     axes = norm_axes(axis, x.ndim, "logsumexp")
+    if x.array.size == 0:  # an empty sum is 0: log gives -inf (PyTorch)
+        kept = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
+        m = Tensor._make(x.backend.zeros(kept, x.dtype), x.backend)
+        out = sum((x - m).exp(), axes, True).log()
+        return out if keepdims else out.reshape(tuple(s for i, s in enumerate(out.shape)
+                                                      if i not in axes))
     m = Tensor._make(x.backend.reduce("max", x.array, axes, True), x.backend)
     m = Tensor._make(x.backend.where(x.backend.classify("isfinite", m.array), m.array,
                                      x.backend.zeros((), x.dtype)), x.backend)

@@ -256,8 +256,14 @@ def _check_join(op, xs, axis, same_rank_shape):
         if t.backend is not ref.backend:
             raise RuntimeError(f"{op}: tensors on different backends ({ref.backend.name}, "
                                f"{t.backend.name})")
-        if t.dtype != ref.dtype:
-            raise TypeError(f"{op}: tensors have dtypes {ref.dtype} and {t.dtype}; convert first")
+    dt = ref.dtype
+    for t in xs:
+        if t.dtype != dt:  # promoted as PyTorch (float32 with float64 still raises)
+            from .. import dtypes
+            dt = dtypes.result_dtype(op, dt, t.dtype)
+    if dt != ref.dtype or any(t.dtype != dt for t in xs):
+        xs = [t if t.dtype == dt else t.to(dt) for t in xs]
+        ref = xs[0]
     shapes = [t.shape for t in xs]
     ax = _dim(axis, ref.ndim + (0 if same_rank_shape else 1), op)
     for s in shapes:
@@ -348,15 +354,29 @@ def gather(x, dim, index, _unique=False):
     return GetItem.apply(x, _along(x.backend, index.array, d), _unique)
 
 
-def sort(x, dim=-1, descending=False):
-    """``(values, indices)`` sorted along ``dim``; values are differentiable."""
+def _zero_d(x, op, dim):
+    """sort/argsort/topk of a 0-d tensor (dim 0 or -1): the value itself, index 0."""
     from ..tensor import ValuesIndices
+    if dim not in (0, -1):
+        raise ValueError(f"{op}: dim {dim} is out of range for a 0-d tensor (valid: -1, 0)")
+    return ValuesIndices(Clone.apply(x), Tensor._make(x.backend.zeros((), "int64"), x.backend))
+
+
+def sort(x, dim=-1, descending=False, stable=False):
+    """``(values, indices)`` sorted along ``dim``; values are differentiable. The sort is
+    always stable (``stable=`` is accepted): ties keep their order, as PyTorch's
+    ``stable=True``."""
+    from ..tensor import ValuesIndices
+    if x.ndim == 0:
+        return _zero_d(x, "sort", dim)
     d = _dim(dim, x.ndim, "sort")
     idx = Tensor._make(x.backend.argsort(x.array, d, descending), x.backend)
     return ValuesIndices(gather(x, d, idx, _unique=True), idx)
 
 
-def argsort(x, dim=-1, descending=False):
+def argsort(x, dim=-1, descending=False, stable=False):
+    if x.ndim == 0:
+        return _zero_d(x, "argsort", dim)[1]
     d = _dim(dim, x.ndim, "argsort")
     return Tensor._make(x.backend.argsort(x.array, d, descending), x.backend)
 
@@ -364,6 +384,10 @@ def argsort(x, dim=-1, descending=False):
 def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - PyTorch's name
     """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
     from ..tensor import ValuesIndices
+    if x.ndim == 0:
+        if k != 1:
+            raise ValueError(f"topk: k={k} is out of range for a 0-d tensor")
+        return _zero_d(x, "topk", dim)
     d = _dim(dim, x.ndim, "topk")
     if not 0 <= k <= x.shape[d]:
         raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {x.shape[d]}")

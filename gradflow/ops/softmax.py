@@ -41,9 +41,14 @@ def _float(x, op):
     return x
 
 
+def _axis(dim, x, op):
+    axes = norm_axes(dim, x.ndim, op)
+    return axes[0] if axes else 0  # a 0-d tensor: NumPy reduces it along "axis 0"
+
+
 def softmax(x, dim=-1):
-    return Softmax.apply(_float(x, "softmax"), norm_axes(dim, x.ndim, "softmax")[0])
+    return Softmax.apply(_float(x, "softmax"), _axis(dim, x, "softmax"))
 
 
 def log_softmax(x, dim=-1):
-    return LogSoftmax.apply(_float(x, "log_softmax"), norm_axes(dim, x.ndim, "log_softmax")[0])
+    return LogSoftmax.apply(_float(x, "log_softmax"), _axis(dim, x, "log_softmax"))
