@@ -449,14 +449,40 @@ class Function:
                                   for t in tensors)
             out._node = ctx
             out.requires_grad = True
+            if ctx._saved:
+                ctx._saved = _unlink_saved(ctx._saved, (out,))
         return out
+
+
+def _unlink_saved(saved, outs):
+    """Saved tensors that are outputs of their own node (``ctx.save_for_backward(result)``)
+    become aliases without the node (same array and version counter): the node keeping its
+    output alive would be a reference cycle output -> node -> output, which reference
+    counting cannot free when no backward runs (PyTorch saves outputs without grad_fn too)."""
+    if not builtins.any(t is o for t in saved for o in outs):
+        return saved
+    Tensor = _Tensor or _load_tensor()
+    res = []
+    for t in saved:
+        if t is not None and builtins.any(t is o for o in outs):
+            a = Tensor._make(t.array, t.backend)
+            a._version = t._version
+            t = a
+        res.append(t)
+    return tuple(res)
 
 
 def _own_output(ctx, o, tensors):
     """An input returned unchanged by forward becomes a new tensor sharing its storage
     (PyTorch returns a view), so the input stays as it was -- unless ``mark_dirty``."""
     dirty = ctx.__dict__.get("_dirty", ())
-    if id(o) in dirty or not builtins.any(o is t for t in tensors):
+    if id(o) in dirty:
+        if o._node is None and o.requires_grad and is_grad_enabled():
+            raise RuntimeError(f"{ctx.fn.__name__}: a leaf tensor that requires grad (shape "
+                               f"{o.shape}) was modified in place and marked dirty; the graph "
+                               f"needs its value. Modify a clone() or work under no_grad()")
+        return o
+    if not builtins.any(o is t for t in tensors):
         return o
     Tensor = _Tensor or _load_tensor()
     v = Tensor._make(o.array, o.backend)
@@ -509,6 +535,8 @@ def _finish_multi(cls, ctx, out, args, tensors, backend, requires, anomaly):
             sel.__dict__["index"] = j
             o._node = sel
             o.requires_grad = True
+        if ctx._saved:
+            ctx._saved = _unlink_saved(ctx._saved, [outs[j] for j in diff])
     return tuple(outs)
 
 
@@ -756,6 +784,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Fa
             _walk(order, grads, is_anomaly_enabled(), retain_graph, Tensor, capture)
     finally:
         _mode.enabled = prev_grad
+    if _leaf_hooks[0]:  # a leaf input's register_hook hooks see its summed gradient (PyTorch)
+        done = set()
+        for t in inputs:
+            hooks = getattr(t, "_grad_hooks", None) if t._node is None else None
+            if hooks and id(t) not in done and capture[id(t)] is not None:
+                done.add(id(t))
+                with numpy.errstate(all="ignore"):
+                    capture[id(t)] = _run_hooks(hooks, capture[id(t)], t.backend)
     result = []
     for t in inputs:
         g = capture[id(t._node if t._node is not None else t)]

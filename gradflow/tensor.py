@@ -502,11 +502,8 @@ class Tensor:
         if self.array.dtype.kind != "f":
             self._check_int_inplace(op, other)
         if self._in_graph(other):  # a non-leaf of the graph: rebind to the result (PyTorch
-            out = getattr(_ew, op)(self, other)  # allows it); a leaf that requires grad refuses
-            if out.shape != self.shape:
-                raise RuntimeError(f"{op}_: output with shape {self.shape} doesn't match the "
-                                   f"broadcast shape {out.shape}")
-            return self._rebind(op + "_", out)
+            # allows it); a leaf that requires grad refuses; _rebind checks shape and dtype
+            return self._rebind(op + "_", getattr(_ew, op)(self, other))
         self._check_inplace(op + "_")
         from .ops.elementwise import scalar_or_array
         b = scalar_or_array(other, self, op + "_")
@@ -618,9 +615,34 @@ class Tensor:
         refuses, as every in-place op."""
         if self._node is None and self.requires_grad:
             self._check_inplace(op)
+        if out.shape != self.shape:  # an in-place result keeps the tensor's shape (PyTorch)
+            raise RuntimeError(f"{op}: output with shape {self.shape} doesn't match the "
+                               f"broadcast shape {out.shape}")
+        if out.dtype != self.dtype:
+            raise RuntimeError(f"{op}: result type {out.dtype} can't be cast to the "
+                               f"{self.dtype} tensor updated in place (shape {self.shape})")
+        old = self._node
+        if old is not None and old._versions and builtins.any(
+                v[0] is self._version and v[3] != id(self.array) for v in old._versions[:-1]):
+            # self is a view of its node's input (slice, reshape, transpose...: another array
+            # sharing the input's version counter; setitem's output is the input's own
+            # array): rebinding would leave the base unchanged -- a silently wrong value
+            raise RuntimeError(
+                f"{op}: in-place operation on a view ({old.name}) of a tensor that is part of "
+                f"the autograd graph (shape {self.shape}) is not supported: the base tensor "
+                f"would not see the change. Use the out-of-place form (y = y.{op.rstrip('_')}"
+                f"(...)) or apply it to the base tensor.")
         self.array, self._node, self.requires_grad = out.array, out._node, out.requires_grad
         self._version = [self._version[0] + 1]
+        self._move_retained(old)
         return self
+
+    def _move_retained(self, old):
+        """``retain_grad()`` follows the tensor to its new node after an in-place op: its
+        ``.grad`` is the gradient w.r.t. the new value (PyTorch), not the old one."""
+        if old is not None and old.retained is not None and old.retained() is self:
+            old.retained = None
+            self._node.retained = weakref.ref(self)
 
     def _in_graph(self, *others):
         return is_grad_enabled() and (self.requires_grad or builtins.any(
@@ -754,8 +776,10 @@ class Tensor:
             v = v.to(self.dtype)
         from .ops.shape import SetItem
         out = SetItem.apply(self, idx, v)
+        old = self._node
         self._node, self.requires_grad = out._node, True
         self._bump()
+        self._move_retained(old)
 
     # -- arithmetic ------------------------------------------------------------------------------
     def __add__(self, o): return _ew.add(self, o)
