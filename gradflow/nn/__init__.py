@@ -31,3 +31,6 @@ from .recurrent import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, 
 from .attention import (MultiheadAttention, TransformerEncoderLayer,  # noqa: F401,E402
                         TransformerEncoder)
 from .attention import TransformerDecoderLayer, TransformerDecoder, Transformer  # noqa: F401,E402
+from .layers import BatchNorm3d  # noqa: F401,E402
+from .layers3d import (Conv3d, ConvTranspose3d, MaxPool3d, AvgPool3d,  # noqa: F401,E402
+                       AdaptiveAvgPool3d, AdaptiveMaxPool3d)

@@ -811,6 +811,11 @@ class BatchNorm2d(_BatchNorm):
     _expected_ndim = (4,)
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) input per channel."""
+    _expected_ndim = (5,)
+
+
 class LocalResponseNorm(Module):
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
