@@ -11,7 +11,7 @@ from .module import Module  # noqa: F401
 from .layers import (Identity, Linear, Bilinear, Conv2d, MaxPool2d, AvgPool2d, LPPool2d,  # noqa: F401
                      AdaptiveAvgPool2d, ReLU, Sigmoid, Tanh, LeakyReLU, ELU, GELU, SiLU, Softplus,
                      Softmax, LogSoftmax, Flatten, Unflatten, Dropout, Dropout2d, BatchNorm1d,
-                     BatchNorm2d, LocalResponseNorm, Sequential, ModuleList, ModuleDict,
+                     BatchNorm2d, BatchNorm3d, LocalResponseNorm, Sequential, ModuleList, ModuleDict,
                      ParameterList, Embedding, ConvTranspose2d, Upsample, Hardtanh, ReLU6, PReLU,
                      ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
                      ReplicationPad2d, ReplicationPad3d, CircularPad1d, CircularPad2d,
@@ -31,6 +31,5 @@ from .recurrent import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, 
 from .attention import (MultiheadAttention, TransformerEncoderLayer,  # noqa: F401,E402
                         TransformerEncoder)
 from .attention import TransformerDecoderLayer, TransformerDecoder, Transformer  # noqa: F401,E402
-from .layers import BatchNorm3d  # noqa: F401,E402
 from .layers3d import (Conv3d, ConvTranspose3d, MaxPool3d, AvgPool3d,  # noqa: F401,E402
                        AdaptiveAvgPool3d, AdaptiveMaxPool3d)
