@@ -217,28 +217,38 @@ class LPPool2d(Module):
                f"ceil_mode={self.ceil_mode}"
 
 
-class AdaptiveAvgPool2d(Module):
+class _AdaptiveAvgPoolNd(Module):
+    """Average pooling to a fixed ``output_size``; subclasses name the functional."""
+    _fn = ""
+
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
     def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
+        return getattr(F, self._fn)(x, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
 
 
-class AdaptiveMaxPool2d(Module):
+class _AdaptiveMaxPoolNd(_AdaptiveAvgPoolNd):
+    """Max pooling to a fixed ``output_size``; subclasses name the functional."""
+
     def __init__(self, output_size, return_indices=False):
-        super().__init__()
-        self.output_size, self.return_indices = output_size, return_indices
+        super().__init__(output_size)
+        self.return_indices = return_indices
 
     def forward(self, x):
-        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+        return getattr(F, self._fn)(x, self.output_size, self.return_indices)
 
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    _fn = "adaptive_avg_pool2d"
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    _fn = "adaptive_max_pool2d"
 
 
 # -- activations -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import math
 from ..creation import empty
 from . import functional as F
 from . import init
-from .layers import _factory
+from .layers import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _factory
 from .module import Module
 from .parameter import Parameter
 
@@ -75,19 +75,9 @@ class AvgPool1d(Module):
                             self.count_include_pad)
 
 
-class AdaptiveAvgPool1d(Module):
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, x):
-        return F.adaptive_avg_pool1d(x, self.output_size)
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    _fn = "adaptive_avg_pool1d"
 
 
-class AdaptiveMaxPool1d(Module):
-    def __init__(self, output_size, return_indices=False):
-        super().__init__()
-        self.output_size, self.return_indices = output_size, return_indices
-
-    def forward(self, x):
-        return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    _fn = "adaptive_max_pool1d"

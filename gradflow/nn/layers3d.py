@@ -9,7 +9,7 @@ import math
 from ..creation import empty
 from . import functional as F
 from . import init
-from .layers import _factory
+from .layers import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _factory
 from .module import Module
 from .parameter import Parameter
 
@@ -152,25 +152,9 @@ class AvgPool3d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool3d(Module):
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, x):
-        return F.adaptive_avg_pool3d(x, self.output_size)
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    _fn = "adaptive_avg_pool3d"
 
 
-class AdaptiveMaxPool3d(Module):
-    def __init__(self, output_size, return_indices=False):
-        super().__init__()
-        self.output_size, self.return_indices = output_size, return_indices
-
-    def forward(self, x):
-        return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    _fn = "adaptive_max_pool3d"
