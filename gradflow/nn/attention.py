@@ -19,7 +19,7 @@ from ..creation import empty, zeros
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .layers import Dropout, Linear, ModuleList
+from .layers import Dropout, Linear, ModuleList, _factory
 from .module import Module
 from .normalization import LayerNorm
 from .parameter import Parameter
@@ -142,7 +142,7 @@ class MultiheadAttention(Module):
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.batch_first, self.head_dim = bool(batch_first), embed_dim // num_heads
         self.add_zero_attn, self.bias_k, self.bias_v = False, None, None
-        kw = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+        kw = _factory(device, dtype)
         if self._qkv_same_embed_dim:
             self.in_proj_weight = Parameter(empty(3 * embed_dim, embed_dim, **kw))
             for n in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
@@ -293,7 +293,7 @@ class TransformerEncoderLayer(Module):
                  layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
                  device=None, dtype=None):
         super().__init__()
-        kw = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+        kw = _factory(device, dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, **kw)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
@@ -353,7 +353,7 @@ class TransformerEncoder(Module):
 def generate_square_subsequent_mask(sz, device=None, dtype=None):
     """The (sz, sz) float causal mask: 0 on and below the diagonal, -inf above (PyTorch's
     ``nn.Transformer.generate_square_subsequent_mask``)."""
-    kw = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    kw = _factory(device, dtype)
     z = zeros(sz, sz, **kw)
     return z.masked_fill(z.new_ones((sz, sz), dtype=bool).triu(1), _NEG_INF)
 
@@ -376,7 +376,7 @@ class TransformerDecoderLayer(Module):
                  layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
                  device=None, dtype=None):
         super().__init__()
-        kw = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+        kw = _factory(device, dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, **kw)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
@@ -454,7 +454,7 @@ class Transformer(Module):
                  custom_decoder=None, layer_norm_eps=1e-5, batch_first=False, norm_first=False,
                  bias=True, device=None, dtype=None):
         super().__init__()
-        kw = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+        kw = _factory(device, dtype)
         common = dict(dropout=dropout, activation=activation, layer_norm_eps=layer_norm_eps,
                       batch_first=batch_first, norm_first=norm_first, bias=bias, **kw)
         if custom_encoder is not None:
