@@ -33,3 +33,4 @@ from .attention import (MultiheadAttention, TransformerEncoderLayer,  # noqa: F4
 from .attention import TransformerDecoderLayer, TransformerDecoder, Transformer  # noqa: F401,E402
 from .layers3d import (Conv3d, ConvTranspose3d, MaxPool3d, AvgPool3d,  # noqa: F401,E402
                        AdaptiveAvgPool3d, AdaptiveMaxPool3d)
+from .contrast import LocalContrastNorm2d  # noqa: F401,E402

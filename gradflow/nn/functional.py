@@ -217,3 +217,4 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
 from .attention import scaled_dot_product_attention  # noqa: F401,E402
 from ..ops.threed import (conv3d, conv_transpose3d, max_pool3d, avg_pool3d,  # noqa: F401,E402
                           adaptive_avg_pool3d, adaptive_max_pool3d)
+from .contrast import local_contrast_norm  # noqa: F401,E402
