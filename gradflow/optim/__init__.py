@@ -6,4 +6,5 @@
 from .optimizer import Optimizer  # noqa: F401
 from .optimizers import (SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta, Adamax, NAdam,  # noqa: F401
                          RAdam)
+from .lbfgs import LBFGS  # noqa: F401
 from . import lr_scheduler  # noqa: F401
