@@ -3,6 +3,8 @@
 are compositions of differentiable ops."""
 from __future__ import annotations
 
+import math
+
 from ..autograd import Function
 from ..tensor import Tensor
 from .softmax import log_softmax
@@ -230,13 +232,48 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     return smooth_l1_loss(input, target, reduction, delta) * delta
 
 
+# PyTorch's BCE gradient is (p - t) / max(p (1 - p), eps): finite at saturated p = 0 or 1.
+# eps is PyTorch's 1e-12 rounded to float32 (it uses that constant for float64 too)
+_BCE_EPS = 9.999999960041972e-13
+
+
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
-    """-(t log p + (1-t) log(1-p)) on probabilities; logs clamped at -100 as PyTorch."""
-    _check_reduction("binary_cross_entropy", reduction)
-    _same_shape("binary_cross_entropy", input, target)
-    lo = input.log().clamp(-100.0, None)
-    l1 = (1 - input).log().clamp(-100.0, None)
-    loss = -(target * lo + (1 - target) * l1)
+    """-(t log p + (1-t) log(1-p)) on probabilities ``input`` in [0, 1]; as in PyTorch the
+    logs are clamped at -100 and the gradient is ``(p - t) / max(p (1 - p), 1e-12)``, so a
+    saturated ``sigmoid`` output (exactly 0 or 1) gives a finite gradient, not NaN. The
+    target's gradient is ``log(1-p) - log(p)`` unclamped, as PyTorch's, except at p = 0
+    or 1 exactly, where PyTorch's is +-inf and gradflow's uses the log of the dtype's
+    smallest positive number (finite).
+
+    Where ``p (1 - p) >= 1e-12`` the loss is the plain formula (its derivatives are
+    PyTorch's there). Elsewhere the value is the clamped formula on detached ``p'``, plus
+    zero-valued terms that carry the gradients: ``(p - p') (p' - t) / 1e-12`` for ``p``,
+    and the unclamped logs for ``t``. Each branch is fed inputs that are safe in the
+    other's region, so no 0 * inf reaches the gradient."""
+    op = "binary_cross_entropy"
+    _check_reduction(op, reduction)
+    _same_shape(op, input, target)
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: input must hold floating probabilities, got {input.dtype}")
+    from ..functions import finfo
+    from .elementwise import where
+    pd = input.detach()
+    if input.numel() and not bool(((pd >= 0) & (pd <= 1)).all()):
+        raise ValueError(f"{op}: every input value must be a probability in [0, 1] "
+                         f"(got values in [{pd.min().item()}, {pd.max().item()}]); for "
+                         f"logits use binary_cross_entropy_with_logits")
+    ok = pd * (1 - pd) >= _BCE_EPS
+    p_in = where(ok, input, 0.5)                   # away from 0 and 1 outside ``ok``
+    plain = -(target * p_in.log() + (1 - target) * (-p_in).log1p())
+    log_tiny = math.log(float(finfo(input.dtype).smallest_subnormal))
+    lp, lq = pd.log(), (-pd).log1p()               # log p', log(1 - p'): constants in p
+    lp_u, lq_u = lp.clamp(log_tiny, None), lq.clamp(log_tiny, None)
+    lp_c, lq_c = lp.clamp(-100.0, None), lq.clamp(-100.0, None)
+    td = target.detach()
+    saturated = (-(target * lp_u + (1 - target) * lq_u)
+                 + (td * (lp_u - lp_c) + (1 - td) * (lq_u - lq_c))
+                 + (input - pd) * ((pd - target) * (1.0 / _BCE_EPS)))
+    loss = where(ok, plain, saturated)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -262,7 +299,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
         loss = target.exp() * (target - input)
     else:
         from .elementwise import where
-        loss = where(target > 0, target * (target.clip(1e-38, None).log() - input), 0.0 * input)
+        pos = target > 0  # log(1) where target is 0: no 0/0 in the unused branch's gradient
+        loss = where(pos, target * (where(pos, target, 1.0).log() - input), 0.0 * input)
     if reduction == "batchmean":
         return loss.sum() / input.shape[0]
     return _reduce(loss, reduction)
