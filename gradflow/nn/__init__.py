@@ -34,3 +34,5 @@ from .attention import TransformerDecoderLayer, TransformerDecoder, Transformer 
 from .layers3d import (Conv3d, ConvTranspose3d, MaxPool3d, AvgPool3d,  # noqa: F401,E402
                        AdaptiveAvgPool3d, AdaptiveMaxPool3d)
 from .contrast import LocalContrastNorm2d  # noqa: F401,E402
+from . import parallel  # noqa: F401,E402
+from .parallel import DistributedDataParallel  # noqa: F401,E402
