@@ -63,10 +63,10 @@ def equivalence(out, rank, world, kind, opt_name):
         F.cross_entropy(ddp(x), y).backward()
         if step == 0:
             for n, p in model.named_parameters():
-                saved[f"grad0/{n}"] = p.grad.numpy()
+                saved[f"grad0/{n}"] = p.grad.numpy().copy()
         opt.step()
         for n, p in model.named_parameters():
-            saved[f"step{step}/{n}"] = p.detach().numpy()
+            saved[f"step{step}/{n}"] = p.detach().numpy().copy()
     np.savez(os.path.join(out, f"equiv-{kind}-{opt_name}.rank{rank}.npz"), **saved)
 
 
@@ -82,10 +82,10 @@ def accumulation(out, rank, world):
     y = [gf.tensor(ys[i, rank * per:(rank + 1) * per]) for i in range(2)]
     with ddp.no_sync():
         F.cross_entropy(ddp(x[0]), y[0]).backward()
-    local = {n: p.grad.numpy() for n, p in model.named_parameters()}
+    local = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
     F.cross_entropy(ddp(x[1]), y[1]).backward()
     saved = {f"local/{n}": g for n, g in local.items()}
-    saved.update({f"synced/{n}": p.grad.numpy() for n, p in model.named_parameters()})
+    saved.update({f"synced/{n}": p.grad.numpy().copy() for n, p in model.named_parameters()})
     np.savez(os.path.join(out, f"accum.rank{rank}.npz"), **saved)
 
 
@@ -96,14 +96,14 @@ def buffers(out, rank, world):
     model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
                           nn.Linear(3 * 4 * 4, 2)).double()
     ddp = nn.DistributedDataParallel(model)
-    start = {n: b.numpy() for n, b in model.named_buffers()}
+    start = {n: b.numpy().copy() for n, b in model.named_buffers()}
     if rank == 1:
         with gf.no_grad():
             model[1].running_mean.add_(5.0)
     x = gf.tensor(np.random.default_rng(0).standard_normal((4, 1, 6, 6)))
     ddp(x).sum().backward()
     saved = {f"start/{n}": v for n, v in start.items()}
-    saved.update({f"after/{n}": b.numpy() for n, b in model.named_buffers()})
+    saved.update({f"after/{n}": b.numpy().copy() for n, b in model.named_buffers()})
     np.savez(os.path.join(out, f"buffers.rank{rank}.npz"), **saved)
 
 
@@ -144,35 +144,35 @@ def collectives(out, rank, world):
     res = {}
     t = gf.tensor([1.0, 2.0, 3.0]) * (rank + 1)
     dist.all_reduce(t)
-    res["sum"] = t.numpy()
+    res["sum"] = t.numpy().copy()
     for op in ("avg", "max", "min", "prod"):
         t = gf.tensor([1.0, -2.0]) * (rank + 1)
         dist.all_reduce(t, op)
-        res[op] = t.numpy()
+        res[op] = t.numpy().copy()
     t = (gf.arange(6.0).reshape(2, 3) * (rank + 1)).t()  # not contiguous
     dist.all_reduce(t)
-    res["noncontig"] = t.numpy()
+    res["noncontig"] = t.numpy().copy()
     t = gf.tensor([rank, rank], dtype=gf.int64)
     dist.all_reduce(t)
-    res["int"] = t.numpy()
+    res["int"] = t.numpy().copy()
     t = gf.full((3,), float(rank))
     dist.broadcast(t, src=world - 1)
-    res["bcast"] = t.numpy()
+    res["bcast"] = t.numpy().copy()
     lst = [gf.zeros(2) for _ in range(world)]
     dist.all_gather(lst, gf.tensor([rank, rank + 0.5]))
-    res["gather"] = np.stack([x.numpy() for x in lst])
+    res["gather"] = np.stack([x.numpy().copy() for x in lst])
     o = gf.zeros(2 * world)
     dist.all_gather_into_tensor(o, gf.tensor([rank, rank + 0.5]))
-    res["gather_into"] = o.numpy()
+    res["gather_into"] = o.numpy().copy()
     o = gf.zeros(2)
     dist.reduce_scatter(o, [gf.tensor([1.0, 2.0]) * (r + 1) * (rank + 1) for r in range(world)])
-    res["rscatter"] = o.numpy()
+    res["rscatter"] = o.numpy().copy()
     o = gf.zeros(2)
     dist.reduce_scatter_tensor(o, gf.arange(2.0 * world) * (rank + 1), "avg")
-    res["rscatter_avg"] = o.numpy()
+    res["rscatter_avg"] = o.numpy().copy()
     w = dist.all_reduce(t2 := gf.ones(4) * rank, async_op=True)
     w.wait()
-    res["async"] = t2.numpy()
+    res["async"] = t2.numpy().copy()
     objs = [None] * world
     dist.all_gather_object(objs, {"rank": rank})
     res["objects"] = np.array([o["rank"] for o in objs])
