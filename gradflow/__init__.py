@@ -121,3 +121,91 @@ def celu(input, alpha=1.0):
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
     return nn.functional.rrelu(input, lower, upper, training)
+
+
+# -- more of torch's namespace: gradflow.ops.extra, linalg, testing, jit --------------------
+from . import tensor_extra  # noqa: E402,F401 - binds the extra Tensor methods
+from . import linalg, testing, jit  # noqa: E402,F401
+from .ops.extra import (narrow, narrow_copy, select, swapaxes, swapaxes as swapdims,  # noqa: E402,F401
+                        movedim, movedim as moveaxis, ravel, tile, tensor_split, hsplit, vsplit,
+                        diff, repeat_interleave, broadcast_tensors, broadcast_shapes,
+                        broadcast_to, atleast_1d, atleast_2d, atleast_3d, hstack, vstack, dstack,
+                        column_stack, meshgrid, cartesian_prod, tril_indices, triu_indices,
+                        diag_embed, diagflat, block_diag, take, index_fill, index_copy, isin,
+                        addcmul, addcdiv, addmm, addmv, addbmm, baddbmm, mv, trace, tensordot,
+                        kron, cross, clamp_min, clamp_max, divide, true_divide, negative,
+                        positive, fix, frac, fmod, float_power, log2, log10, exp2, tan, sinh,
+                        cosh, asin, acos, asinh, atanh, logit, xlogy, hypot, logaddexp, sgn,
+                        signbit, copysign, heaviside, sinc, deg2rad, rad2deg, nan_to_num,
+                        nansum, nanmean, cumprod, cummax, cummin, logcumsumexp, kthvalue,
+                        median, quantile, searchsorted, bucketize, histc, std_mean, var_mean,
+                        bernoulli, multinomial)
+from .ops.extra import asin as arcsin, acos as arccos, asinh as arcsinh, atanh as arctanh  # noqa: E402,F401
+from .linalg import det, slogdet, logdet, inv as inverse, pinv as pinverse, svd as _svd  # noqa: E402,F401
+from .linalg import matrix_power, cholesky, eigvalsh  # noqa: E402,F401
+from .ops.extra import count_nonzero  # noqa: E402,F401,F811
+
+
+def svd(input, some=True, compute_uv=True):
+    """``torch.svd``: ``(U, S, V)`` (V, not Vh; reduced unless ``some=False``)."""
+    u, s, vh = _svd(input, full_matrices=not some)
+    return u, s, vh.mT
+
+
+def qr(input, some=True):
+    """``torch.qr``: reduced (``some=True``) or complete QR."""
+    return linalg.qr(input, "reduced" if some else "complete")
+
+
+def all(input, dim=None, keepdim=False):  # noqa: A001
+    return input.all(dim, keepdim)
+
+
+def any(input, dim=None, keepdim=False):  # noqa: A001
+    return input.any(dim, keepdim)
+
+
+def t(input):
+    return input.t()
+
+
+def compile(model=None, **kwargs):  # noqa: A001
+    """``torch.compile`` stand-in: gradflow has no graph compiler, so the model (or
+    function) is returned unchanged (also usable as ``@gradflow.compile(...)``)."""
+    if model is None:
+        return lambda m: m
+    return model
+
+
+#: torch names gradflow deliberately lacks -> why, and what to use instead
+UNSUPPORTED = {
+    "bfloat16": "gradflow has no bfloat16 dtype (NumPy has none); use float32 or float16",
+    "complex64": "gradflow has no complex dtypes", "complex128": "gradflow has no complex dtypes",
+    "cfloat": "gradflow has no complex dtypes", "cdouble": "gradflow has no complex dtypes",
+    "view_as_real": "gradflow has no complex dtypes", "view_as_complex": "gradflow has no "
+    "complex dtypes", "fft": "torch.fft is not implemented",
+    "special": "torch.special is not implemented", "distributions": "torch.distributions is not "
+    "implemented; sample with gradflow.rand/randn/multinomial",
+    "lgamma": "special functions (lgamma/digamma/erfinv/polygamma) are not implemented",
+    "digamma": "special functions (lgamma/digamma/erfinv/polygamma) are not implemented",
+    "erfinv": "special functions (lgamma/digamma/erfinv/polygamma) are not implemented",
+    "polygamma": "special functions (lgamma/digamma/erfinv/polygamma) are not implemented",
+    "sparse_coo_tensor": "sparse tensors are not supported", "sparse": "sparse tensors are not "
+    "supported", "quantization": "quantization is not supported", "quantize_per_tensor":
+    "quantization is not supported", "fx": "torch.fx graph capture is not supported; "
+    "gradflow.onnx.export traces modules", "export": "torch.export is not supported; see "
+    "gradflow.onnx.export", "distributed": "torch.distributed is not supported",
+    "mps": "gradflow has no MPS backend", "xpu": "gradflow has no XPU backend",
+    "vmap": "vmap is not implemented; use gradflow.autograd.functional.jacobian or a batch dim",
+    "func": "torch.func (vmap/grad transforms) is not implemented",
+    "scatter_reduce": "scatter_reduce is not implemented; scatter_add / scatter(reduce=...) cover "
+    "sum and mean", "poisson": "poisson sampling is not implemented",
+    "stft": "torch.stft is not implemented", "istft": "torch.istft is not implemented",
+}
+
+
+def __getattr__(name):
+    why = UNSUPPORTED.get(name)
+    if why is not None:
+        raise AttributeError(f"gradflow.{name} is not supported: {why}")
+    raise AttributeError(f"module 'gradflow' has no attribute {name!r}")
