@@ -194,7 +194,7 @@ UNSUPPORTED = {
     "supported", "quantization": "quantization is not supported", "quantize_per_tensor":
     "quantization is not supported", "fx": "torch.fx graph capture is not supported; "
     "gradflow.onnx.export traces modules", "export": "torch.export is not supported; see "
-    "gradflow.onnx.export", "distributed": "torch.distributed is not supported",
+    "gradflow.onnx.export",
     "mps": "gradflow has no MPS backend", "xpu": "gradflow has no XPU backend",
     "vmap": "vmap is not implemented; use gradflow.autograd.functional.jacobian or a batch dim",
     "func": "torch.func (vmap/grad transforms) is not implemented",
