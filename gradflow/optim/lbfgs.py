@@ -131,24 +131,32 @@ class LBFGS(Optimizer):
 
     def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7,
                  tolerance_change=1e-9, history_size=100, line_search_fn=None):
-        if not lr >= 0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not (isinstance(max_iter, int) and max_iter >= 1):
-            raise ValueError(f"LBFGS: max_iter must be a positive integer, got {max_iter!r}")
-        if max_eval is None:
+        if max_eval is None and isinstance(max_iter, int):
             max_eval = max_iter * 5 // 4
-        if not (isinstance(history_size, int) and history_size >= 1):
-            raise ValueError(f"LBFGS: history_size must be a positive integer, got {history_size!r}")
-        if line_search_fn not in (None, "strong_wolfe"):
-            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got "
-                             f"{line_search_fn!r}")
-        super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval,
-                                      tolerance_grad=tolerance_grad,
-                                      tolerance_change=tolerance_change,
-                                      history_size=history_size, line_search_fn=line_search_fn))
+        defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval,
+                        tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
+                        history_size=history_size, line_search_fn=line_search_fn)
+        super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]
+
+    @staticmethod
+    def _check_group(g):
+        lr = g["lr"]
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0:
+            raise ValueError(f"Invalid learning rate: {lr!r}")
+        for name in ("max_iter", "max_eval", "history_size"):
+            v = g[name]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"LBFGS: {name} must be a positive integer, got {v!r}")
+        for name in ("tolerance_grad", "tolerance_change"):
+            v = g[name]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise ValueError(f"LBFGS: {name} must be a number >= 0, got {v!r}")
+        if g["line_search_fn"] not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got "
+                             f"{g['line_search_fn']!r}")
 
     def add_param_group(self, param_group):
         if self.param_groups:

@@ -8,14 +8,28 @@ float64 rounding.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy
 
 from .optimizer import Optimizer
 
 
 def _check(name, value, low=0.0, what="value"):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Invalid {name} {what}: {value!r} (must be a number)")
     if not value >= low:
         raise ValueError(f"Invalid {name} {what}: {value}")
+
+
+def _as_tuple(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else v
+
+
+def _check_flags(group, *names):
+    for n in names:
+        if not isinstance(group[n], (bool, numpy.bool_)):
+            raise TypeError(f"Invalid {n} value: {group[n]!r} (must be a bool)")
 
 
 class SGD(Optimizer):
@@ -24,14 +38,21 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False, fused=None):
-        _check("learning rate", lr)
-        _check("momentum", momentum)
-        _check("weight_decay", weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)  # add_param_group runs _check_group
+
+    _state_spec = {"momentum_buffer": "buffer?"}  # created on the first step if missing
+
+    @staticmethod
+    def _check_group(g):
+        _check("learning rate", g["lr"])
+        _check("momentum", g["momentum"])
+        _check("dampening", g["dampening"], float("-inf"))
+        _check("weight_decay", g["weight_decay"])
+        _check_flags(g, "nesterov", "maximize")
+        if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
 
     def _update(self, p, g, group, state):
         momentum = group["momentum"]
@@ -56,13 +77,20 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False, foreach=None, capturable=False,
                  differentiable=False, fused=None):
-        _check("learning rate", lr)
-        _check("epsilon", eps)
-        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameters: {betas}; both must be in [0, 1)")
-        _check("weight_decay", weight_decay)
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+        defaults = dict(lr=lr, betas=_as_tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize)
+        super().__init__(params, defaults)  # add_param_group runs _check_group
+
+    _state_spec = {"step": "count", "exp_avg": "buffer", "exp_avg_sq": "buffer",
+                   "max_exp_avg_sq": "buffer"}
+
+    def _required_state(self, group):
+        return ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+
+    @staticmethod
+    def _check_group(g):
+        _check_adam_like(g)
+        _check_flags(g, "amsgrad", "maximize")
 
     def _update(self, p, g, group, state):
         if "step" not in state:
@@ -109,14 +137,21 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, maximize=False, foreach=None, differentiable=False, fused=None):
-        _check("learning rate", lr)
-        _check("lr_decay", lr_decay)
-        _check("weight_decay", weight_decay)
-        _check("initial_accumulator_value", initial_accumulator_value)
-        _check("epsilon", eps)
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value, eps=eps,
-                                      maximize=maximize))
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, eps=eps,
+                        maximize=maximize)
+        super().__init__(params, defaults)  # add_param_group runs _check_group
+
+    _state_spec = {"step": "count", "sum": "buffer"}
+
+    @staticmethod
+    def _check_group(g):
+        _check("learning rate", g["lr"])
+        _check("lr_decay", g["lr_decay"])
+        _check("weight_decay", g["weight_decay"])
+        _check("initial_accumulator_value", g["initial_accumulator_value"])
+        _check("epsilon", g["eps"])
+        _check_flags(g, "maximize")
 
     def _update(self, p, g, group, state):
         be, pa = p.backend, p.array
@@ -142,13 +177,25 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, maximize=False, foreach=None, differentiable=False, capturable=False):
-        _check("learning rate", lr)
-        _check("epsilon", eps)
-        _check("momentum", momentum)
-        _check("weight_decay", weight_decay)
-        _check("alpha", alpha)
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                        momentum=momentum, centered=centered, maximize=maximize)
+        super().__init__(params, defaults)  # add_param_group runs _check_group
+
+    _state_spec = {"step": "count", "square_avg": "buffer", "momentum_buffer": "buffer",
+                   "grad_avg": "buffer"}
+
+    def _required_state(self, group):
+        return (("step", "square_avg") + (("momentum_buffer",) if group["momentum"] > 0 else ())
+                + (("grad_avg",) if group["centered"] else ()))
+
+    @staticmethod
+    def _check_group(g):
+        _check("learning rate", g["lr"])
+        _check("epsilon", g["eps"])
+        _check("momentum", g["momentum"])
+        _check("weight_decay", g["weight_decay"])
+        _check("alpha", g["alpha"])
+        _check_flags(g, "centered", "maximize")
 
     def _update(self, p, g, group, state):
         be, pa = p.backend, p.array
@@ -187,13 +234,20 @@ class Adadelta(Optimizer):
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False,
                  foreach=None, capturable=False, differentiable=False):
-        _check("learning rate", lr)
-        if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"Invalid rho value: {rho}")
-        _check("epsilon", eps)
-        _check("weight_decay", weight_decay)
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)  # add_param_group runs _check_group
+
+    _state_spec = {"step": "count", "square_avg": "buffer", "acc_delta": "buffer"}
+
+    @staticmethod
+    def _check_group(g):
+        _check("learning rate", g["lr"])
+        _check("rho", g["rho"])
+        if not g["rho"] <= 1.0:
+            raise ValueError(f"Invalid rho value: {g['rho']}")
+        _check("epsilon", g["eps"])
+        _check("weight_decay", g["weight_decay"])
+        _check_flags(g, "maximize")
 
     def _update(self, p, g, group, state):
         be, pa = p.backend, p.array
@@ -217,8 +271,19 @@ class Adadelta(Optimizer):
 
 
 def _check_betas(betas):
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        raise TypeError(f"Invalid beta parameters: {betas!r}; expected a pair (beta1, beta2)")
+    for b in betas:
+        _check("beta parameter", b)
     if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
         raise ValueError(f"Invalid beta parameters: {betas}; both must be in [0, 1)")
+
+
+def _check_adam_like(g):
+    _check("learning rate", g["lr"])
+    _check("epsilon", g["eps"])
+    _check_betas(g["betas"])
+    _check("weight_decay", g["weight_decay"])
 
 
 def _weight_decay(be, pa, g, lr, wd, decoupled):
@@ -243,12 +308,16 @@ class Adamax(Optimizer):
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  foreach=None, *, maximize=False, differentiable=False, capturable=False):
-        _check("learning rate", lr)
-        _check("epsilon", eps)
-        _check_betas(betas)
-        _check("weight_decay", weight_decay)
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+        defaults = dict(lr=lr, betas=_as_tuple(betas), eps=eps, weight_decay=weight_decay,
+                        maximize=maximize)
+        super().__init__(params, defaults)  # add_param_group runs _check_group
+
+    _state_spec = {"step": "count", "exp_avg": "buffer", "exp_inf": "buffer"}
+
+    @staticmethod
+    def _check_group(g):
+        _check_adam_like(g)
+        _check_flags(g, "maximize")
 
     def _update(self, p, g, group, state):
         be, pa = p.backend, p.array
@@ -276,15 +345,19 @@ class NAdam(Optimizer):
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
                  maximize=False, capturable=False, differentiable=False):
-        _check("learning rate", lr)
-        _check("epsilon", eps)
-        _check_betas(betas)
-        _check("weight_decay", weight_decay)
-        _check("momentum_decay", momentum_decay)
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      momentum_decay=momentum_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay,
-                                      maximize=maximize))
+        defaults = dict(lr=lr, betas=_as_tuple(betas), eps=eps, weight_decay=weight_decay,
+                        momentum_decay=momentum_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        super().__init__(params, defaults)  # add_param_group runs _check_group
+
+    _state_spec = {"step": "count", "mu_product": "scalar", "exp_avg": "buffer",
+                   "exp_avg_sq": "buffer"}
+
+    @staticmethod
+    def _check_group(g):
+        _check_adam_like(g)
+        _check("momentum_decay", g["momentum_decay"])
+        _check_flags(g, "decoupled_weight_decay", "maximize")
 
     def _update(self, p, g, group, state):
         be, pa = p.backend, p.array
@@ -323,13 +396,16 @@ class RAdam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False):
-        _check("learning rate", lr)
-        _check("epsilon", eps)
-        _check_betas(betas)
-        _check("weight_decay", weight_decay)
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay,
-                                      maximize=maximize))
+        defaults = dict(lr=lr, betas=_as_tuple(betas), eps=eps, weight_decay=weight_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        super().__init__(params, defaults)  # add_param_group runs _check_group
+
+    _state_spec = {"step": "count", "exp_avg": "buffer", "exp_avg_sq": "buffer"}
+
+    @staticmethod
+    def _check_group(g):
+        _check_adam_like(g)
+        _check_flags(g, "decoupled_weight_decay", "maximize")
 
     def _update(self, p, g, group, state):
         be, pa = p.backend, p.array
