@@ -329,20 +329,18 @@ class Tensor:
         return id(self)
 
     # -- graph -------------------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False, create_graph=False, gradient=None):
+    def backward(self, grad=None, retain_graph=None, create_graph=False, gradient=None):
         """Backpropagate from this tensor into every leaf's ``.grad`` (accumulating).
 
         ``grad`` (PyTorch's name: ``gradient``) is required unless the tensor has one
         element; the graph's saved tensors are freed unless ``retain_graph=True``.
-        Gradients are first-order only: ``create_graph=True`` raises."""
-        if create_graph:
-            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not "
-                                      "supported; gradflow computes first-order gradients only")
+        ``create_graph=True`` records the backward pass itself, so the ``.grad`` it
+        leaves can be differentiated again (``retain_graph`` then defaults to True)."""
         if gradient is not None:
             if grad is not None:
                 raise TypeError("backward: give grad= or gradient=, not both")
             grad = gradient
-        _backward(self, grad, retain_graph)
+        _backward(self, grad, retain_graph, create_graph)
 
     def detach(self):
         """A tensor sharing storage (and the in-place version counter), cut from the graph."""
@@ -622,8 +620,7 @@ class Tensor:
             raise RuntimeError(f"{op}: result type {out.dtype} can't be cast to the "
                                f"{self.dtype} tensor updated in place (shape {self.shape})")
         old = self._node
-        if old is not None and old._versions and builtins.any(
-                v[0] is self._version and v[3] != id(self.array) for v in old._versions[:-1]):
+        if old is not None and old.is_view:
             # self is a view of its node's input (slice, reshape, transpose...: another array
             # sharing the input's version counter; setitem's output is the input's own
             # array): rebinding would leave the base unchanged -- a silently wrong value
@@ -1086,6 +1083,8 @@ class Tensor:
     def __getitem__(self, index):
         return _sh.getitem(self, index)
 
+
+_autograd.function.register_tensor_class(Tensor)
 
 # ops import Tensor from this module; bind them after the class exists
 from .ops import elementwise as _ew, linalg as _la, reduce as _rd, shape as _sh  # noqa: E402

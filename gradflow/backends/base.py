@@ -20,6 +20,7 @@ which the Numba and CuPy backends subclass and override where they are faster.
 """
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 
 
@@ -162,6 +163,12 @@ class Backend(ABC):
     @abstractmethod
     def matmul(self, a, b):
         """``a @ b``; 2-D or batched with broadcast batch dims."""
+
+    # -- floating-point errors ---------------------------------------------------------
+    def errstate(self):
+        """A context manager under which kernels produce inf/NaN silently (as PyTorch);
+        the engine enters it around each forward and once around a backward walk."""
+        return contextlib.nullcontext()
 
     # -- device -------------------------------------------------------------------------
     def synchronize(self) -> None:

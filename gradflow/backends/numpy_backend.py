@@ -54,6 +54,9 @@ class NumpyBackend(Backend):
         return {"name": self.name, "numpy": numpy.__version__}
 
     # -- creation and transfer ------------------------------------------------
+    def errstate(self):
+        return numpy.errstate(all="ignore")
+
     def asarray(self, data, dtype=None):
         return self.xp.asarray(data, dtype=dtype)
 
@@ -347,6 +350,17 @@ class NumpyBackend(Backend):
         taps = xp.arange(kh * kw, dtype=xp.int32).reshape(kh, kw, 1, 1, 1, 1)
         gy_taps = xp.where(argmax[None, None] == taps, gy[None, None], xp.zeros((), gy.dtype))
         return self._taps_scatter(gy_taps, x_shape, kernel, stride, padding, dilation, (eh, ew))
+
+    def max_pool2d_gather(self, x, argmax, kernel, stride, padding, dilation=(1, 1),
+                          ceil_mode=False):
+        """(N, C, OH, OW): ``x`` at each window's ``argmax`` tap (the adjoint of
+        :meth:`max_pool2d_backward`; used by second-order gradients)."""
+        xp = self.xp
+        cols, (oh, ow, _, _) = self._pool_windows(x, kernel, stride, padding, dilation, ceil_mode, 0)
+        n, c, kh, kw = cols.shape[:4]
+        flat = xp.ascontiguousarray(cols.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c, oh, ow, kh * kw)
+        taps = argmax.astype(xp.int64)[..., None]
+        return xp.take_along_axis(flat, taps, axis=-1)[..., 0]
 
     def _avg_divisor(self, x_shape, kernel, stride, padding, ceil_mode, count_include_pad, dtype):
         """(OH, OW) array of how many elements each window averages over (PyTorch's rule)."""

@@ -27,25 +27,73 @@ def out_size(op, h, w, k, s, p, d):
     return oh, ow
 
 
-class Conv2d(Function):
+class Conv2dFn(Function):
+    """y = conv2d(x, w) + b, one backend kernel. Its gradients are the two kernels below,
+    each a Function, so that conv2d is differentiable to any order:
+    dx = Conv2dGradInput(gy, w), dw = Conv2dGradWeight(x, gy), db = sum of gy."""
+
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
-        ctx.x, ctx.w, ctx.geom = x.array, w.array, (stride, padding, dilation, groups)
+        ctx.save_for_backward(x, w)
+        ctx.geom = (stride, padding, dilation, groups)
         args = (x.array, w.array, None if b is None else b.array, stride, padding, dilation, groups)
         if ctx.needs_input_grad[1]:  # the weight gradient may reuse the forward's im2col
-            y, ctx.saved = x.backend.conv2d_forward_saved(*args)
+            y, ctx.cols = x.backend.conv2d_forward_saved(*args)
             return y
-        ctx.saved = None
+        ctx.cols = None
         return x.backend.conv2d_forward(*args)
 
     @staticmethod
     def backward(ctx, gy):
+        x, w = ctx.saved_tensors
         need = ctx.needs_input_grad
-        extra = {} if ctx.saved is None else {"saved": ctx.saved}
-        dx, dw, db = gy.backend.conv2d_backward(ctx.x, ctx.w, gy.array, *ctx.geom,
-                                                need_dx=need[0], need_dw=need[1], need_db=need[2],
-                                                **extra)
+        dx = Conv2dGradInput.apply(gy, w, x.shape, ctx.geom) if need[0] else None
+        dw = Conv2dGradWeight.apply(x, gy, w.shape, ctx.geom, ctx.cols) if need[1] else None
+        db = gy.sum(dim=(0, 2, 3)) if need[2] else None
         return dx, dw, db, None, None, None, None
+
+
+class Conv2dGradInput(Function):
+    """dx (``x_shape``) of conv2d from gy and w -- also conv_transpose2d's forward.
+    Linear in each argument: d/dgy = conv2d(G, w), d/dw = Conv2dGradWeight(G, gy)."""
+
+    @staticmethod
+    def forward(ctx, gy, w, x_shape, geom):
+        be = gy.backend
+        ctx.save_for_backward(gy, w)
+        ctx.geom = geom
+        return be.conv2d_backward(be.empty(x_shape, gy.dtype), w.array, gy.array, *geom,
+                                  need_dx=True, need_dw=False, need_db=False)[0]
+
+    @staticmethod
+    def backward(ctx, gg):
+        gy, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        dgy = Conv2dFn.apply(gg, w, None, *ctx.geom) if need[0] else None
+        dw = Conv2dGradWeight.apply(gg, gy, w.shape, ctx.geom, None) if need[1] else None
+        return dgy, dw, None, None
+
+
+class Conv2dGradWeight(Function):
+    """dw (``w_shape``) of conv2d from x and gy (``cols``: the forward's saved im2col, or
+    None). d/dx = Conv2dGradInput(gy, G), d/dgy = conv2d(x, G)."""
+
+    @staticmethod
+    def forward(ctx, x, gy, w_shape, geom, cols=None):
+        be = x.backend
+        ctx.save_for_backward(x, gy)
+        ctx.geom = geom
+        extra = {} if cols is None else {"saved": cols}
+        return be.conv2d_backward(x.array, be.empty(w_shape, x.dtype), gy.array, *geom,
+                                  need_dx=False, need_dw=True, need_db=False, **extra)[1]
+
+    @staticmethod
+    def backward(ctx, gg):
+        x, gy = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        dx = Conv2dGradInput.apply(gy, gg, x.shape, ctx.geom) if need[0] else None
+        dgy = Conv2dFn.apply(x, gg, None, *ctx.geom) if need[1] else None
+        return dx, dgy, None, None, None
 
 
 def _same_padding(k, d, op):
@@ -108,40 +156,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: needs a floating input, got {x.dtype}")
     out_size(op, h, w, k, s, p, d)
-    y = Conv2d.apply(x, weight, bias, s, p, d, groups)
+    y = Conv2dFn.apply(x, weight, bias, s, p, d, groups)
     if padding == "same" and any(crop):  # even effective kernel: PyTorch pads one more after
         y = y[:, :, crop[0]:, crop[1]:]
     return y.reshape(y.shape[1:]) if unbatched else y
-
-
-class ConvTranspose2d(Function):
-    """The adjoint of conv2d: y = conv2d's input-gradient of x; weight (C_in, C_out/G, kH, kW).
-
-    Since <conv2d(Y, w), X> = <Y, conv_transpose2d(X, w)>, every pass is a conv kernel:
-    forward = conv2d_backward's dx, dx = conv2d_forward(gy, w), dw = conv2d_backward's dw
-    with the roles of input and output gradient swapped."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, out_hw, stride, padding, dilation, groups):
-        be = x.backend
-        n = x.shape[0]
-        y_shape = (n, w.shape[1] * groups) + tuple(out_hw)
-        geom = (stride, padding, dilation, groups)
-        ctx.x, ctx.w, ctx.y_shape, ctx.geom = x.array, w.array, y_shape, geom
-        y, _, _ = be.conv2d_backward(be.empty(y_shape, x.dtype), w.array, x.array, *geom,
-                                     need_dx=True, need_dw=False, need_db=False)
-        if b is not None:
-            y = y + be.reshape(b.array, (1, -1, 1, 1))
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        be, need = gy.backend, ctx.needs_input_grad
-        dx = be.conv2d_forward(gy.array, ctx.w, None, *ctx.geom) if need[0] else None
-        dw = be.conv2d_backward(gy.array, ctx.w, ctx.x, *ctx.geom, need_dx=False, need_dw=True,
-                                need_db=False)[1] if need[1] else None
-        db = be.reduce("sum", gy.array, (0, 2, 3), False) if need[2] else None
-        return dx, dw, db, None, None, None, None, None
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -178,5 +196,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     if min(out_hw) <= 0:
         raise ValueError(f"{op}: output size would be {out_hw} for input {x.shape[2:]}, kernel {k}, "
                          f"stride {s}, padding {p}; it must be positive")
-    y = ConvTranspose2d.apply(x, weight, bias, out_hw, s, p, d, groups)
+    # the adjoint of conv2d: its input-gradient kernel, with weight (C_in, C_out/G, kH, kW)
+    y_shape = (x.shape[0], weight.shape[1] * groups) + tuple(out_hw)
+    y = Conv2dGradInput.apply(x, weight, y_shape, (s, p, d, groups))
+    if bias is not None:
+        y = y + bias.reshape(1, -1, 1, 1)
     return y.reshape(y.shape[1:]) if unbatched else y

@@ -117,28 +117,29 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.a = a.array if ctx.needs_input_grad[1] else None
-        ctx.b = b.array if ctx.needs_input_grad[0] else None
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None,
+                              b if ctx.needs_input_grad[0] else None)
         return a.backend.binary("mul", a.array, b.array)
 
     @staticmethod
     def backward(ctx, gy):
-        g = gy.array
-        return (g * ctx.b if ctx.needs_input_grad[0] else None,
-                g * ctx.a if ctx.needs_input_grad[1] else None)
+        a, b = ctx.saved_tensors
+        return (mul(gy, b) if ctx.needs_input_grad[0] else None,
+                mul(gy, a) if ctx.needs_input_grad[1] else None)
 
 
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         y = a.backend.binary("div", a.array, b.array)
-        ctx.b, ctx.y = b.array, (y if ctx.needs_input_grad[1] else None)
+        ctx.save_for_backward(b, y if ctx.needs_input_grad[1] else None)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        ga = gy.array / ctx.b
-        return ga, (-ga * ctx.y if ctx.needs_input_grad[1] else None)
+        b, y = ctx.saved_tensors
+        ga = div(gy, b)
+        return ga, (-(ga * y) if ctx.needs_input_grad[1] else None)
 
 
 class PowScalar(Function):
@@ -146,17 +147,18 @@ class PowScalar(Function):
 
     @staticmethod
     def forward(ctx, x, p):
-        ctx.x, ctx.p = x.array, p
+        ctx.save_for_backward(x)
+        ctx.p = p
         return x.backend.binary("pow", x.array, x.array.dtype.type(p))
 
     @staticmethod
     def backward(ctx, gy):
-        x, p = ctx.x, ctx.p
+        (x,), p = ctx.saved_tensors, ctx.p
         if p == 2:
-            return gy.array * (2 * x), None
-        if p == 0:  # x ** 0 == 1 everywhere, x == 0 included (p * x**-1 would be 0 * inf)
-            return gy.array * x.dtype.type(0), None
-        return gy.array * (p * x ** x.dtype.type(p - 1)), None
+            return gy * (x * 2.0), None
+        if p == 0 or p == 1:  # x ** 0 == 1 everywhere (p * x**-1 would be 0 * inf at 0)
+            return (gy * 0.0 if p == 0 else gy), None
+        return gy * (pow(x, p - 1) * float(p)), None
 
 
 class Pow(Function):
@@ -165,15 +167,14 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         y = a.backend.binary("pow", a.array, b.array)
-        ctx.a, ctx.b, ctx.y = a.array, b.array, y
+        ctx.save_for_backward(a, b, y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        be = gy.backend
-        a, b, y, g = ctx.a, ctx.b, ctx.y, gy.array
-        ga = g * b * be.binary("pow", a, b - 1) if ctx.needs_input_grad[0] else None
-        gb = g * y * be.unary("log", a) if ctx.needs_input_grad[1] else None
+        a, b, y = ctx.saved_tensors
+        ga = gy * b * pow(a, b - 1.0) if ctx.needs_input_grad[0] else None
+        gb = gy * y * unary("log", a) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -199,7 +200,7 @@ class Cast(Function):
     def backward(ctx, gy):
         if ctx.dtype.kind != "f":
             return None, None
-        return gy.backend.astype(gy.array, ctx.dtype), None
+        return Cast.apply(gy, ctx.dtype), None
 
 
 def _binary(fn, op, a, b):
@@ -248,13 +249,13 @@ class Atan2(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.a, ctx.b = a.array, b.array
+        ctx.save_for_backward(a, b)
         return a.backend.binary("atan2", a.array, b.array)
 
     @staticmethod
     def backward(ctx, gy):
-        a, b, g = ctx.a, ctx.b, gy.array
-        r = g / (a * a + b * b)
+        a, b = ctx.saved_tensors
+        r = gy / (a * a + b * b)
         return (r * b if ctx.needs_input_grad[0] else None,
                 -(r * a) if ctx.needs_input_grad[1] else None)
 
@@ -271,18 +272,19 @@ def atan2(a, b):
 # ---------------------------------------------------------------------------
 # unary math: derivative beside each name, from x (input), y (output), g (grad)
 # ---------------------------------------------------------------------------
+# each entry: (derivative from input x, output y and gradient g; needs x?, needs y?)
 _DERIVATIVES = {
-    "exp": lambda be, x, y, g: g * y,
-    "log": lambda be, x, y, g: g / x,
-    "sqrt": lambda be, x, y, g: g / (2 * y),
-    "abs": lambda be, x, y, g: g * be.unary("sign", x),
-    "tanh": lambda be, x, y, g: g * (1 - y * y),
-    "sigmoid": lambda be, x, y, g: g * (y * (1 - y)),
-    "sin": lambda be, x, y, g: g * be.unary("cos", x),
-    "cos": lambda be, x, y, g: -g * be.unary("sin", x),
-    "log1p": lambda be, x, y, g: g / (1 + x),
-    "expm1": lambda be, x, y, g: g * (y + 1),
-    "atan": lambda be, x, y, g: g / (1 + x * x),
+    "exp": (lambda x, y, g: g * y, False, True),
+    "log": (lambda x, y, g: g / x, True, False),
+    "sqrt": (lambda x, y, g: g / (y * 2.0), False, True),
+    "abs": (lambda x, y, g: g * sign(x), True, False),
+    "tanh": (lambda x, y, g: g * (1.0 - y * y), False, True),
+    "sigmoid": (lambda x, y, g: g * (y * (1.0 - y)), False, True),
+    "sin": (lambda x, y, g: g * unary("cos", x), True, False),
+    "cos": (lambda x, y, g: -(g * unary("sin", x)), True, False),
+    "log1p": (lambda x, y, g: g / (x + 1.0), True, False),
+    "expm1": (lambda x, y, g: g * (y + 1.0), False, True),
+    "atan": (lambda x, y, g: g / (x * x + 1.0), True, False),
 }
 
 
@@ -290,12 +292,15 @@ class Unary(Function):
     @staticmethod
     def forward(ctx, x, op):
         y = x.backend.unary(op, x.array)
-        ctx.op, ctx.x, ctx.y = op, x.array, y
+        _, need_x, need_y = _DERIVATIVES.get(op, (None, False, False))
+        ctx.save_for_backward(x if need_x else None, y if need_y else None)
+        ctx.op = op
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        return _DERIVATIVES[ctx.op](gy.backend, ctx.x, ctx.y, gy.array), None
+        x, y = ctx.saved_tensors
+        return _DERIVATIVES[ctx.op][0](x, y, gy), None
 
 
 def unary(op, x):
@@ -331,13 +336,13 @@ class Erf(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.x = x.array
+        ctx.save_for_backward(x)
         return _erf_array(x.backend, x.array)
 
     @staticmethod
     def backward(ctx, gy):
-        be, x = gy.backend, ctx.x
-        return gy.array * (be.unary("exp", -(x * x)) * x.dtype.type(1.1283791670955126))
+        x, = ctx.saved_tensors
+        return gy * (unary("exp", -(x * x)) * 1.1283791670955126)
 
 
 def erf(x):
@@ -350,12 +355,33 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, x):
         y = x.backend.unary("relu", x.array)
-        ctx.y = y
+        ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        return gy.backend.relu_backward(gy.array, ctx.y)
+        y, = ctx.saved_tensors
+        return ReluGrad.apply(gy, y)
+
+
+class ReluGrad(Function):
+    """relu's backward, gy * (y > 0), as one fused kernel; linear in gy, so its own
+    backward is itself (the mask y > 0 is a constant: relu'' = 0 almost everywhere)."""
+
+    @staticmethod
+    def forward(ctx, gy, y):
+        ctx.save_for_backward(y)
+        return gy.backend.relu_backward(gy.array, y.array)
+
+    @staticmethod
+    def backward(ctx, ggx):
+        y, = ctx.saved_tensors
+        return ReluGrad.apply(ggx, y.detach()), None
+
+
+def _zero_outside(g, keep):
+    """``g`` where the bool Tensor ``keep`` holds, 0 elsewhere (differentiable in g)."""
+    return Where.apply(keep, g, Tensor._make(g.backend.zeros((), g.dtype), g.backend))
 
 
 class Clip(Function):
@@ -363,16 +389,18 @@ class Clip(Function):
 
     @staticmethod
     def forward(ctx, x, lo, hi):
-        ctx.x, ctx.lo, ctx.hi = x.array, lo, hi
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
         return x.backend.clip(x.array, lo, hi)
 
     @staticmethod
     def backward(ctx, gy):
-        x, g = ctx.x, gy.array
-        mask = (x >= ctx.lo) if ctx.lo is not None else None
-        if ctx.hi is not None:
-            mask = (x <= ctx.hi) if mask is None else mask & (x <= ctx.hi)
-        return (g * mask if mask is not None else g), None, None
+        x, = ctx.saved_tensors
+        lo, hi = ctx.lo, ctx.hi
+        keep = (x >= lo) if lo is not None else None
+        if hi is not None:
+            keep = (x <= hi) if keep is None else keep & (x <= hi)
+        return (gy if keep is None else _zero_outside(gy, keep)), None, None
 
 
 class ClampT(Function):
@@ -382,22 +410,20 @@ class ClampT(Function):
     @staticmethod
     def forward(ctx, x, lo, hi):
         be = x.backend
-        ctx.x, ctx.lo = x.array, None if lo is None else lo.array
-        ctx.hi = None if hi is None else hi.array
+        ctx.save_for_backward(x, lo, hi)
         y = x.array if lo is None else be.binary("maximum", x.array, lo.array)
         return y if hi is None else be.binary("minimum", y, hi.array)
 
     @staticmethod
     def backward(ctx, gy):
-        be, g, x, lo, hi = gy.backend, gy.array, ctx.x, ctx.lo, ctx.hi
-        z = be.zeros((), g.dtype)
+        x, lo, hi = ctx.saved_tensors
         keep = (x >= lo) if hi is None else (x <= hi) if lo is None else (x >= lo) & (x <= hi)
-        gx = be.where(keep, g, z) if ctx.needs_input_grad[0] else None
+        gx = _zero_outside(gy, keep) if ctx.needs_input_grad[0] else None
         glo = ghi = None
         if lo is not None and ctx.needs_input_grad[1]:
-            glo = be.where((x < lo) if hi is None else (x < lo) & (lo < hi), g, z)
+            glo = _zero_outside(gy, (x < lo) if hi is None else (x < lo) & (lo < hi))
         if hi is not None and ctx.needs_input_grad[2]:
-            ghi = be.where((x > hi) if lo is None else (x > hi) | (hi < lo), g, z)
+            ghi = _zero_outside(gy, (x > hi) if lo is None else (x > hi) | (hi < lo))
         return gx, glo, ghi
 
 
@@ -430,16 +456,16 @@ class MaxMin(Function):
 
     @staticmethod
     def forward(ctx, a, b, op):
-        ctx.a, ctx.b, ctx.op = a.array, b.array, op
+        ctx.save_for_backward(a, b)
+        ctx.op = op
         return a.backend.binary(op, a.array, b.array)
 
     @staticmethod
     def backward(ctx, gy):
-        a, b, g = ctx.a, ctx.b, gy.array
+        a, b = ctx.saved_tensors
         win = (a > b) if ctx.op == "maximum" else (a < b)
-        wa = win + (a == b) * 0.5
-        wa = wa.astype(g.dtype)
-        return g * wa, g * (1 - wa), None
+        wa = Cast.apply(win, gy.dtype) + Cast.apply(a == b, gy.dtype) * 0.5  # a constant
+        return gy * wa, gy * (1.0 - wa), None
 
 
 def maximum(a, b):
@@ -455,16 +481,16 @@ def minimum(a, b):
 class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
-        ctx.cond = cond.array
+        ctx.save_for_backward(cond)
         return a.backend.where(cond.array, a.array, b.array)
 
     @staticmethod
     def backward(ctx, gy):
-        be, g, c = gy.backend, gy.array, ctx.cond
-        z = be.zeros((), g.dtype)
+        c, = ctx.saved_tensors
+        z = Tensor._make(gy.backend.zeros((), gy.dtype), gy.backend)
         return (None,
-                be.where(c, g, z) if ctx.needs_input_grad[1] else None,
-                be.where(c, z, g) if ctx.needs_input_grad[2] else None)
+                Where.apply(c, gy, z) if ctx.needs_input_grad[1] else None,
+                Where.apply(c, z, gy) if ctx.needs_input_grad[2] else None)
 
 
 def where(cond, a, b):
@@ -501,7 +527,11 @@ class Rounding(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return gy.backend.zeros(gy.shape, gy.dtype), None
+        return _zeros_like(gy), None
+
+
+def _zeros_like(g):
+    return Tensor._make(g.backend.zeros(g.shape, g.dtype), g.backend)
 
 
 def rounding(op, x):
@@ -548,8 +578,7 @@ class FloorDiv(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        z = gy.backend.zeros(gy.shape, gy.dtype)
-        return z, z
+        return _zeros_like(gy), _zeros_like(gy)
 
 
 class Remainder(Function):
@@ -557,16 +586,17 @@ class Remainder(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.a, ctx.b = a.array, b.array
+        ctx.save_for_backward(a, b)
         return a.backend.binary("mod", a.array, b.array)
 
     @staticmethod
     def backward(ctx, gy):
-        be, g = gy.backend, gy.array
+        a, b = ctx.saved_tensors
         gb = None
         if ctx.needs_input_grad[1]:
-            gb = -g * be.binary("floordiv", ctx.a, ctx.b)
-        return g, gb
+            q = a.backend.binary("floordiv", a.array, b.array)  # piecewise constant
+            gb = -(gy * Tensor._make(q, a.backend))
+        return gy, gb
 
 
 def floordiv(a, b):

@@ -47,7 +47,9 @@ def _fold_array(be, cols, out_hw, k, d, p, s, blocks):
     return out if be.is_contiguous(out) else be.copy(out)
 
 
-class Unfold(Function):
+class UnfoldFn(Function):
+    """Image -> columns (im2col); its adjoint, and so its backward, is FoldFn."""
+
     @staticmethod
     def forward(ctx, x, k, d, p, s):
         ctx.geom = (tuple(x.shape[2:]), k, d, p, s)
@@ -57,10 +59,12 @@ class Unfold(Function):
     def backward(ctx, g):
         hw, k, d, p, s = ctx.geom
         blocks = _blocks("unfold", hw, k, d, p, s)
-        return _fold_array(g.backend, g.array, hw, k, d, p, s, blocks), None, None, None, None
+        return FoldFn.apply(g, hw, k, d, p, s, blocks), None, None, None, None
 
 
-class Fold(Function):
+class FoldFn(Function):
+    """Columns -> image, overlaps summed (col2im); its backward is UnfoldFn."""
+
     @staticmethod
     def forward(ctx, cols, out_hw, k, d, p, s, blocks):
         ctx.geom = (k, d, p, s)
@@ -69,7 +73,7 @@ class Fold(Function):
     @staticmethod
     def backward(ctx, g):
         k, d, p, s = ctx.geom
-        return _unfold_array(g.backend, g.array, k, d, p, s), None, None, None, None, None, None
+        return UnfoldFn.apply(g, k, d, p, s), None, None, None, None, None, None
 
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
@@ -85,7 +89,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     k, d, p, s = _geometry(op, kernel_size, dilation, padding, stride)
     x = input if input.ndim == 4 else input.reshape((1,) + input.shape)
     _blocks(op, x.shape[2:], k, d, p, s)
-    y = Unfold.apply(x, k, d, p, s)
+    y = UnfoldFn.apply(x, k, d, p, s)
     return y if input.ndim == 4 else y.reshape(y.shape[1:])
 
 
@@ -112,5 +116,5 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
             f"{op}: output_size {out_hw} with kernel_size {k}, dilation {d}, padding {p}, "
             f"stride {s} has {blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]} sliding "
             f"blocks, but the input (shape {input.shape}) has {x.shape[2]} in its last dim")
-    y = Fold.apply(x, out_hw, k, d, p, s, blocks)
+    y = FoldFn.apply(x, out_hw, k, d, p, s, blocks)
     return y if input.ndim == 3 else y.reshape(y.shape[1:])

@@ -5,12 +5,12 @@ from __future__ import annotations
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import operands
-from .shape import reshape
+from .shape import IndexInto, reshape
 
 
-def _swap_last(be, a):
-    axes = tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2)
-    return be.transpose(a, axes)
+def _swap_last(t):
+    """The last two dims of a Tensor swapped (differentiable)."""
+    return t.permute(*range(t.ndim - 2), t.ndim - 1, t.ndim - 2)
 
 
 class MatMul(Function):
@@ -18,15 +18,15 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.a = a.array if ctx.needs_input_grad[1] else None
-        ctx.b = b.array if ctx.needs_input_grad[0] else None
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None,
+                              b if ctx.needs_input_grad[0] else None)
         return a.backend.matmul(a.array, b.array)
 
     @staticmethod
     def backward(ctx, gy):
-        be, g = gy.backend, gy.array
-        ga = be.matmul(g, _swap_last(be, ctx.b)) if ctx.needs_input_grad[0] else None
-        gb = be.matmul(_swap_last(be, ctx.a), g) if ctx.needs_input_grad[1] else None
+        a, b = ctx.saved_tensors
+        ga = MatMul.apply(gy, _swap_last(b)) if ctx.needs_input_grad[0] else None
+        gb = MatMul.apply(_swap_last(a), gy) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -79,25 +79,25 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b=None):
         be = x.backend
-        ctx.x = x.array if ctx.needs_input_grad[1] else None
-        ctx.w = w.array if ctx.needs_input_grad[0] else None
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
+                              w if ctx.needs_input_grad[0] else None)
         y = be.matmul(x.array, be.transpose(w.array, (1, 0)))
         if b is not None:
-            y += b.array
+            y = be.binary("add", y, b.array)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        be, g = gy.backend, gy.array
-        gx = be.matmul(g, ctx.w) if ctx.needs_input_grad[0] else None
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = matmul(gy, w) if need[0] else None  # gy may be 1-D (a 1-D input)
         gw = gb = None
-        if ctx.needs_input_grad[1] or (len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]):
-            g2 = be.reshape(g, (-1, g.shape[-1]))
-            if ctx.needs_input_grad[1]:
-                x2 = be.reshape(ctx.x, (-1, ctx.x.shape[-1]))
-                gw = be.matmul(be.transpose(g2, (1, 0)), x2)
-            if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-                gb = be.reduce("sum", g2, 0, False)
+        if need[1] or (len(need) > 2 and need[2]):
+            g2 = gy.reshape(-1, gy.shape[-1])
+            if need[1]:
+                gw = MatMul.apply(_swap_last(g2), x.reshape(-1, x.shape[-1]))
+            if len(need) > 2 and need[2]:
+                gb = g2.sum(dim=0)
         return gx, gw, gb
 
 
@@ -293,9 +293,11 @@ def _unique(sub):
     return "".join(dict.fromkeys(sub))
 
 
-def _einsum_diag_scatter(be, g, sub, shape):
-    """Zeros of ``shape`` (axes ``sub``, with repeated letters) holding ``g`` (axes
-    ``_unique(sub)``) on the diagonal of every repeated letter: the adjoint of taking it."""
+def _einsum_diag_scatter(g, sub, shape):
+    """Zeros of ``shape`` (axes ``sub``, with repeated letters) holding the Tensor ``g``
+    (axes ``_unique(sub)``) on the diagonal of every repeated letter: the adjoint of
+    taking it (differentiable)."""
+    be = g.backend
     u = _unique(sub)
     pos = {c: k for k, c in enumerate(u)}
     index = []
@@ -303,9 +305,7 @@ def _einsum_diag_scatter(be, g, sub, shape):
         view = [1] * len(u)
         view[pos[c]] = size
         index.append(be.reshape(be.arange(0, size, 1, "int64"), tuple(view)))
-    out = be.zeros(shape, g.dtype)
-    be.setitem_(out, tuple(index), g)
-    return out
+    return IndexInto.apply(g, shape, tuple(index), True)
 
 
 class Einsum(Function):
@@ -325,12 +325,15 @@ class Einsum(Function):
         need = ctx.needs_input_grad[1:]
         # operand j is needed by the gradient of every other operand
         ctx.plan = plan
-        ctx.arrays = [a if any(need[:j] + need[j + 1:]) else None for j, a in enumerate(arrays)]
+        ctx.save_for_backward(*[x if any(need[:j] + need[j + 1:]) else None
+                                for j, x in enumerate(xs)])
         return be.einsum(plan.expr, *arrays)
 
     @staticmethod
     def backward(ctx, gy):
-        be, plan = gy.backend, ctx.plan
+        plan = ctx.plan
+        xs = [x if x is None or x.shape == sh else x.reshape(sh)
+              for x, sh in zip(ctx.saved_tensors, plan.shapes)]
         grads = [None]
         for i, sub in enumerate(plan.subs):
             if not ctx.needs_input_grad[i + 1]:
@@ -340,16 +343,16 @@ class Einsum(Function):
             avail = set(plan.out).union(*others)
             u = _unique(sub)
             keep = "".join(c for c in u if c in avail)
-            g = be.einsum(",".join([plan.out] + others) + "->" + keep, gy.array,
-                          *[a for j, a in enumerate(ctx.arrays) if j != i])
+            g = Einsum.apply(",".join([plan.out] + others) + "->" + keep, gy,
+                             *[a for j, a in enumerate(xs) if j != i])
             if keep != u:  # axes summed by operand i alone: broadcast the gradient back
                 full = tuple(plan.sizes[c] for c in u)
-                g = be.broadcast_to(be.reshape(g, tuple(n if c in keep else 1
-                                                        for c, n in zip(u, full))), full)
+                g = g.reshape(tuple(n if c in keep else 1 for c, n in zip(u, full)))
+                g = g.broadcast_to(full)
             if u != sub:  # a repeated index: the gradient lives on the diagonal
-                g = _einsum_diag_scatter(be, g, sub, plan.shapes[i])
+                g = _einsum_diag_scatter(g, sub, plan.shapes[i])
             if plan.shapes[i] != plan.orig_shapes[i]:  # broadcast size-1 axes: summed back
-                g = be.reshape(g, plan.orig_shapes[i])
+                g = g.reshape(plan.orig_shapes[i])
             grads.append(g)
         return tuple(grads)
 

@@ -7,7 +7,8 @@ import math
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .softmax import log_softmax
+from .elementwise import where
+from .softmax import log_softmax, softmax
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -20,7 +21,6 @@ def _check_reduction(op, reduction):
 def _weighted_mean(total, denom):
     """``total / denom``; NaN with a zero gradient (and no 0/0 warning) when ``denom`` is 0,
     e.g. every target ignored -- PyTorch's result."""
-    from .elementwise import where
     ok = denom != 0
     return where(ok, total / where(ok, denom, 1.0), float("nan"))
 
@@ -57,6 +57,7 @@ class SoftmaxCrossEntropy(Function):
             w = v if w is None else w * v
         if w is not None:
             loss = loss * w
+        ctx.save_for_backward(logits)
         ctx.logp, ctx.t, ctx.w, ctx.reduction = logp, t, w, reduction
         if reduction == "none":
             return loss
@@ -73,17 +74,51 @@ class SoftmaxCrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        be, g = gy.backend, gy.array
+        logits, = ctx.saved_tensors
+        be = gy.backend
         n = ctx.logp.shape[0]
-        if ctx.reduction == "none":
-            gl = g
-        else:
-            scale = be.where(ctx.ok, g / ctx.denom, be.zeros((), g.dtype)) \
-                if ctx.reduction == "mean" else g
-            gl = be.copy(be.broadcast_to(scale, (n,)))  # contiguous, writable: kernels may need it
+        gl = gy
+        if ctx.reduction == "mean":
+            ok = Tensor._make(ctx.ok, be)
+            gl = where(ok, gy / Tensor._make(ctx.denom, be), 0.0)
+        if ctx.reduction != "none":
+            gl = gl.broadcast_to((n,))
         if ctx.w is not None:
-            gl = gl * ctx.w
-        return be.softmax_cross_entropy_backward(ctx.logp, ctx.t, gl), None, None, None, None
+            gl = gl * Tensor._make(ctx.w, be)
+        return (SoftmaxCrossEntropyGrad.apply(logits, gl, ctx.logp, ctx.t),
+                None, None, None, None)
+
+
+class SoftmaxCrossEntropyGrad(Function):
+    """The cross-entropy gradient (softmax(x) - onehot(t)) * gl[:, None] for logits x
+    (N, C) and per-sample weights gl (N,), as one fused kernel from the forward's saved
+    log-probabilities ``logp``. Its backward (for second-order gradients), with
+    p = softmax(x) and an incoming gradient G (N, C):
+    d/dgl_i = sum_c G_ic (p_ic - onehot_ic);  d/dx = gl[:, None] * p * (G - sum_c G p)."""
+
+    @staticmethod
+    def forward(ctx, logits, gl, logp, t):
+        be = gl.backend
+        ctx.save_for_backward(logits, gl)
+        ctx.t = t
+        g = be.copy(gl.array)  # contiguous and writable: the kernels may need it
+        return be.softmax_cross_entropy_backward(logp, t, g)
+
+    @staticmethod
+    def backward(ctx, gg):
+        logits, gl = ctx.saved_tensors
+        be = gg.backend
+        p = softmax(logits, 1)
+        need = ctx.needs_input_grad
+        glogits = ggl = None
+        if need[0]:
+            glogits = gl.unsqueeze(1) * p * (gg - (gg * p).sum(dim=1, keepdim=True))
+        if need[1]:
+            c = logits.shape[1]
+            classes = Tensor._make(be.reshape(be.arange(0, c, 1, ctx.t.dtype), (1, c)), be)
+            onehot = (Tensor._make(be.reshape(ctx.t, (-1, 1)), be) == classes).to(gg.dtype)
+            ggl = (gg * (p - onehot)).sum(dim=1)
+        return glogits, ggl, None, None
 
 
 def _check_target(op, logits, target, ignore_index):
@@ -224,7 +259,6 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     a = d.abs()
     if beta == 0:
         return _reduce(a, reduction)
-    from .elementwise import where
     return _reduce(where(a < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
 
 
@@ -256,7 +290,6 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if input.dtype.kind != "f":
         raise TypeError(f"{op}: input must hold floating probabilities, got {input.dtype}")
     from ..functions import finfo
-    from .elementwise import where
     pd = input.detach()
     if input.numel() and not bool(((pd >= 0) & (pd <= 1)).all()):
         raise ValueError(f"{op}: every input value must be a probability in [0, 1] "
@@ -298,7 +331,6 @@ def kl_div(input, target, reduction="mean", log_target=False):
     if log_target:
         loss = target.exp() * (target - input)
     else:
-        from .elementwise import where
         pos = target > 0  # log(1) where target is 0: no 0/0 in the unused branch's gradient
         loss = where(pos, target * (where(pos, target, 1.0).log() - input), 0.0 * input)
     if reduction == "batchmean":

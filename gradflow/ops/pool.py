@@ -37,7 +37,11 @@ def _batched(x):
     return (x.reshape((1,) + x.shape), True) if x.ndim == 3 else (x, False)
 
 
-class MaxPool2d(Function):
+class MaxPool2dFn(Function):
+    """Window maxima; the backend returns each window's argmax (a tap index), kept on ctx.
+    Gradients: MaxPool2dGrad scatters gy to the argmax positions; its adjoint
+    MaxPool2dGather picks them, and each is the other's backward."""
+
     @staticmethod
     def forward(ctx, x, k, s, p, d, ceil_mode):
         y, idx = x.backend.max_pool2d_forward(x.array, k, s, p, d, ceil_mode)
@@ -46,8 +50,33 @@ class MaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return (gy.backend.max_pool2d_backward(gy.array, ctx.idx, ctx.shape, *ctx.geom),
-                None, None, None, None, None)
+        return MaxPool2dGrad.apply(gy, ctx.idx, ctx.shape, ctx.geom), None, None, None, None, None
+
+
+class MaxPool2dGrad(Function):
+    """dx (``x_shape``): gy added at each window's argmax."""
+
+    @staticmethod
+    def forward(ctx, gy, idx, x_shape, geom):
+        ctx.idx, ctx.geom = idx, geom
+        return gy.backend.max_pool2d_backward(gy.array, idx, x_shape, *geom)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return MaxPool2dGather.apply(gg, ctx.idx, ctx.geom), None, None, None
+
+
+class MaxPool2dGather(Function):
+    """(N, C, OH, OW): x at each window's argmax (the adjoint of MaxPool2dGrad)."""
+
+    @staticmethod
+    def forward(ctx, x, idx, geom):
+        ctx.idx, ctx.geom, ctx.shape = idx, geom, x.shape
+        return x.backend.max_pool2d_gather(x.array, idx, *geom)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return MaxPool2dGrad.apply(gg, ctx.idx, ctx.shape, ctx.geom), None, None
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -56,7 +85,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     indices into each (H, W) plane."""
     k, s, p, d = _geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
     xb, unb = _batched(x)
-    y = MaxPool2d.apply(xb, k, s, p, d, ceil_mode)
+    y = MaxPool2dFn.apply(xb, k, s, p, d, ceil_mode)
     if return_indices:
         be = x.backend
         # recover the tap index from the forward's saved argmax (recompute: cheap, no graph)
@@ -72,27 +101,42 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return y.reshape(y.shape[1:]) if unb else y
 
 
-class AvgPool2d(Function):
+class AvgPool2dFn(Function):
     """Average pooling; with ``divisor`` (``divisor_override``) each window's sum (zero
     padding included) is divided by that number instead: the backend's
-    count_include_pad average times ``count / divisor``, an (OH, OW) factor kept on ctx."""
+    count_include_pad average times ``count / divisor``, an (OH, OW) factor ``scale``.
+    Linear: the backward is AvgPool2dGrad, whose backward is this again."""
 
     @staticmethod
-    def forward(ctx, x, k, s, p, ceil_mode, count_include_pad, divisor=None):
+    def forward(ctx, x, k, s, p, ceil_mode, count_include_pad, divisor=None, scale=None):
         be = x.backend
         ctx.shape, ctx.geom = x.shape, (k, s, p, ceil_mode, count_include_pad)
         y = be.avg_pool2d_forward(x.array, k, s, p, ceil_mode, count_include_pad)
-        ctx.scale = None if divisor is None else _override_scale(be, x.shape, y.shape, k, s, p,
-                                                                 divisor, x.dtype)
-        return y if divisor is None else be.binary("mul", y, ctx.scale)
+        if divisor is not None and scale is None:
+            scale = _override_scale(be, x.shape, y.shape, k, s, p, divisor, x.dtype)
+        ctx.scale = scale
+        return y if scale is None else be.binary("mul", y, scale)
 
     @staticmethod
     def backward(ctx, gy):
-        be, g = gy.backend, gy.array
-        if ctx.scale is not None:
-            g = be.binary("mul", g, ctx.scale)
-        return (be.avg_pool2d_backward(g, ctx.shape, *ctx.geom),
-                None, None, None, None, None, None)
+        return (AvgPool2dGrad.apply(gy, ctx.shape, ctx.geom, ctx.scale),
+                None, None, None, None, None, None, None)
+
+
+class AvgPool2dGrad(Function):
+    """dx (``x_shape``) of average pooling: each gy (times ``scale``) spread over its window."""
+
+    @staticmethod
+    def forward(ctx, gy, x_shape, geom, scale):
+        be = gy.backend
+        ctx.geom, ctx.scale = geom, scale
+        g = gy.array if scale is None else be.binary("mul", gy.array, scale)
+        return be.avg_pool2d_backward(g, x_shape, *geom)
+
+    @staticmethod
+    def backward(ctx, gg):
+        k, s, p, ceil_mode, cip = ctx.geom
+        return AvgPool2dFn.apply(gg, k, s, p, ceil_mode, cip, None, ctx.scale), None, None, None
 
 
 def _window_counts(size, n_out, k, s, p):
@@ -122,7 +166,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                              f"{divisor_override!r} (input shape {x.shape}, kernel {k})")
         divisor_override = int(divisor_override)
         count_include_pad = True  # the rescaling starts from the padded-window average
-    y = AvgPool2d.apply(xb, k, s, p, ceil_mode, count_include_pad, divisor_override)
+    y = AvgPool2dFn.apply(xb, k, s, p, ceil_mode, count_include_pad, divisor_override)
     return y.reshape(y.shape[1:]) if unb else y
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from .. import dtypes
 from ..autograd import Function
 from ..tensor import Tensor
+from .elementwise import where
 
 
 def norm_axes(axis, ndim, op):
@@ -26,12 +27,17 @@ def norm_axes(axis, ndim, op):
     return tuple(sorted(out)) if ndim else ()
 
 
-def _expand_back(be, g, in_shape, axes, keepdims):
-    """Broadcast a reduced gradient back over ``in_shape``."""
+def _expand_back(g, in_shape, axes, keepdims):
+    """Broadcast a reduced Tensor (a gradient, or the reduction's output) back over
+    ``in_shape`` (differentiable)."""
     if not keepdims:
-        kept = tuple(1 if i in axes else s for i, s in enumerate(in_shape))
-        g = be.reshape(g, kept)
-    return be.broadcast_to(g, in_shape)
+        g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(in_shape)))
+    return g.broadcast_to(in_shape)
+
+
+def _const(be, array):
+    """A backend array as a Tensor outside the graph (masks, counts)."""
+    return Tensor._make(array, be)
 
 
 class Sum(Function):
@@ -42,7 +48,7 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return _expand_back(gy.backend, gy.array, ctx.shape, ctx.axes, ctx.keepdims), None, None
+        return _expand_back(gy, ctx.shape, ctx.axes, ctx.keepdims), None, None
 
 
 def _int64(x):
@@ -81,24 +87,26 @@ class Prod(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdims):
         y = x.backend.reduce("prod", x.array, axes, keepdims)
-        ctx.x, ctx.y, ctx.axes, ctx.keepdims = x.array, y, axes, keepdims
+        ctx.save_for_backward(x, y)
+        ctx.axes, ctx.keepdims = axes, keepdims
         return y
 
     @staticmethod
     def backward(ctx, gy):
         # d prod / d x_i = prod / x_i where no factor is zero; where one is, the product of
         # the others (the non-zero factors) at the zero, 0 elsewhere (PyTorch)
-        be, x, shape = gy.backend, ctx.x, ctx.x.shape
-        y = _expand_back(be, ctx.y, shape, ctx.axes, ctx.keepdims)
-        g = _expand_back(be, gy.array, shape, ctx.axes, ctx.keepdims)
+        x, y = ctx.saved_tensors
+        shape, axes = x.shape, ctx.axes
+        y = _expand_back(y, shape, axes, ctx.keepdims)
+        g = _expand_back(gy, shape, axes, ctx.keepdims)
         is0 = x == 0
-        if not be.reduce("any", is0, None, False):
+        if not is0.any():
             return g * y / x, None, None
-        one = be.full((), 1, x.dtype)
-        others = be.reduce("prod", be.where(is0, one, x), ctx.axes, True)
-        n0 = be.reduce("sum", is0, ctx.axes, True)
-        at0 = be.where(n0 == 1, others, be.zeros((), x.dtype))
-        return g * be.where(is0, be.broadcast_to(at0, shape), y / be.where(is0, one, x)), None, None
+        safe = where(is0, 1.0, x)
+        others = Prod.apply(safe, axes, True)
+        n0 = is0.sum(dim=axes, keepdim=True)
+        at0 = where(n0 == 1, others, 0.0)
+        return g * where(is0, at0.broadcast_to(shape), y / safe), None, None
 
 
 def prod(x, axis=None, keepdims=False):
@@ -114,18 +122,18 @@ class Norm2(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdims):
         be = x.backend
-        y = be.unary("sqrt", be.reduce("sum", x.array * x.array, axes, keepdims))
-        ctx.x, ctx.y, ctx.axes, ctx.keepdims = x.array, y, axes, keepdims
+        y = be.unary("sqrt", be.reduce("sum", be.binary("mul", x.array, x.array), axes, keepdims))
+        ctx.save_for_backward(x, y)
+        ctx.axes, ctx.keepdims = axes, keepdims
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        be, x = gy.backend, ctx.x
-        y = _expand_back(be, ctx.y, x.shape, ctx.axes, ctx.keepdims)
-        g = _expand_back(be, gy.array, x.shape, ctx.axes, ctx.keepdims)
+        x, y = ctx.saved_tensors
+        y = _expand_back(y, x.shape, ctx.axes, ctx.keepdims)
+        g = _expand_back(gy, x.shape, ctx.axes, ctx.keepdims)
         nz = y != 0
-        return be.where(nz, g * x / be.where(nz, y, be.full((), 1, y.dtype)),
-                        be.zeros((), x.dtype)), None, None
+        return where(nz, g * x / where(nz, y, 1.0), 0.0), None, None
 
 
 def norm2(x, axis=None, keepdims=False):
@@ -141,17 +149,17 @@ class MinMax(Function):
     def forward(ctx, x, op, axes, keepdims):
         be = x.backend
         y = be.reduce(op, x.array, axes, keepdims)
-        ctx.x, ctx.y, ctx.axes, ctx.keepdims = x.array, y, axes, keepdims
+        ctx.save_for_backward(x, y)
+        ctx.axes, ctx.keepdims = axes, keepdims
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        be, shape = gy.backend, ctx.x.shape
-        y = _expand_back(be, ctx.y, shape, ctx.axes, ctx.keepdims)
-        mask = (ctx.x == y).astype(gy.dtype)
-        count = be.reduce("sum", mask, ctx.axes, True)
-        g = _expand_back(be, gy.array, shape, ctx.axes, ctx.keepdims)
-        return g * mask / count, None, None, None
+        x, y = ctx.saved_tensors
+        shape = x.shape
+        mask = (x == _expand_back(y, shape, ctx.axes, ctx.keepdims).detach()).to(gy.dtype)
+        count = mask.sum(dim=ctx.axes, keepdim=True)
+        return _expand_back(gy, shape, ctx.axes, ctx.keepdims) * (mask / count), None, None, None
 
 
 def _check_empty(op, x, axes):
@@ -227,9 +235,9 @@ class CumSum(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        be, a = gy.backend, ctx.axis
+        a = ctx.axis
         rev = (slice(None),) * a + (slice(None, None, -1),)
-        return be.cumsum(gy.array[rev], a)[rev], None
+        return CumSum.apply(gy[rev], a)[rev], None
 
 
 def cumsum(x, axis):

@@ -59,11 +59,39 @@ class Gather(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        be, g = gy.backend, gy.array
+        g = gy
         lead = gy.ndim - len(ctx.maps)
         for i, m in enumerate(ctx.maps):   # the leading axes first: they shrink g cheaply
-            g = be.index_add_axis(g, m, lead + i, ctx.shape[lead + i])
+            g = IndexAddAxis.apply(g, m, lead + i, ctx.shape[lead + i])
         return g, None
+
+
+class IndexAddAxis(Function):
+    """Zeros with ``size`` along ``axis`` where ``g``'s slice j is added at index[j]
+    (repeats accumulate): the backward of taking ``index`` along ``axis``, and the
+    adjoint of TakeAxis, which is its backward."""
+
+    @staticmethod
+    def forward(ctx, g, index, axis, size):
+        ctx.index, ctx.axis = index, axis
+        return g.backend.index_add_axis(g.array, index, axis, size)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return TakeAxis.apply(gg, ctx.index, ctx.axis), None, None, None
+
+
+class TakeAxis(Function):
+    """``x`` at the 1-D ``index`` along ``axis`` (backward: IndexAddAxis)."""
+
+    @staticmethod
+    def forward(ctx, x, index, axis):
+        ctx.index, ctx.axis, ctx.size = index, axis, x.shape[axis]
+        return x.backend.getitem(x.array, _axis_index(axis, index))
+
+    @staticmethod
+    def backward(ctx, gg):
+        return IndexAddAxis.apply(gg, ctx.index, ctx.axis, ctx.size), None, None
 
 
 class LinearResample(Function):
@@ -90,16 +118,14 @@ class LinearResample(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        be, g, nd, k = gy.backend, gy.array, gy.ndim, len(ctx.taps)
+        be, g, nd, k = gy.backend, gy, gy.ndim, len(ctx.taps)
         for i in range(k):
             lo, hi, wlo, whi = ctx.taps[i]
             axis = nd - k + i
             bshape = (-1,) + (1,) * (nd - 1 - axis)
-            g = be.binary("add",
-                          be.index_add_axis(be.binary("mul", g, be.reshape(wlo, bshape)), lo, axis,
-                                            ctx.sizes[i]),
-                          be.index_add_axis(be.binary("mul", g, be.reshape(whi, bshape)), hi, axis,
-                                            ctx.sizes[i]))
+            wlo, whi = (Tensor._make(be.reshape(w, bshape), be) for w in (wlo, whi))
+            g = IndexAddAxis.apply(g * wlo, lo, axis, ctx.sizes[i]) + \
+                IndexAddAxis.apply(g * whi, hi, axis, ctx.sizes[i])
         return g, None
 
 

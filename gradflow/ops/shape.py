@@ -31,7 +31,7 @@ class Reshape(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return gy.backend.reshape(gy.array, ctx.shape), None
+        return Reshape.apply(gy, ctx.shape), None
 
 
 def reshape(x, shape):
@@ -79,8 +79,8 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        inv = tuple(int(i) for i in numpy.argsort(ctx.axes))
-        return gy.backend.transpose(gy.array, inv), None
+        inv = tuple(sorted(range(len(ctx.axes)), key=ctx.axes.__getitem__))
+        return Permute.apply(gy, inv), None
 
 
 def permute(x, dims):
@@ -152,13 +152,14 @@ class SetItem(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        be, g = gy.backend, gy.array
+        be = gy.backend
         gx = gv = None
-        if ctx.needs_input_grad[0]:
-            gx = be.copy(g)
-            be.setitem_(gx, ctx.index, 0)
+        if ctx.needs_input_grad[0]:  # the overwritten region gets no gradient
+            keep = be.full(gy.shape, True, "bool")
+            be.setitem_(keep, ctx.index, False)
+            gx = gy * Tensor._make(be.astype(keep, gy.dtype), be)
         if ctx.needs_input_grad[2]:
-            gv = be.getitem(g, ctx.index)
+            gv = GetItem.apply(gy, ctx.index)
         return gx, None, gv
 
 
@@ -197,18 +198,32 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, x, index, unique=False):
-        ctx.shape, ctx.index, ctx.dtype, ctx.unique = x.shape, index, x.dtype, unique
+        ctx.shape, ctx.index, ctx.unique = x.shape, index, unique
         return x.backend.getitem(x.array, index)
 
     @staticmethod
     def backward(ctx, gy):
-        be = gy.backend
-        if ctx.unique or _is_basic(ctx.index):  # no repeats: a plain assignment
-            out = be.zeros(ctx.shape, ctx.dtype)
-            be.setitem_(out, ctx.index, gy.array)
-            return out, None, None
-        # index_add accumulates repeated fancy indices (x[[0, 0]] -> grad 2)
-        return be.index_add(ctx.shape, ctx.index, gy.array, ctx.dtype), None, None
+        return IndexInto.apply(gy, ctx.shape, ctx.index, ctx.unique), None, None
+
+
+class IndexInto(Function):
+    """Zeros of ``shape`` with ``g`` added at ``index``: the backward of ``x[index]``.
+    Repeated fancy indices accumulate (``x[[0, 0]]`` -> gradient 2); ``unique`` (or a
+    basic index) makes it a plain assignment. Its own backward is ``g[index]``."""
+
+    @staticmethod
+    def forward(ctx, g, shape, index, unique=False):
+        be = g.backend
+        ctx.index, ctx.unique = index, unique
+        if unique or _is_basic(index):
+            out = be.zeros(shape, g.dtype)
+            be.setitem_(out, index, g.array)
+            return out
+        return be.index_add(shape, index, g.array, g.dtype)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return GetItem.apply(gg, ctx.index, ctx.unique), None, None, None
 
 
 def _is_basic(index):
@@ -240,7 +255,7 @@ class Concat(Function):
         for i, n in enumerate(ctx.sizes):
             sl = [slice(None)] * gy.ndim
             sl[ctx.axis] = slice(start, start + n)
-            outs.append(gy.array[tuple(sl)] if ctx.needs_input_grad[i + 1] else None)
+            outs.append(GetItem.apply(gy, tuple(sl)) if ctx.needs_input_grad[i + 1] else None)
             start += n
         return tuple(outs)
 
@@ -319,7 +334,7 @@ class ToBackend(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return ctx.source.asarray(gy.backend.to_numpy(gy.array)), None
+        return ToBackend.apply(gy, ctx.source), None
 
 
 # ---------------------------------------------------------------------------
@@ -462,17 +477,17 @@ class Scatter(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        be, g = gy.backend, gy.array
+        be = gy.backend
         gx = gs = None
         if ctx.needs_input_grad[0]:
             if ctx.add:
-                gx = g
-            else:
-                gx = be.copy(g)
-                be.setitem_(gx, ctx.grids, 0)
+                gx = gy
+            else:  # overwritten positions get no gradient
+                keep = be.full(gy.shape, True, "bool")
+                be.setitem_(keep, ctx.grids, False)
+                gx = gy * Tensor._make(be.astype(keep, gy.dtype), be)
         if ctx.needs_input_grad[1]:
-            gs = be.zeros(ctx.src_shape, g.dtype)
-            be.setitem_(gs, ctx.region, be.getitem(g, ctx.grids))
+            gs = IndexInto.apply(GetItem.apply(gy, ctx.grids), ctx.src_shape, ctx.region, True)
         return gx, gs, None, None, None
 
 

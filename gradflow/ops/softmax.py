@@ -11,13 +11,14 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         y = x.backend.log_softmax(x.array, axis)
-        ctx.y, ctx.axis = y, axis
+        ctx.save_for_backward(y)
+        ctx.axis = axis
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        be, g = gy.backend, gy.array
-        return g - be.unary("exp", ctx.y) * be.reduce("sum", g, ctx.axis, True), None
+        y, = ctx.saved_tensors
+        return gy - y.exp() * gy.sum(dim=ctx.axis, keepdim=True), None
 
 
 class Softmax(Function):
@@ -26,13 +27,14 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         y = x.backend.softmax(x.array, axis)
-        ctx.y, ctx.axis = y, axis
+        ctx.save_for_backward(y)
+        ctx.axis = axis
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        be, g, y = gy.backend, gy.array, ctx.y
-        return y * (g - be.reduce("sum", g * y, ctx.axis, True)), None
+        y, = ctx.saved_tensors
+        return y * (gy - (gy * y).sum(dim=ctx.axis, keepdim=True)), None
 
 
 def _float(x, op):

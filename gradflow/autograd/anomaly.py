@@ -1,0 +1,76 @@
+"""Anomaly mode: stop at the first op whose forward output or backward gradient
+holds NaN/Inf, and say where in the user's code that op was created."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from .grad_mode import _mode
+
+
+class AnomalyError(RuntimeError):
+    """A NaN/Inf appeared in an op's forward output or backward gradient."""
+
+
+def is_anomaly_enabled() -> bool:
+    return getattr(_mode, "anomaly", False)
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """``with gradflow.autograd.detect_anomaly():`` (or as a decorator) -- raise
+    :class:`AnomalyError` at the first op whose forward output or backward gradient
+    holds NaN/Inf, naming the op, its input shapes and the user's ``file:line``
+    where the op was created (ops recorded outside the block say so instead).
+
+    Slower: every op checks its result and records its creating stack frame.
+    Inside the block the backend's floating-point warnings from gradflow's own
+    kernels are silenced: the AnomalyError replaces them. Thread-local and nestable."""
+
+    def __init__(self, mode: bool = True):
+        self.mode = bool(mode)
+        self._prev = []
+
+    def __enter__(self):
+        self._prev.append(is_anomaly_enabled())
+        _mode.anomaly = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _mode.anomaly = self._prev.pop()
+        return False
+
+
+set_detect_anomaly = detect_anomaly
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_frame() -> str:
+    """The innermost stack frame outside the gradflow package, as 'file:line in fn'."""
+    f = sys._getframe(1)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not os.path.abspath(fn).startswith(_PKG_DIR):
+            return f"{fn}:{f.f_lineno} in {f.f_code.co_name}"
+        f = f.f_back
+    return "<unknown>"
+
+
+def check_finite(node, arr, what):
+    """Raise :class:`AnomalyError` if the backend array ``arr`` (``node``'s forward
+    output or a gradient it produced) holds NaN or Inf."""
+    if getattr(arr, "dtype", None) is None or arr.dtype.kind not in "fc":
+        return
+    be = node.backend
+    if bool(be.reduce("all", be.classify("isfinite", arr), None, False)):
+        return
+    n_nan = int(be.reduce("sum", be.classify("isnan", arr), None, False))
+    bad = f"{n_nan} NaN" if n_nan else "Inf"
+    shapes = ", ".join(str(s) for s in node.input_shapes if s is not None) or "none"
+    where = (f"the op was created at {node.created_at}" if node.created_at is not None else
+             "the op was created outside detect_anomaly(); run the forward pass inside the "
+             "block to see where")
+    raise AnomalyError(
+        f"detect_anomaly: {node.name} produced {bad} in its {what} of shape "
+        f"{tuple(arr.shape)} (input shapes {shapes}); {where}")
