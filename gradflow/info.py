@@ -1,5 +1,8 @@
 """``gradflow info``: which backends run here, and the facts each reports
-(versions, threading layer, thread count, compile cache, GPU memory)."""
+(versions, threading layer, thread count, compile cache, GPU memory), and which one
+is the default. An invalid ``$GRADFLOW_BACKEND`` (unknown, or not available here) is
+reported after the rest and makes the exit status 2, as every other command refuses
+to run with it."""
 from __future__ import annotations
 
 import json
@@ -20,7 +23,21 @@ def collect() -> dict:
             info = {"error": f"{type(e).__name__}: {e}"}
         info["available"] = True
         out["backends"][name] = info
+    out["default_backend"] = default_backend()
     return out
+
+
+def default_backend() -> dict:
+    """``{"name", "source"}`` of the backend new tensors use, or ``{"error"}`` when
+    ``$GRADFLOW_BACKEND`` names one that cannot be used."""
+    from .cli import CommandError, check_backend, env_backend
+    env = env_backend()
+    if env is None:
+        return {"name": "numpy", "source": "$GRADFLOW_BACKEND is not set"}
+    try:
+        return {"name": check_backend(env, "GRADFLOW_BACKEND"), "source": f"$GRADFLOW_BACKEND={env}"}
+    except CommandError as e:
+        return {"error": str(e)}
 
 
 def add_arguments(p):
@@ -28,10 +45,19 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from .cli import CommandError
     data = collect()
+    default = data["default_backend"]
     if args.json:
         print(json.dumps(data, indent=2, default=str))
-        return 0
+    else:
+        _print(data)
+    if "error" in default:
+        raise CommandError(default["error"])
+    return 0
+
+
+def _print(data):
     print(f"python {data['python']} on {data['platform']}")
     for name, info in data["backends"].items():
         if not info.pop("available"):
@@ -41,4 +67,6 @@ def run(args) -> int:
         for k, v in info.items():
             if k != "name":
                 print(f"         {k}: {v}")
-    return 0
+    default = data["default_backend"]
+    if "name" in default:
+        print(f"default backend: {default['name']} ({default['source']})")

@@ -9,7 +9,6 @@ import pytest
 
 import gradflow as gf
 from gradflow import cli, train
-from gradflow.serialization import CheckpointError
 
 
 def _run(argv):
@@ -31,7 +30,10 @@ def test_short_run_writes_outputs(tmp_path, capsys):
     png = (out / "training.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     ck = gf.load(out / "model.npz")
-    assert set(ck) == {"model", "optimizer", "epoch", "metrics", "config"} and ck["epoch"] == 2
+    assert set(ck) == {"model", "optimizer", "epoch", "step", "partial", "metrics", "config"}
+    assert (ck["epoch"], ck["step"]) == (2, 0) and ck["config"]["backend"] == m["backend"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.npz", "last.npz", "metrics.json",
+                                                     "model.npz", "training.png"]
     model = train.load_model(out / "model.npz")
     assert not model.training
     x = gf.randn(3, 1, 28, 28)
@@ -53,45 +55,131 @@ def test_splits_are_disjoint_and_standardised_on_train():
 
 
 def test_interrupt_saves_checkpoint_and_resume_continues(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "run"
+    """Ctrl-C in the second epoch (at a batch boundary) saves OUT/last.npz at that very
+    batch; --resume OUT continues from it and reproduces the uninterrupted run."""
+    import signal
+    base, out = tmp_path / "base", tmp_path / "run"
+    args = ["--model", "mlp", "--epochs", "3", "--limit", "200", "--seed", "3"]
+    assert _run(args + ["--out", str(base)]) == 0
     real = train.train_one_epoch
     calls = {"n": 0}
 
-    def flaky(model, loader, optimizer, progress=None, check_stop=None):
+    def ctrl_c_in_epoch_2(model, loader, optimizer, progress=None, after_step=None, stats=None):
         calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(model, loader, optimizer, progress, check_stop)
 
-    monkeypatch.setattr(train, "train_one_epoch", flaky)
-    args = ["--model", "mlp", "--epochs", "3", "--limit", "200", "--seed", "3", "--out", str(out)]
-    assert _run(args) == 130
+        def step_then_signal():
+            if calls["n"] == 2 and stats["total"] == 64:   # two batches into epoch 2
+                signal.raise_signal(signal.SIGINT)
+            after_step()
+        return real(model, loader, optimizer, progress, step_then_signal, stats)
+
+    monkeypatch.setattr(train, "train_one_epoch", ctrl_c_in_epoch_2)
+    assert _run(args + ["--out", str(out)]) == 130
     text = capsys.readouterr().out
-    assert "interrupted" in text and "--resume" in text
-    ck = gf.load(out / "interrupted.npz")
-    assert ck["epoch"] == 1 and len(ck["metrics"]) == 1
+    assert "interrupted by Ctrl-C" in text and f"--resume {out}" in text
+    ck = gf.load(out / "last.npz")
+    assert (ck["epoch"], ck["step"]) == (1, 2) and len(ck["metrics"]) == 1
+    assert ck["partial"]["total"] == 64
     assert ck["optimizer"]["state"]  # momentum buffers are in the checkpoint
+    assert ck["config"]["backend"] == gf.current_backend().name
+    assert gf.load(out / "best.npz")["epoch"] == 1
     assert not (out / "model.npz").exists()
     monkeypatch.setattr(train, "train_one_epoch", real)
-    assert _run(["--resume", str(out / "interrupted.npz"), "--out", str(out)]) == 0
+    assert _run(["--resume", str(out)]) == 0
+    assert "after epoch 1 and 2 of 7 batches" in capsys.readouterr().out
     m = json.loads((out / "metrics.json").read_text())
-    assert [e["epoch"] for e in m["epochs"]] == [1, 2, 3]
+    want = json.loads((base / "metrics.json").read_text())
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(m["epochs"]) == strip(want["epochs"]) and m["complete"]
     assert m["config"]["seed"] == 3 and m["config"]["limit"] == 200
-    # asking for a different model than the checkpoint's is refused
-    assert _run(["--resume", str(out / "model.npz"), "--model", "lenet5", "--out", str(out)]) == 2
+    wa, wb = gf.load(out / "model.npz")["model"], gf.load(base / "model.npz")["model"]
+    assert all(np.array_equal(wa[k].numpy(), wb[k].numpy()) for k in wb)
+    # asking for a different model than the checkpoint's is refused, naming the flag
+    assert _run(["--resume", str(out / "model.npz"), "--model", "lenet5"]) == 2
+    assert "--model lenet5 differs from the checkpoint's 'mlp'" in capsys.readouterr().err
 
 
-def test_bad_inputs(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("GRADFLOW_DATA", raising=False)
-    assert _run(["--dataset", "mnist", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
-    assert "not found" in capsys.readouterr().err
-    assert _run(["--epochs", "0", "--out", str(tmp_path / "o")]) == 2
-    (tmp_path / "junk.npz").write_bytes(b"junk")
-    with pytest.raises(CheckpointError):
-        _run(["--resume", str(tmp_path / "junk.npz"), "--out", str(tmp_path / "o")])
-    with pytest.raises(SystemExit):
-        _run(["--model", "resnet"])
+def test_ctrl_c_during_the_last_evaluation_is_not_ignored(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    real = train.evaluate
+    calls = {"n": 0}
+
+    def evaluate(model, loader, check_stop=None):
+        calls["n"] += 1
+        if calls["n"] == 3:  # epoch 2 of 2: the validation pass
+            import signal
+            signal.raise_signal(signal.SIGINT)
+        return real(model, loader, check_stop)
+
+    monkeypatch.setattr(train, "evaluate", evaluate)
+    assert _run(["--model", "mlp", "--epochs", "2", "--limit", "100", "--out", str(out)]) == 130
+    ck = gf.load(out / "last.npz")
+    assert (ck["epoch"], ck["step"]) == (1, 4)  # epoch 2 trained, its evaluation pending
+    assert not (out / "model.npz").exists()
+    monkeypatch.setattr(train, "evaluate", real)
+    assert _run(["--resume", str(out)]) == 0
+    assert gf.load(out / "model.npz")["epoch"] == 2
+    assert [e["epoch"] for e in json.loads((out / "metrics.json").read_text())["epochs"]] == [1, 2]
+
+
+def test_second_ctrl_c_during_a_save_waits_for_the_rename(tmp_path, monkeypatch, capsys):
+    """Two SIGINTs while last.npz is being written: the save completes, then the run
+    stops with 130 and the checkpoint on disk is whole."""
+    import signal
+    from gradflow import serialization
+    out = tmp_path / "run"
+    real = serialization.save
+    calls = {"n": 0}
+
+    def save(obj, path, metadata=None):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+        return real(obj, path, metadata=metadata)
+
+    monkeypatch.setattr(serialization, "save", save)
+    assert _run(["--model", "mlp", "--epochs", "3", "--limit", "100", "--out", str(out)]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+    ck = gf.load(out / "last.npz")
+    assert (ck["epoch"], ck["step"]) == (1, 0)
+    assert sorted(p.name for p in out.iterdir()) == ["best.npz", "last.npz", "metrics.json"]
+
+
+def test_diverged_run_exits_nonzero_without_a_model(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["--model", "mlp", "--epochs", "2", "--limit", "100", "--lr", "1e9",
+                 "--out", str(out)]) == train.DIVERGED
+    err = capsys.readouterr().err
+    assert "the loss diverged" in err and "--lr" in err
+    assert not (out / "model.npz").exists() and not (out / "last.npz").exists()
+
+
+def test_fresh_run_replaces_a_previous_runs_checkpoints(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["--model", "mlp", "--epochs", "2", "--limit", "64", "--out", str(out)]) == 0
+    assert _run(["--model", "mlp", "--epochs", "1", "--limit", "64", "--out", str(out)]) == 0
+    assert "replacing the previous run's files" in capsys.readouterr().out
+    assert gf.load(out / "last.npz")["epoch"] == 1  # not the earlier run's epoch 2
+
+
+def test_resume_picks_the_newest_complete_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["--model", "mlp", "--epochs", "2", "--limit", "64", "--out", str(out)]) == 0
+    assert train.find_checkpoint(str(out)) == str(out / "last.npz")
+    # a truncated last.npz (a new file: model/best/last share one inode via hard links)
+    (out / "cut").write_bytes((out / "last.npz").read_bytes()[:500])
+    (out / "cut").replace(out / "last.npz")
+    assert train.find_checkpoint(str(out)) == str(out / "model.npz")
+    assert "skipping" in capsys.readouterr().err
+
+
+def test_checkpoint_every_saves_mid_epoch(tmp_path):
+    out = tmp_path / "run"
+    assert _run(["--model", "mlp", "--epochs", "1", "--limit", "160", "--batch-size", "32",
+                 "--checkpoint-every", "2", "--out", str(out)]) == 0
+    ck = gf.load(out / "last.npz")
+    assert (ck["epoch"], ck["step"]) == (1, 0) and ck["config"]["checkpoint_every"] == 2
 
 
 def test_cosine_schedule():
@@ -146,17 +234,30 @@ def test_other_datasets_from_files(tmp_path, dataset, model, monkeypatch):
                                                          m["config"]["image_size"])).shape == (1, 10)
 
 
-def test_ctrl_c_is_deferred_to_a_batch_boundary():
-    """SIGINT only sets a flag; check() raises at the next safe point; a second
-    Ctrl-C interrupts at once; the previous handler comes back afterwards."""
+def test_interrupts_defer_signals_to_safe_points():
+    """SIGINT only sets a flag; check() raises at the next safe point; a second one
+    interrupts at once; inside critical() none raises until the block ends; the
+    previous handler comes back afterwards."""
     import signal
+    from gradflow.utils.signals import Interrupts
     before = signal.getsignal(signal.SIGINT)
-    with train.StopOnCtrlC() as stop:
-        stop.check()                      # nothing requested: no-op
+    with Interrupts() as guard:
+        guard.deferred = True
+        guard.check()                      # nothing requested: no-op
         signal.raise_signal(signal.SIGINT)
-        assert stop.requested
+        assert guard.requested and guard.exit_status == 130
         with pytest.raises(KeyboardInterrupt):
-            stop.check()
+            guard.check()
+        assert guard.safe
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)   # the second Ctrl-C is immediate
+        assert not guard.safe
+    with Interrupts() as guard:
+        done = []
+        with pytest.raises(KeyboardInterrupt):
+            with guard.critical():
+                for _ in range(3):
+                    signal.raise_signal(signal.SIGINT)
+                done.append(True)                # the block runs to its end
+        assert done and guard.count == 3
     assert signal.getsignal(signal.SIGINT) is before
