@@ -2,7 +2,8 @@
 backend (numba where available, else numpy), ``"cuda"`` the cupy backend."""
 from __future__ import annotations
 
-from .backends import Backend, default_cpu_backend, get_backend, unavailable_reason
+from . import backends as _backends
+from .backends import Backend, default_backend_for, get_backend, unavailable_reason
 
 
 class device:
@@ -15,11 +16,13 @@ class device:
         if ":" in spec:
             spec, idx = spec.split(":", 1)
             index = int(idx)
-        self.type = {"numpy": "cpu", "numba": "cpu", "cupy": "cuda", "gpu": "cuda"}.get(spec, spec)
-        self.backend_name = spec if spec in ("numpy", "numba", "cupy") else None
-        if self.type not in ("cpu", "cuda"):
-            raise ValueError(f"device: unknown device {spec!r}; valid: 'cpu', 'cuda', or a backend "
-                             f"name (numpy, numba, cupy)")
+        named = _backends.is_backend_name(spec)  # a backend name: that backend's device
+        self.type = _backends.device_type_of(spec) if named else spec
+        self.backend_name = _backends._canonical(spec) if named else None
+        if self.type not in _backends.device_types():
+            raise ValueError(f"device: unknown device {spec!r}; valid: "
+                             f"{', '.join(repr(t) for t in _backends.device_types())}, or a "
+                             f"backend name ({', '.join(_backends.registered_backends())})")
         if self.type == "cuda" and index not in (None, 0):
             raise ValueError(f"device: only cuda:0 is supported, got cuda:{index}")
         self.index = index
@@ -44,18 +47,23 @@ class device:
         """Backend for a backend name, a Backend, a device or a device string."""
         if isinstance(spec, Backend):
             return spec
-        if isinstance(spec, str) and spec.split(":")[0] in ("numpy", "numba", "cupy"):
+        if isinstance(spec, str) and _backends.is_backend_name(spec.split(":")[0]):
             return get_backend(spec.split(":")[0])
         d = spec if isinstance(spec, device) else device(spec)
         if d.backend_name:
             return get_backend(d.backend_name)
-        return get_backend("cupy" if d.type == "cuda" else _cpu_name())
+        return get_backend(_default_name(d.type))
 
 
-def _cpu_name():
-    from . import backends
-    cur = backends._env_default()
-    return cur if cur in ("numpy", "numba") else default_cpu_backend()
+def _default_name(device_type):
+    """The backend a device type means: the process default when it runs on that
+    device (GRADFLOW_BACKEND=numpy keeps "cpu" on numpy), else the preferred one."""
+    cur = _backends._env_default()
+    return cur if _backends.device_type_of(cur) == device_type else default_backend_for(device_type)
+
+
+def _cuda_name():
+    return default_backend_for("cuda")
 
 
 class _Cuda:
@@ -63,7 +71,7 @@ class _Cuda:
 
     @staticmethod
     def is_available() -> bool:
-        return unavailable_reason("cupy") is None
+        return unavailable_reason(_cuda_name()) is None
 
     @staticmethod
     def device_count() -> int:
@@ -72,12 +80,12 @@ class _Cuda:
     @staticmethod
     def synchronize():
         if _Cuda.is_available():
-            get_backend("cupy").synchronize()
+            get_backend(_cuda_name()).synchronize()
 
     @staticmethod
     def manual_seed(seed):
         if _Cuda.is_available():
-            get_backend("cupy").seed(seed)
+            get_backend(_cuda_name()).seed(seed)
 
     manual_seed_all = manual_seed
 

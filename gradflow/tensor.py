@@ -16,7 +16,7 @@ import numpy
 
 from . import autograd as _autograd, dtypes
 from .autograd import backward as _backward, is_grad_enabled
-from .backends import Backend, current_backend, get_backend
+from .backends import Backend, current_backend, device_types, get_backend, is_backend_name
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
@@ -134,7 +134,8 @@ def _axis(dim, axis, name="dim"):
 
 def _is_dtype_name(s):
     """True for dtype spellings ("float64", "int64", "float"), False for device/backend names."""
-    if s.split(":")[0].lower() in ("cpu", "cuda", "gpu", "numpy", "numba", "cupy"):
+    head = s.split(":")[0].lower()
+    if head in device_types() or is_backend_name(head):
         return False
     try:
         numpy.dtype(s)
@@ -475,7 +476,7 @@ class Tensor:
         return self if self.backend.device_type == "cpu" else self.to(default_cpu_backend())
 
     def cuda(self):
-        return self.to("cupy")
+        return self.to("cuda")
 
     def float(self):
         return self.to(dtypes.float32)

@@ -16,13 +16,55 @@ import threading
 
 from .base import Backend, BackendUnavailable
 
-# name -> (module, class)
+# name -> (module, class, device type, preference among that device's backends)
 _REGISTRY = {
-    "numpy": ("gradflow.backends.numpy_backend", "NumpyBackend"),
-    "numba": ("gradflow.backends.numba_backend", "NumbaBackend"),
-    "cupy": ("gradflow.backends.cupy_backend", "CupyBackend"),
+    "numpy": ("gradflow.backends.numpy_backend", "NumpyBackend", "cpu", 0),
+    "numba": ("gradflow.backends.numba_backend", "NumbaBackend", "cpu", 1),
+    "cupy": ("gradflow.backends.cupy_backend", "CupyBackend", "cuda", 0),
 }
-_ALIASES = {"cuda": "cupy", "gpu": "cupy"}
+_ALIASES = {"gpu": "cupy"}
+
+
+def register_backend(name: str, module: str, cls: str, device_type: str = "cpu",
+                     preference: int = -1) -> None:
+    """Register a backend: ``module.cls`` (imported on first use) named ``name``, running
+    on ``device_type`` (``"cpu"``, ``"cuda"`` or a new kind). ``preference`` orders the
+    backends of one device type when ``gradflow.device(type)`` picks one (highest
+    available wins); the default -1 never displaces a built-in."""
+    if not isinstance(name, str) or not name.isidentifier() or name in _ALIASES or \
+            name in device_types():
+        raise ValueError(f"register_backend: {name!r} is not a valid new backend name (an "
+                         f"identifier that is not a device type or alias)")
+    _REGISTRY[name.lower()] = (module, cls, device_type, preference)
+
+
+def device_types() -> list[str]:
+    """The device types the registered backends run on (``["cpu", "cuda"]``)."""
+    return list(dict.fromkeys(entry[2] for entry in _REGISTRY.values()))
+
+
+def device_type_of(name: str) -> str:
+    """The device type of the backend ``name`` (without importing it)."""
+    return _REGISTRY[_canonical(name)][2]
+
+
+def is_backend_name(name) -> bool:
+    """True for a registered backend name or alias (``"numba"``, ``"gpu"``)."""
+    return isinstance(name, str) and _ALIASES.get(name.lower(), name.lower()) in _REGISTRY
+
+
+def default_backend_for(device_type: str) -> str:
+    """The backend ``gradflow.device(device_type)`` means: among the available backends
+    of that type, the preferred one (``"cpu"``: numba where it runs, else numpy)."""
+    ranked = sorted((entry[3], -i, n) for i, (n, entry) in enumerate(_REGISTRY.items())
+                    if entry[2] == device_type)
+    for _, _, n in reversed(ranked):
+        if unavailable_reason(n) is None:
+            return n
+    if not ranked:
+        raise ValueError(f"device: unknown device type {device_type!r}; valid: "
+                         f"{', '.join(device_types())}")
+    return ranked[-1][2]  # none runs here: the preferred one, whose error says why
 
 _instances: dict[str, Backend] = {}
 _lock = threading.Lock()
@@ -47,13 +89,15 @@ def _canonical(name: str) -> str:
         raise TypeError(f"backend: expected a backend name (str), got {type(name).__name__}")
     key = _ALIASES.get(name.lower(), name.lower())
     if key not in _REGISTRY:
+        if key == "cuda":  # a device type names its preferred backend ("cuda" -> cupy)
+            return default_backend_for(key)
         raise ValueError(f"backend: unknown backend {name!r}; valid names are "
                          f"{', '.join(sorted(_REGISTRY))}")
     return key
 
 
 def _backend_class(name: str):
-    mod, cls = _REGISTRY[name]
+    mod, cls = _REGISTRY[name][:2]
     return getattr(importlib.import_module(mod), cls)
 
 
@@ -126,9 +170,10 @@ def backend(name: str):
 
 def default_cpu_backend() -> str:
     """What ``device("cpu")`` means: numba where it runs, else numpy."""
-    return "numba" if unavailable_reason("numba") is None else "numpy"
+    return default_backend_for("cpu")
 
 
 __all__ = ["Backend", "BackendUnavailable", "available_backends", "registered_backends",
            "get_backend", "current_backend", "set_backend", "backend", "unavailable_reason",
-           "default_cpu_backend"]
+           "default_cpu_backend", "default_backend_for", "register_backend", "device_types",
+           "device_type_of", "is_backend_name"]

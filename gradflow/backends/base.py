@@ -14,9 +14,13 @@ Conventions used by every method below:
   (the frontend normalises ints to pairs before calling);
 * methods ending in ``_`` update their first argument(s) in place.
 
-Only the core methods are abstract. The fused neural-net kernels have
-xp-generic defaults in :class:`gradflow.backends.numpy_backend.NumpyBackend`,
-which the Numba and CuPy backends subclass and override where they are faster.
+Every method that code above ``backends/`` calls is declared here: this class is
+the whole contract. Abstract methods must be implemented (instantiating a
+subclass that lacks one raises ``TypeError`` naming it); the few concrete ones
+(``errstate``, ``synchronize``, ``memory_info``, ``info``) have documented
+defaults. :class:`gradflow.backends.numpy_backend.NumpyBackend` implements all of
+it against its array namespace ``xp``, so a new backend usually subclasses it and
+overrides only what it makes faster (the Numba and CuPy backends do).
 """
 from __future__ import annotations
 
@@ -163,6 +167,117 @@ class Backend(ABC):
     @abstractmethod
     def matmul(self, a, b):
         """``a @ b``; 2-D or batched with broadcast batch dims."""
+
+    @abstractmethod
+    def einsum(self, spec: str, *arrays):
+        """NumPy's ``einsum`` with an explicit ``->`` output (no ellipsis, letters only)."""
+
+    # -- sorting, scans, inspection -------------------------------------------------
+    @abstractmethod
+    def argsort(self, a, axis, descending=False):
+        """Stable argsort along ``axis`` (int64); ties keep their order either way."""
+
+    @abstractmethod
+    def cumsum(self, a, axis): ...
+
+    @abstractmethod
+    def classify(self, op: str, a):
+        """``op`` in isnan isinf isfinite: a bool array."""
+
+    @abstractmethod
+    def strides(self, a):
+        """Strides in elements (not bytes), as PyTorch's ``stride()``."""
+
+    @abstractmethod
+    def is_contiguous(self, a) -> bool: ...
+
+    @abstractmethod
+    def data_ptr(self, a) -> int: ...
+
+    @abstractmethod
+    def storage_offset(self, a) -> int:
+        """Elements between the start of ``a``'s base storage and its first element."""
+
+    @abstractmethod
+    def index_add_axis(self, g, index, axis, size):
+        """Zeros with ``size`` along ``axis`` (else ``g``'s shape) where slice j of ``g``
+        is added at ``index[j]``: the backward of taking a 1-D index along an axis."""
+
+    # -- fused neural-net kernels (NCHW; pairs are (h, w)) -----------------------------
+    @abstractmethod
+    def im2col(self, x, kernel, stride, padding, dilation):
+        """(N, C, kH, kW, OH, OW) patches of ``x`` (a view where the backend can)."""
+
+    @abstractmethod
+    def col2im(self, cols, x_shape, kernel, stride, padding, dilation):
+        """The adjoint of :meth:`im2col`: patches summed back into ``x_shape``."""
+
+    @abstractmethod
+    def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
+        """y (N, C_out, OH, OW) = x (N, C_in, H, W) * w (C_out, C_in/groups, kH, kW) + b."""
+
+    @abstractmethod
+    def conv2d_forward_saved(self, x, w, b, stride, padding, dilation, groups):
+        """``(y, saved)``: :meth:`conv2d_forward` plus whatever the weight gradient can
+        reuse (im2col columns, or None), passed back as ``conv2d_backward(saved=...)``."""
+
+    @abstractmethod
+    def conv2d_backward(self, x, w, gy, stride, padding, dilation, groups,
+                        need_dx=True, need_dw=True, need_db=True, saved=None):
+        """``(dx, dw, db)`` of :meth:`conv2d_forward` (None where not needed). For dx only
+        ``x``'s shape is used, for dw only ``w``'s: callers may pass empty arrays."""
+
+    @abstractmethod
+    def max_pool2d_forward(self, x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+        """``(y, argmax)``: window maxima (NaN wins) and each window's tap index
+        ``i * kW + j`` (any integer dtype)."""
+
+    @abstractmethod
+    def max_pool2d_backward(self, gy, argmax, x_shape, kernel, stride, padding,
+                            dilation=(1, 1), ceil_mode=False):
+        """dx of ``x_shape``: each ``gy`` added at its window's argmax."""
+
+    @abstractmethod
+    def max_pool2d_gather(self, x, argmax, kernel, stride, padding, dilation=(1, 1),
+                          ceil_mode=False):
+        """(N, C, OH, OW): ``x`` at each window's argmax tap (the adjoint of
+        :meth:`max_pool2d_backward`, for second-order gradients)."""
+
+    @abstractmethod
+    def avg_pool2d_forward(self, x, kernel, stride, padding, ceil_mode=False,
+                           count_include_pad=True): ...
+
+    @abstractmethod
+    def avg_pool2d_backward(self, gy, x_shape, kernel, stride, padding, ceil_mode=False,
+                            count_include_pad=True): ...
+
+    @abstractmethod
+    def log_softmax(self, x, axis): ...
+
+    @abstractmethod
+    def softmax(self, x, axis): ...
+
+    @abstractmethod
+    def softmax_cross_entropy_forward(self, logits, target):
+        """``(loss (N,), log_probs (N, C))`` for logits (N, C) and int targets (N,)."""
+
+    @abstractmethod
+    def softmax_cross_entropy_backward(self, logp, target, gloss):
+        """(softmax - onehot(target)) * gloss[:, None] from the saved log-probabilities
+        (``gloss`` is contiguous and may be overwritten)."""
+
+    @abstractmethod
+    def relu_backward(self, gy, y):
+        """``gy`` where ``y > 0``, else 0."""
+
+    # -- in-place optimizer updates ---------------------------------------------------
+    @abstractmethod
+    def sgd_step_(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+        """One SGD step on ``p`` (and the momentum buffer ``buf``), in place."""
+
+    @abstractmethod
+    def adam_step_(self, p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decoupled):
+        """One Adam (``decoupled``: AdamW) step on ``p``, ``m``, ``v``, in place."""
 
     # -- floating-point errors ---------------------------------------------------------
     def errstate(self):

@@ -245,7 +245,7 @@ class CupyBackend(NumpyBackend):
         return y
 
     def conv2d_backward(self, x, w, gy, stride, padding, dilation, groups,
-                        need_dx=True, need_dw=True, need_db=True):
+                        need_dx=True, need_dw=True, need_db=True, saved=None):
         xp = self.xp
         if x.dtype not in _FLOATS:
             return super().conv2d_backward(x, w, gy, stride, padding, dilation, groups,

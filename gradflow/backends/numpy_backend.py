@@ -278,7 +278,7 @@ class NumpyBackend(Backend):
         return self.conv2d_forward(x, w, b, stride, padding, dilation, groups), None
 
     def conv2d_backward(self, x, w, gy, stride, padding, dilation, groups,
-                        need_dx=True, need_dw=True, need_db=True):
+                        need_dx=True, need_dw=True, need_db=True, saved=None):
         """Gradients (dx, dw, db) of :meth:`conv2d_forward`; ``None`` where not needed."""
         xp = self.xp
         k, cg, kh, kw = w.shape

@@ -450,7 +450,7 @@ class Module:
             else self.to(default_cpu_backend())
 
     def cuda(self, device=None):
-        return self.to("cupy")
+        return self.to("cuda")
 
     def float(self):
         return self.to(dtypes.float32)

@@ -83,9 +83,8 @@ class Conv2dGradWeight(Function):
         be = x.backend
         ctx.save_for_backward(x, gy)
         ctx.geom = geom
-        extra = {} if cols is None else {"saved": cols}
         return be.conv2d_backward(x.array, be.empty(w_shape, x.dtype), gy.array, *geom,
-                                  need_dx=False, need_dw=True, need_db=False, **extra)[1]
+                                  need_dx=False, need_dw=True, need_db=False, saved=cols)[1]
 
     @staticmethod
     def backward(ctx, gg):
