@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 
@@ -251,9 +252,14 @@ def test_save_refuses_arbitrary_objects_and_leaves_target_intact(tmp_path):
     path = tmp_path / "ck.npz"
     gf.save({"w": gf.ones(3)}, path)
     before = path.read_bytes()
-    for bad in ({"w": object()}, {"f": lambda x: x}, {"a": np.array([object()], dtype=object)},
-                {("tuple", "key"): 1}):
-        with pytest.raises(TypeError):
+    class Local:
+        pass
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    for bad in ({"f": lambda x: x}, {"a": np.array([object()], dtype=object)}, {"c": Local()},
+                {"g": (i for i in range(3))}, {"lock": threading.Lock()}, [gf.ones(2), deep]):
+        with pytest.raises((TypeError, ValueError), match="save: cannot store"):
             gf.save(bad, path)
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["ck.npz"], "no temporary files left behind"
@@ -274,36 +280,193 @@ while True:
 '''
 
 
+def _start_writer_and_kill(path, delay):
+    """Run _WRITER on ``path`` until it has saved once, SIGKILL it ``delay`` s later,
+    reap it; return its (now dead) pid."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = proc.stdout.readline()           # one complete checkpoint exists
+        assert first.strip().isdigit(), proc.stderr.read()[-2000:]
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    return proc.pid
+
+
+def _check_intact(path):
+    out = gf.load(path)                              # never half-written
+    assert out["big"].shape == (4_000_000,)
+    np.testing.assert_array_equal(out["check"].numpy(), np.full(3, float(out["version"]), np.float32))
+
+
 def test_sigkill_mid_write_leaves_previous_checkpoint_intact(tmp_path):
     path = tmp_path / "ck.npz"
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     mid_write_kills = 0
     rng = np.random.default_rng(0)
     for trial in range(4):
-        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            first = proc.stdout.readline()           # one complete checkpoint exists
-            assert first.strip().isdigit(), proc.stderr.read()[-2000:]
-            time.sleep(float(rng.uniform(0.05, 0.4)))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
-            proc.stderr.close()
+        _start_writer_and_kill(path, float(rng.uniform(0.05, 0.4)))
         leftovers = [n for n in os.listdir(tmp_path) if n != "ck.npz"]
         mid_write_kills += bool(leftovers)
-        out = gf.load(path)                          # never half-written
-        v = out["version"]
-        assert out["big"].shape == (4_000_000,)
-        np.testing.assert_array_equal(out["check"].numpy(), np.full(3, float(v), np.float32))
+        _check_intact(path)
         for n in leftovers:                          # temp files are hidden dot-files
             assert n.startswith("."), leftovers
             os.unlink(tmp_path / n)
     assert mid_write_kills >= 1, "no kill landed mid-write; the test proved nothing"
+
+
+def test_temps_of_killed_saves_are_removed_by_the_next_save(tmp_path):
+    """Each SIGKILLed save leaves its full-size temp file; the next save to the same path
+    (here: the next writer process, then this one) deletes those of dead writers and
+    nothing else, so killed saves never pile up."""
+    from gradflow.serialization import _host_tag
+    path = tmp_path / "ck.npz"
+    rng = np.random.default_rng(1)
+    stale_seen, dead_pid = 0, None
+    for trial in range(10):
+        dead_pid = _start_writer_and_kill(path, float(rng.uniform(0.05, 0.4)))
+        leftovers = [n for n in os.listdir(tmp_path) if n != "ck.npz"]
+        assert len(leftovers) <= 1, f"stale temps piled up: {leftovers}"   # the writer cleaned older ones
+        assert all(n.startswith(".ck.npz.") and n.endswith(".tmp") and f"-{dead_pid}-" in n
+                   for n in leftovers), leftovers
+        _check_intact(path)
+        stale_seen += bool(leftovers)
+        if stale_seen >= 2 and leftovers:
+            break
+    assert stale_seen >= 2 and leftovers, "no kill landed mid-write; the test proved nothing"
+    host = _host_tag()
+    other_host = "otherhost" if host != "otherhost" else "otherhost2"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        keep = [f".ck.npz.{host}-{live.pid}-abcd1234.tmp",       # a writer still running
+                f".ck.npz.{host}-{os.getpid()}-abcd1234.tmp",    # this process (another thread)
+                f".ck.npz.{other_host}-{dead_pid}-abcd1234.tmp",  # another machine's
+                f".other.npz.{host}-{dead_pid}-abcd1234.tmp",    # another target's
+                "ck.npz.tmp", f".ck.npz.{host}-{dead_pid}.tmp", "notes.tmp"]   # not our names
+        for n in keep:
+            (tmp_path / n).write_bytes(b"x")
+        gf.save({"version": 99, "big": gf.zeros(4_000_000), "check": gf.full((3,), 99.0)}, path)
+        assert sorted(os.listdir(tmp_path)) == sorted(keep + ["ck.npz"])
+        assert gf.load(path)["version"] == 99
+    finally:
+        live.kill()
+        live.wait()
+
+
+# ---------------------------------------------------------------------------
+# memory: declared sizes are checked before anything is allocated or inflated
+# ---------------------------------------------------------------------------
+_BOMB_MB = 24   # inflated size of the crafted members; each crafted file is ~25 KB on disk
+
+
+def _npy_header(shape, dtype="<f4"):
+    """The .npy v1.0 header (magic, length, dict) for an array of ``shape``."""
+    text = repr({"descr": dtype, "fortran_order": False, "shape": tuple(shape)})
+    text += " " * (63 - (len(text) + 10) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode("latin1")
+
+
+def _crafted_checkpoint(path, members, root, compress=zipfile.ZIP_DEFLATED):
+    """A zip holding our header (root ``root``) and raw ``members`` {name: bytes},
+    deflated: what a decompression bomb looks like."""
+    header = json.dumps({"format": "gradflow-checkpoint", "version": 1, "root": root,
+                         "metadata": {"epoch": 7}}).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("__gradflow__.npy", _npy_header((len(header),), "|u1") + header)
+        for name, data in members.items():
+            z.writestr(name, data, compress_type=compress, compresslevel=1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bomb_path():
+    n = _BOMB_MB << 20
+    data = _npy_header((n // 4,)) + bytes(n)
+    return _crafted_checkpoint(os.path.join(_SCRATCH, "bomb.npz"), {"a0.npy": data},
+                               {"t": "ndarray", "ref": "a0"})
+
+
+def _peak_bytes(fn):
+    """(result or exception, peak bytes traced while ``fn`` ran)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        try:
+            out = fn()
+        except Exception as e:  # noqa: BLE001 - returned for the caller to check
+            out = e
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_deflate_bomb_is_refused_before_inflating(bomb_path, monkeypatch):
+    assert os.path.getsize(bomb_path) < 200_000
+    limit = 4 << 20
+    err, peak = _peak_bytes(lambda: gf.load(bomb_path, max_inflated_bytes=limit))
+    assert isinstance(err, CheckpointError) and "over the limit" in str(err), err
+    assert peak < 2 << 20, f"refusing the bomb allocated {peak:,} bytes"
+    monkeypatch.setattr(gf.serialization, "MAX_INFLATED_BYTES", limit)   # the default limit
+    with pytest.raises(CheckpointError, match="max_inflated_bytes"):
+        gf.load(bomb_path)
+    # within the limit it loads, with one copy of the data
+    out, peak = _peak_bytes(lambda: gf.load(bomb_path, max_inflated_bytes=64 << 20))
+    assert isinstance(out, np.ndarray) and out.shape == ((_BOMB_MB << 20) // 4,) and not out.any()
+    assert peak < 1.3 * (_BOMB_MB << 20), f"loading {_BOMB_MB} MB peaked at {peak:,} bytes"
+
+
+def test_load_metadata_reads_no_array(bomb_path):
+    meta, peak = _peak_bytes(lambda: gf.serialization.load_metadata(bomb_path))
+    assert meta == {"epoch": 7}
+    assert peak < 1 << 20, f"load_metadata allocated {peak:,} bytes"
+
+
+@pytest.mark.parametrize("compress", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_array_larger_than_its_member_is_refused_before_allocating(tmp_path, compress):
+    # the .npy header claims 1 GiB of float32; the member holds 16 bytes
+    path = _crafted_checkpoint(tmp_path / "liar.npz", {"a0.npy": _npy_header((1 << 28,)) + bytes(16)},
+                               {"t": "ndarray", "ref": "a0"}, compress)
+    err, peak = _peak_bytes(lambda: gf.load(path))
+    assert isinstance(err, CheckpointError) and "declares shape" in str(err), err
+    assert peak < 1 << 20
+
+
+def test_zip_declaring_a_huge_member_is_refused(tmp_path):
+    # patch the central directory: the deflated member says it inflates to 2 GB
+    path = _crafted_checkpoint(tmp_path / "huge.npz", {"a0.npy": _npy_header((4,)) + bytes(16)},
+                               {"t": "ndarray", "ref": "a0"})
+    raw = bytearray(path.read_bytes())
+    cd = raw.rindex(b"PK\x01\x02")                   # the last central-directory entry (a0.npy)
+    raw[cd + 24:cd + 28] = (2 << 30).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    err, peak = _peak_bytes(lambda: gf.load(path))
+    assert isinstance(err, CheckpointError) and "limit" in str(err), err
+    assert peak < 1 << 20
+
+
+def test_gzip_idx_bomb_is_refused_before_inflating_and_read_with_one_copy(tmp_path):
+    n = _BOMB_MB << 20
+    p = tmp_path / "bomb-idx1-ubyte.gz"
+    p.write_bytes(gzip.compress(bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + bytes(n), compresslevel=1))
+    assert p.stat().st_size < 200_000
+    err, peak = _peak_bytes(lambda: datasets.read_idx(p, max_bytes=4 << 20))
+    assert isinstance(err, DatasetError) and "over the limit" in str(err), err
+    assert peak < 1 << 20, f"refusing the IDX bomb allocated {peak:,} bytes"
+    out, peak = _peak_bytes(lambda: datasets.read_idx(p))
+    assert isinstance(out, np.ndarray) and out.shape == (n,) and out.dtype == np.uint8
+    assert peak < 1.2 * n, f"reading {_BOMB_MB} MB of IDX peaked at {peak:,} bytes"
+    # a header claiming more than the gzip trailer declares is refused before allocating
+    p.write_bytes(gzip.compress(bytes([0, 0, 0x0D, 3]) + (1 << 10).to_bytes(4, "big") * 3 + bytes(64)))
+    err, peak = _peak_bytes(lambda: datasets.read_idx(p, max_bytes=1 << 40))
+    assert isinstance(err, DatasetError) and "gzip trailer" in str(err), err
+    assert peak < 1 << 20
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import shutil
 import tarfile
 
 import numpy
@@ -327,7 +328,7 @@ def _safe_extract(tgz, dest):
             out = os.path.join(dest, m.name)
             os.makedirs(os.path.dirname(out), exist_ok=True)
             with tf.extractfile(m) as src, open(out, "wb") as dst:
-                dst.write(src.read())
+                shutil.copyfileobj(src, dst)  # streamed: never a whole member in memory
 
 
 __all__ = ["digits", "load_digits", "Digits", "MNIST", "FashionMNIST", "CIFAR10", "DatasetError",

@@ -6,6 +6,7 @@ import hashlib
 import math
 import os
 import shutil
+import sys
 import tempfile
 import urllib.request
 import zlib
@@ -84,34 +85,79 @@ def download(urls, dest, sha256, timeout=60):
     raise DatasetError(f"could not download {os.path.basename(dest)}:\n  " + "\n  ".join(errors))
 
 
-def _open(path):
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
-
-
 _IDX_DTYPES = {0x08: numpy.uint8, 0x09: numpy.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MAX_IDX_BYTES = 1 << 30
+"""Default limit on the data an IDX file may declare (1 GiB; MNIST's largest file is
+47 MB), checked before anything is allocated or inflated; ``read_idx(max_bytes=)``
+reads a larger one."""
+_CHUNK = 1 << 20
 
 
-def read_idx(path):
+def _read_exact(f, n):
+    data = f.read(n)
+    return data if len(data) == n else None
+
+
+def read_idx(path, max_bytes=None):
     """Parse an IDX file (raw or gzip): magic 0x0000 <dtype> <ndim>, ndim big-endian
     uint32 sizes, then the data. Raises DatasetError when the header or the length
-    does not add up."""
+    does not add up.
+
+    Memory: the declared size is checked first -- against ``max_bytes`` (default
+    :data:`MAX_IDX_BYTES`), against the file's length (raw) or the gzip trailer's
+    uncompressed size (gzip) -- so a small crafted file cannot make the reader
+    allocate or inflate gigabytes; the data is then read straight into the returned
+    array (one copy, byte-swapped in place)."""
+    limit = MAX_IDX_BYTES if max_bytes is None else int(max_bytes)
     try:
-        with _open(path) as f:
-            raw = f.read()
+        with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            gz = raw.read(2) == b"\x1f\x8b"
+            trailer = None
+            if gz and size >= 18:  # 10-byte header + 8-byte trailer (CRC32, ISIZE)
+                raw.seek(-4, os.SEEK_END)
+                trailer = int.from_bytes(raw.read(4), "little")
+            raw.seek(0)
+            with (gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw) as f:
+                return _parse_idx(f, path, size, gz, trailer, limit)
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # zlib: corrupt deflate data
         raise DatasetError(f"{path}: cannot read IDX file ({e})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or raw[3] == 0:
-        raise DatasetError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
-    ndim = raw[3]
-    if len(raw) < 4 + 4 * ndim:
+
+
+def _parse_idx(f, path, size, gz, trailer, limit):
+    head = _read_exact(f, 4)
+    if head is None or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES or head[3] == 0:
+        raise DatasetError(f"{path}: not an IDX file (bad magic number {(head or b'').hex() or 'empty'})")
+    ndim = head[3]
+    sizes = _read_exact(f, 4 * ndim)
+    if sizes is None:
         raise DatasetError(f"{path}: truncated IDX header")
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    dt = numpy.dtype(_IDX_DTYPES[raw[2]])
-    expected = math.prod(dims) * dt.itemsize  # Python ints: numpy.prod would overflow int64
-    body = raw[4 + 4 * ndim:]
-    if len(body) != expected:
+    dims = [int.from_bytes(sizes[4 * i:4 * i + 4], "big") for i in range(ndim)]
+    stored = numpy.dtype(_IDX_DTYPES[head[2]])
+    expected = math.prod(dims) * stored.itemsize  # Python ints: numpy.prod would overflow int64
+    total = 4 + 4 * ndim + expected
+    if not gz and total != size:
         raise DatasetError(f"{path}: IDX header says shape {tuple(dims)} ({expected} bytes of data) "
-                           f"but the file holds {len(body)} bytes; truncated or corrupt")
-    return numpy.frombuffer(body, dtype=dt).reshape(dims).astype(dt.newbyteorder("="))
+                           f"but the file holds {size - 4 - 4 * ndim} bytes; truncated or corrupt")
+    if gz and trailer is not None and total % (1 << 32) != trailer:
+        raise DatasetError(f"{path}: IDX header says shape {tuple(dims)} ({total} bytes in all) but "
+                           f"the gzip trailer declares {trailer} bytes (mod 2**32); truncated or corrupt")
+    if expected > limit:
+        raise DatasetError(f"{path}: IDX header says shape {tuple(dims)} ({expected:,} bytes), over "
+                           f"the limit of {limit:,} bytes; if the file is genuine, read it with "
+                           f"gradflow.datasets.read_idx(path, max_bytes=...)")
+    out = numpy.empty(math.prod(dims), stored.newbyteorder("="))
+    buf = memoryview(out.view(numpy.uint8))
+    pos = 0
+    while pos < expected:
+        n = f.readinto(buf[pos:pos + min(_CHUNK, expected - pos)])
+        if not n:
+            raise DatasetError(f"{path}: IDX header says shape {tuple(dims)} ({expected} bytes of "
+                               f"data) but the file holds {pos} bytes; truncated or corrupt")
+        pos += n
+    if f.read(1):
+        raise DatasetError(f"{path}: IDX file holds more than the {expected} bytes of data its "
+                           f"header says (shape {tuple(dims)}); truncated or corrupt")
+    if stored.byteorder == ">" and sys.byteorder == "little":
+        out.byteswap(inplace=True)
+    return out.reshape(dims)
