@@ -57,15 +57,46 @@ def qualified_name(obj):
     return f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', None)}"
 
 
-class _Reducible:
-    """The builtin constructors ``REDUCE`` may call (with builtin arguments only)."""
-
-    table = {qualified_name(f): f for f in
-             (collections.OrderedDict, set, frozenset, complex, slice, range, bytearray)}
-
-
 _SCALARS = (str, int, float, complex, bool, type(None), bytes)
 _BUILTIN_ARGS = _SCALARS + (tuple, list, dict, collections.OrderedDict, bytearray)
+
+
+def _numbers(*allowed):
+    def check(args, policy):
+        return 1 <= len(args) <= 3 and all(type(a) in allowed for a in args)
+    return check
+
+
+def _one_iterable(check_items):
+    def check(args, policy):
+        if not args:
+            return True
+        if len(args) != 1 or type(args[0]) not in (list, tuple):
+            return False
+        for item in args[0]:
+            check_items(item, policy)
+        return True
+    return check
+
+
+def _pair(item, policy):
+    if type(item) not in (list, tuple) or len(item) != 2:
+        raise Malformed("OrderedDict built from something other than (key, value) pairs")
+    _check_key(item[0], policy)
+
+
+class _Reducible:
+    """The builtin constructors ``REDUCE`` may call, each with a check of its arguments:
+    builtin data only, set items and keys checked as dict keys are, and no sizes
+    (``bytearray(10**12)`` would be a memory bomb)."""
+
+    checks = {collections.OrderedDict: _one_iterable(_pair),
+              set: _one_iterable(lambda item, policy: _check_key(item, policy)),
+              frozenset: _one_iterable(lambda item, policy: _check_key(item, policy)),
+              complex: _numbers(int, float, bool), slice: _numbers(int, bool, type(None)),
+              range: _numbers(int, bool),
+              bytearray: lambda args, policy: not args or (len(args) == 1 and type(args[0]) is bytes)}
+    table = {qualified_name(f): f for f in checks}
 
 
 class Policy:
@@ -112,14 +143,6 @@ def _check_key(obj, policy, depth=0):
     what = "a key or set item nested too deeply" if t in (tuple, frozenset) else \
         f"a dict key or set item of type {qualified_name(t)}"
     raise Refused(qualified_name(t), f"unsupported {what}")
-
-
-def _check_builtin_args(args, name):
-    if type(args) is not tuple:
-        raise Malformed(f"REDUCE of {name}: arguments are {type(args).__name__}, not a tuple")
-    for a in args:
-        if type(a) not in _BUILTIN_ARGS:
-            raise Refused(name, f"calling it with an argument of type {qualified_name(type(a))}")
 
 
 class _Machine:
@@ -177,8 +200,13 @@ class _Machine:
             if type(args) is not tuple:
                 raise Malformed(f"REDUCE of {name}: arguments are not a tuple")
             return func(*args)
-        if func in _Reducible.table.values():
-            _check_builtin_args(args, name)
+        check = _Reducible.checks.get(func) if isinstance(func, type) else None
+        if check is not None:
+            if type(args) is not tuple:
+                raise Malformed(f"REDUCE of {name}: arguments are {type(args).__name__}, not a tuple")
+            if not check(args, self.policy):
+                kinds = ", ".join(qualified_name(type(a)) for a in args)
+                raise Refused(name, f"calling it with arguments of type ({kinds})")
             return func(*args)
         raise Refused(name, "calling a global that may only be referenced, not called")
 
