@@ -15,12 +15,12 @@ import textwrap
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import gradflow as gf
 import gradflow.nn as nn
 from gradflow import serialization
 from gradflow.serialization import CheckpointError, WeightsOnlyError
+from test_reliability_files import _mutate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -355,13 +355,7 @@ def good_pickle():
 @given(data=st.data())
 def test_mutated_pickles_load_or_raise_checkpoint_error(data, good_pickle, tmp_path_factory):
     payload, arrays = good_pickle
-    buf = bytearray(payload)
-    for _ in range(data.draw(st.integers(1, 4), label="n_mutations")):
-        pos = data.draw(st.integers(0, len(buf) - 1), label="pos")
-        buf[pos] = data.draw(st.integers(0, 255), label="byte")
-    if data.draw(st.booleans(), label="truncate"):
-        buf = buf[:data.draw(st.integers(0, len(buf)), label="cut")]
     try:
-        gf.load(_checkpoint_with_pickle(bytes(buf), {k: v for k, v in arrays.items()}))
+        gf.load(_checkpoint_with_pickle(_mutate(data, payload), arrays))
     except CheckpointError:
         pass
