@@ -565,7 +565,7 @@ def test_detect_anomaly_names_op_and_user_line_forward():
 
 def test_detect_anomaly_names_op_and_user_line_backward():
     x = gf.tensor([0.0, 4.0], requires_grad=True)
-    with detect_anomaly():
+    with detect_anomaly(check_inf=True):
         line = sys._getframe().f_lineno + 1
         y = x.sqrt()  # d sqrt(x)/dx at 0 is inf
         with pytest.raises(gf.autograd.AnomalyError) as ei:

@@ -1,8 +1,9 @@
 """Reliability: ``gradflow.autograd.detect_anomaly()``.
 
 Inside the block, the first op whose forward output or backward gradient holds
-NaN/Inf raises :class:`AnomalyError` naming the op, its input shapes and the
-user's ``file:line`` where the op was created. Outside it, nothing is checked."""
+NaN raises :class:`AnomalyError` naming the op, its input shapes and the user's
+``file:line`` where the op was created; Inf only with ``check_inf=True`` (PyTorch's
+rule: ``-inf`` attention masks are normal). Outside it, nothing is checked."""
 from __future__ import annotations
 
 import sys
@@ -35,11 +36,81 @@ def test_forward_nan_names_op_shapes_and_user_line():
     assert where in msg, msg
 
 
-def test_forward_inf_is_caught_too():
+def test_forward_inf_is_caught_with_check_inf():
     a = gf.tensor([1.0, 2.0])
     b = gf.tensor([0.0, 1.0])
-    with detect_anomaly(), pytest.raises(AnomalyError, match=r"Div.*Inf.*\(2,\)"):
+    with detect_anomaly(check_inf=True), pytest.raises(AnomalyError, match=r"Div.*Inf.*\(2,\)"):
         a / b
+
+
+def test_inf_alone_is_not_an_anomaly_by_default():
+    a = gf.tensor([1.0, 2.0], requires_grad=True)
+    with detect_anomaly():
+        y = a + gf.tensor([float("-inf"), 0.0])  # -inf in the forward output (a mask)
+        y.exp().sum().backward()                 # exp(-inf) = 0: finite gradient
+    assert np.isneginf(y.numpy()[0])
+    np.testing.assert_allclose(a.grad.numpy(), [0.0, np.exp(2.0)], rtol=1e-6)
+
+
+def test_check_nan_false_lets_nan_through_but_check_inf_still_flags():
+    with detect_anomaly(check_nan=False):
+        y = gf.tensor([-1.0]).log()
+    assert np.isnan(y.numpy()).all()
+    with detect_anomaly(check_nan=False, check_inf=True):
+        gf.tensor([-1.0]).log()                  # NaN only: passes
+        with pytest.raises(AnomalyError, match=r"Inf"):
+            gf.tensor([0.0, -1.0]).log()         # -inf and NaN: the Inf is reported
+
+
+def test_nested_blocks_restore_the_check_flags():
+    with detect_anomaly(check_inf=True):
+        with detect_anomaly():
+            gf.tensor([0.0]).log()               # -inf: not flagged in the inner block
+        with pytest.raises(AnomalyError):
+            gf.tensor([0.0]).log()               # the outer block's check_inf is back
+    assert not is_anomaly_enabled()
+
+
+def test_set_detect_anomaly_takes_the_flags_too():
+    with gf.autograd.set_detect_anomaly(True, check_nan=True):
+        assert is_anomaly_enabled() and gf.autograd.is_anomaly_check_nan_enabled()
+        with pytest.raises(AnomalyError):
+            gf.tensor([-1.0]).sqrt()
+
+
+def _attention_runs(backend_name=None):
+    """A causal self-attention step: -inf masks in masked_fill, MultiheadAttention and
+    scaled_dot_product_attention; returns the gradients."""
+    nn = pytest.importorskip("gradflow.nn")
+    gf.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    x = gf.randn(2, 5, 8, requires_grad=True)
+    causal = gf.ones(5, 5, dtype=bool).triu(1)
+    out, _ = mha(x, x, x, attn_mask=causal)
+    q = x.reshape(2, 5, 2, 4).transpose(1, 2)
+    out2 = F.scaled_dot_product_attention(q, q, q, is_causal=True)
+    scores = (x @ x.transpose(1, 2)).masked_fill(causal, float("-inf")).softmax(-1)
+    (out.sum() + out2.sum() + (scores @ x).sum()).backward()
+    return [x.grad.numpy()] + [p.grad.numpy() for p in mha.parameters()]
+
+
+def test_attention_masks_with_minus_inf_run_under_detect_anomaly():
+    ref = _attention_runs()
+    with detect_anomaly():
+        got = _attention_runs()
+    for r, g in zip(ref, got):
+        assert np.isfinite(g).all()
+        np.testing.assert_array_equal(r, g)
+    with detect_anomaly(check_inf=True), pytest.raises(AnomalyError, match="Inf"):
+        _attention_runs()
+
+
+def test_fully_masked_attention_row_is_still_caught():
+    """A row with every key masked is NaN after softmax: a real anomaly."""
+    x = gf.randn(1, 3, 4)
+    every_key = gf.ones(3, 3, dtype=bool)
+    with detect_anomaly(), pytest.raises(AnomalyError, match="NaN"):
+        (x @ x.transpose(1, 2)).masked_fill(every_key, float("-inf")).softmax(-1)
 
 
 def test_first_anomalous_op_is_the_one_reported():
@@ -55,7 +126,7 @@ def test_first_anomalous_op_is_the_one_reported():
 
 def test_backward_inf_names_op_and_creation_line_not_backward_line():
     x = gf.tensor([0.0, 1.0, 4.0], requires_grad=True)
-    with detect_anomaly():
+    with detect_anomaly(check_inf=True):
         where = _here()
         y = x.sqrt().sum()     # forward is finite; d sqrt / dx at 0 is Inf
         with pytest.raises(AnomalyError) as err:
@@ -113,8 +184,21 @@ def test_user_frame_through_helper_functions():
 def test_backward_of_graph_built_outside_the_block_says_so():
     x = gf.tensor([0.0, 1.0], requires_grad=True)
     y = x.sqrt().sum()
-    with detect_anomaly(), pytest.raises(AnomalyError, match="outside detect_anomaly"):
+    with detect_anomaly(check_inf=True), pytest.raises(AnomalyError,
+                                                      match="outside detect_anomaly"):
         y.backward()
+
+
+def test_backward_inf_gradient_is_not_flagged_by_default_nan_is():
+    x = gf.tensor([0.0, 1.0], requires_grad=True)
+    with detect_anomaly():
+        x.sqrt().sum().backward()              # d sqrt / dx at 0 = inf: allowed
+    assert np.isinf(x.grad.numpy()[0])
+    x.grad = None
+    with detect_anomaly():
+        y = (x.sqrt() * 0.0).sum()             # 0 * inf = NaN in the gradient
+        with pytest.raises(AnomalyError, match="NaN.*gradient"):
+            y.backward()
 
 
 def test_clean_graph_same_gradients_and_no_error():
@@ -148,7 +232,7 @@ def test_outside_the_block_nothing_is_checked():
 def test_state_restored_after_error_nesting_and_decorator():
     with pytest.raises(AnomalyError):
         with detect_anomaly():
-            gf.tensor([0.0]).log()
+            gf.tensor([-1.0]).log()
     assert not is_anomaly_enabled()
     with detect_anomaly():
         with detect_anomaly(False):
@@ -188,7 +272,7 @@ def test_nan_inside_a_module_points_at_the_users_call_line():
     with gf.no_grad():
         model[2].weight.data.fill_(float("inf"))
     x = gf.randn(5, 4)
-    with detect_anomaly(), pytest.raises(AnomalyError) as err:
+    with detect_anomaly(check_inf=True), pytest.raises(AnomalyError) as err:
         where = _here()
         model(x)
     msg = str(err.value)

@@ -1,5 +1,5 @@
 """Anomaly mode: stop at the first op whose forward output or backward gradient
-holds NaN/Inf, and say where in the user's code that op was created."""
+holds NaN (or, on request, Inf), and say where in the user's code that op was created."""
 from __future__ import annotations
 
 import contextlib
@@ -10,34 +10,50 @@ from .grad_mode import _mode
 
 
 class AnomalyError(RuntimeError):
-    """A NaN/Inf appeared in an op's forward output or backward gradient."""
+    """A NaN (or, with ``check_inf=True``, an Inf) appeared in an op's forward output
+    or backward gradient under :class:`detect_anomaly`."""
 
 
 def is_anomaly_enabled() -> bool:
     return getattr(_mode, "anomaly", False)
 
 
+def is_anomaly_check_nan_enabled() -> bool:
+    return getattr(_mode, "anomaly_nan", True)
+
+
 class detect_anomaly(contextlib.ContextDecorator):
     """``with gradflow.autograd.detect_anomaly():`` (or as a decorator) -- raise
     :class:`AnomalyError` at the first op whose forward output or backward gradient
-    holds NaN/Inf, naming the op, its input shapes and the user's ``file:line``
-    where the op was created (ops recorded outside the block say so instead).
+    holds NaN, naming the op, its input shapes and the user's ``file:line`` where the
+    op was created (ops recorded outside the block say so instead).
+
+    NaN is the anomaly, as in PyTorch: ``-inf`` attention masks, ``log(0)`` feeding a
+    clamp and other deliberate infinities pass. ``check_inf=True`` flags +-Inf as well
+    (forward outputs and gradients); ``check_nan=False`` turns the NaN check off and
+    keeps only the creation frames (and the Inf check, if asked for).
 
     Slower: every op checks its result and records its creating stack frame.
     Inside the block the backend's floating-point warnings from gradflow's own
-    kernels are silenced: the AnomalyError replaces them. Thread-local and nestable."""
+    kernels are silenced: the AnomalyError replaces them. Thread-local and nestable
+    (an inner block's flags apply until it exits)."""
 
-    def __init__(self, mode: bool = True):
+    def __init__(self, mode: bool = True, check_nan: bool = True, check_inf: bool = False):
         self.mode = bool(mode)
+        self.check_nan = bool(check_nan)
+        self.check_inf = bool(check_inf)
         self._prev = []
 
     def __enter__(self):
-        self._prev.append(is_anomaly_enabled())
+        self._prev.append((is_anomaly_enabled(), getattr(_mode, "anomaly_nan", True),
+                           getattr(_mode, "anomaly_inf", False)))
         _mode.anomaly = self.mode
+        _mode.anomaly_nan = self.check_nan
+        _mode.anomaly_inf = self.check_inf
         return self
 
     def __exit__(self, *exc):
-        _mode.anomaly = self._prev.pop()
+        _mode.anomaly, _mode.anomaly_nan, _mode.anomaly_inf = self._prev.pop()
         return False
 
 
@@ -59,13 +75,24 @@ def user_frame() -> str:
 
 def check_finite(node, arr, what):
     """Raise :class:`AnomalyError` if the backend array ``arr`` (``node``'s forward
-    output or a gradient it produced) holds NaN or Inf."""
+    output or a gradient it produced) holds NaN (when the block checks NaN, the
+    default) or +-Inf (when it was entered with ``check_inf=True``)."""
     if getattr(arr, "dtype", None) is None or arr.dtype.kind not in "fc":
+        return
+    check_nan = getattr(_mode, "anomaly_nan", True)
+    check_inf = getattr(_mode, "anomaly_inf", False)
+    if not (check_nan or check_inf):
         return
     be = node.backend
     if bool(be.reduce("all", be.classify("isfinite", arr), None, False)):
         return
     n_nan = int(be.reduce("sum", be.classify("isnan", arr), None, False))
+    if check_inf and not check_nan:
+        if not bool(be.reduce("any", be.classify("isinf", arr), None, False)):
+            return  # only NaN, which this block does not flag
+        n_nan = 0
+    elif not check_inf and not n_nan:
+        return  # only Inf, which this block does not flag
     bad = f"{n_nan} NaN" if n_nan else "Inf"
     shapes = ", ".join(str(s) for s in node.input_shapes if s is not None) or "none"
     where = (f"the op was created at {node.created_at}" if node.created_at is not None else
