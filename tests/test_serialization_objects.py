@@ -15,6 +15,7 @@ import textwrap
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import gradflow as gf
 import gradflow.nn as nn
