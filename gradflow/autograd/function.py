@@ -115,6 +115,8 @@ class Context:
         """Keep Tensors (inputs), the forward's output (the array or Tensor it returns) or
         ``None`` for backward; ``ctx.saved_tensors`` gives them back as Tensors and raises
         if one was modified in place in between."""
+        if True not in self.needs_input_grad:  # nothing will be recorded: keep nothing
+            return
         Tensor = _TENSOR[0]
         saved = []
         for t in items:

@@ -101,12 +101,12 @@ class Backend(ABC):
     @abstractmethod
     def unary(self, op: str, a):
         """``op`` in: neg exp log sqrt abs tanh sigmoid relu sign sin cos log1p expm1
-        reciprocal square."""
+        reciprocal square atan floor ceil trunc round invert (bitwise/logical not)."""
 
     @abstractmethod
     def binary(self, op: str, a, b):
-        """``op`` in: add sub mul div pow maximum minimum; comparisons eq ne lt le gt ge
-        (bool result)."""
+        """``op`` in: add sub mul div pow maximum minimum floordiv mod atan2; comparisons
+        eq ne lt le gt ge (bool result); and or xor (bitwise: logical on bool arrays)."""
 
     @abstractmethod
     def where(self, cond, a, b): ...

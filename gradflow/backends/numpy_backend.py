@@ -20,6 +20,7 @@ _UNARY = {
     "expm1": "expm1", "reciprocal": "reciprocal", "square": "square",
     "floor": "floor", "ceil": "ceil", "trunc": "trunc", "round": "rint",  # not differentiable
     "atan": "arctan",
+    "invert": "invert",  # bool: logical not; integers: bitwise not
 }
 _BINARY = {
     "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
@@ -27,6 +28,7 @@ _BINARY = {
     "eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
     "gt": "greater", "ge": "greater_equal", "floordiv": "floor_divide", "mod": "remainder",
     "atan2": "arctan2",
+    "and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor",  # bool/int: logical/bitwise
 }
 
 

@@ -501,7 +501,7 @@ def where(cond, a, b):
     a, b = operands(a if isinstance(a, Tensor) or isinstance(b, Tensor) else _as_tensor(a, ref, "where"),
                     b, "where")
     if cond.dtype.kind != "b":
-        cond = Tensor._make(cond.array != 0, cond.backend)
+        cond = Tensor._make(cond.backend.binary("ne", cond.array, 0), cond.backend)
     return Where.apply(cond, a, b)
 
 
@@ -551,7 +551,9 @@ def sign(x):
 
 
 def logical_not(x):
-    return Tensor._make(~x.array if x.dtype.kind == "b" else x.array == 0, x.backend)
+    be = x.backend
+    return Tensor._make(be.unary("invert", x.array) if x.dtype.kind == "b" else
+                        be.binary("eq", x.array, 0), be)
 
 
 def invert(x):
@@ -559,14 +561,12 @@ def invert(x):
     if x.dtype.kind == "f":
         raise TypeError(f"~ (bitwise_not): not supported for {x.dtype} tensors; "
                         f"use logical_not() for a mask")
-    return Tensor._make(~x.array, x.backend)
+    return Tensor._make(x.backend.unary("invert", x.array), x.backend)
 
 
 def logical(op, a, b):
     a, b = operands(a, b, op)
-    arr = (a.array & b.array) if op == "and" else (a.array | b.array) if op == "or" else \
-        (a.array ^ b.array)
-    return Tensor._make(arr, a.backend)
+    return Tensor._make(a.backend.binary(op, a.array, b.array), a.backend)
 
 
 class FloorDiv(Function):

@@ -192,8 +192,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         if weight is not None:
             lp = lp * weight.reshape(1, -1)
         smooth = -lp.mean(1)
-        valid = t2.array != ignore_index
         be = t2.backend
+        valid = be.binary("ne", t2.array, ignore_index)
         keep = Tensor._make(be.astype(valid, input.dtype), be)
         smooth = (smooth * keep).reshape(hard.shape)
         loss = hard * (1 - label_smoothing) + smooth * label_smoothing
@@ -223,7 +223,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     shape = target.shape
     lp, t = _to_2d(input, target)
     be = t.backend
-    valid = t.array != ignore_index
+    valid = be.binary("ne", t.array, ignore_index)
     t_safe = Tensor._make(be.where(valid, t.array, be.zeros((), t.dtype)), be)
     rows = Tensor._make(be.arange(0, lp.shape[0], 1, t.dtype), be)
     picked = -lp[rows, t_safe]

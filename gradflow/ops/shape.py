@@ -428,7 +428,7 @@ def tri(x, diagonal=0, lower=True):
             else ~numpy.tri(rows, cols, diagonal - 1, dtype=bool))
     be = x.backend
     if x.dtype.kind == "b":
-        return Tensor._make(x.array & be.asarray(mask), be)
+        return Tensor._make(be.binary("and", x.array, be.asarray(mask)), be)
     from .elementwise import mul
     return mul(x, Tensor._make(be.asarray(mask.astype(x.dtype)), be))
 
@@ -468,9 +468,9 @@ class Scatter(Function):
         be = x.backend
         ctx.grids, ctx.add, ctx.region = grids, add, src_region
         ctx.src_shape = src.shape if isinstance(src, Tensor) else None
-        v = src.array[src_region] if isinstance(src, Tensor) else src
+        v = be.getitem(src.array, src_region) if isinstance(src, Tensor) else src
         if add:
-            return x.array + be.index_add(x.shape, grids, v, x.dtype)
+            return be.binary("add", x.array, be.index_add(x.shape, grids, v, x.dtype))
         out = be.copy(x.array)
         be.setitem_(out, grids, v)
         return out
@@ -577,7 +577,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None):
     if padding_idx is not None and weight.requires_grad:
         if padding_idx < 0:
             padding_idx += n
-        keep = Tensor._make(input.array != padding_idx, input.backend)
+        keep = Tensor._make(input.backend.binary("ne", input.array, padding_idx), input.backend)
         from .elementwise import where
         out = where(unsqueeze(keep, -1), out, out.detach())  # same values, no gradient there
     return out
