@@ -208,3 +208,88 @@ def test_summary_agrees_with_bench_flop_formulas(name, shape, layers):
     s = summary(build_model(name, shape[0], shape[1], 10), shape)
     assert [r.flops for r in s.rows if r.type in ("Conv2d", "Linear")] == \
         getattr(flops, layers)(1)
+
+
+# ---------------------------------------------------------------------------
+# the three ways to give the input: per-sample shape, torchinfo's input_size, input_data
+# ---------------------------------------------------------------------------
+def _small_cnn():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(4 * 4 * 4, 5))
+
+
+def _same_table(a, b):
+    assert [(r.type, r.output_shape, r.params, r.flops) for r in a.rows] == \
+        [(r.type, r.output_shape, r.params, r.flops) for r in b.rows]
+    assert a.total_flops == b.total_flops and a.output_shape == b.output_shape
+
+
+def test_torchinfo_input_size_with_batch_positional_falls_back_and_says_so():
+    # the call: torchinfo's convention given positionally
+    s = gradflow.summary(alexnet(), (1, 3, 227, 227))
+    assert s.total_params == 60_965_224 and s.output_shape == (1, 1000)
+    assert s.input_shapes == [(1, 3, 227, 227)]
+    assert "batch dimension included" in s.assumed and "forward pass failed" in s.assumed
+    assert "(1, 1, 3, 227, 227)" in s.assumed          # the reading that failed, with its shape
+    assert "Input read as:" in str(s)
+
+
+def test_input_size_keyword_batch_dim_and_input_data_agree_with_per_sample_shape():
+    m = _small_cnn()
+    ref = summary(m, (3, 8, 8), batch_size=4)
+    by_size = summary(m, input_size=(4, 3, 8, 8))
+    _same_table(ref, by_size)
+    assert by_size.batch_size == 4 and "input_size" in by_size.assumed
+    assert "failed" not in by_size.assumed
+    _same_table(ref, summary(m, input_size=(3, 8, 8), batch_size=4, batch_dim=0))
+    x = gradflow.randn(4, 3, 8, 8)
+    by_data = summary(m, input_data=x)
+    _same_table(ref, by_data)
+    assert by_data.input_shapes == [(4, 3, 8, 8)] and "input_data" in by_data.assumed
+    _same_table(ref, summary(m, input_data=[x]))
+    assert "one sample's shape" in ref.assumed and "torchsummary" in ref.assumed
+
+
+def test_ambiguous_size_is_read_per_sample_and_the_summary_says_how_to_ask_otherwise():
+    mlp = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
+    s = summary(mlp, (1, 784))                       # runs both ways: per-sample wins, hint given
+    assert s.output_shape == (1, 1, 10)
+    assert "already includes the batch dimension, pass input_size=" in s.assumed
+    t = summary(mlp, input_size=(1, 784))
+    assert t.output_shape == (1, 10) and t.total_flops == s.total_flops
+    # an input_size that only works as one sample's shape falls back the other way
+    u = summary(nn.Sequential(nn.BatchNorm2d(3)), input_size=(3, 8, 8))
+    assert u.output_shape == (1, 3, 8, 8) and "one sample's shape" in u.assumed
+    assert "forward pass failed" in u.assumed
+
+
+class _Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, tokens, scale=None):
+        h = self.fc(self.emb(tokens))
+        return h * scale if scale is not None else h
+
+
+def test_integer_inputs_dtypes_and_keyword_input_data():
+    m = _Tagger()
+    s = summary(m, input_size=(2, 5), dtypes=[gradflow.int64])   # zeros: valid token ids
+    assert s.output_shape == (2, 5, 3)
+    assert [r.type for r in s.rows] == ["Embedding", "Linear"]
+    tokens = gradflow.tensor([[1, 2, 3]])
+    k = summary(m, input_data={"tokens": tokens, "scale": gradflow.ones(1)})
+    assert k.output_shape == (1, 3, 3) and k.input_shapes == [(1, 3), (1,)]
+
+
+def test_bad_input_specs():
+    with pytest.raises(TypeError, match="input_size"):
+        summary(nn.Linear(3, 2))
+    with pytest.raises(TypeError, match="input_data"):
+        summary(nn.Linear(3, 2), input_data=[1, 2, 3])
+    with pytest.raises(ValueError, match="dtypes"):
+        summary(nn.Linear(3, 2), input_size=(1, 3), dtypes=[gradflow.float32, gradflow.int64])
+    with pytest.raises(ValueError):                  # neither reading fits: the model's own error
+        summary(nn.Linear(3, 2), input_size=(4, 5))

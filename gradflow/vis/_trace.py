@@ -37,8 +37,8 @@ def _shape(t):
     return tuple(t.shape) if hasattr(t, "shape") else None
 
 
-def trace(model, inputs, keep_outputs=False, only=None, eval_mode=True):
-    """Call ``model(*inputs)`` with hooks on its leaf modules.
+def trace(model, inputs, keep_outputs=False, only=None, eval_mode=True, kwargs=None):
+    """Call ``model(*inputs, **kwargs)`` with hooks on its leaf modules.
 
     Returns ``(records, output)``. ``only``: restrict hooks to these module
     objects (e.g. the one layer whose feature maps are wanted). ``eval_mode``:
@@ -66,7 +66,7 @@ def trace(model, inputs, keep_outputs=False, only=None, eval_mode=True):
             removers.append(_attach(m, make_hook(name)))
         if eval_mode and hasattr(model, "eval"):
             model.eval()
-        output = model(*inputs)
+        output = model(*inputs, **(kwargs or {}))
     finally:
         for remove in reversed(removers):
             remove()
