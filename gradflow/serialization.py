@@ -144,8 +144,25 @@ def _default_policy():
     for name, obj in vars(layout).items():
         if isinstance(obj, layout.memory_format):
             values[f"{layout.__name__}.{name}"] = obj
+    _add_aliases(classes)
+    _add_aliases(values)
     trusted = {name: g for g, name in _user_globals}
     return _weights_only.Policy(classes, values, trusted, key_types=(Tensor,))
+
+
+def _add_aliases(table):
+    """Also accept every other gradflow module path an allowed object is reachable
+    under (``gradflow.nn.Linear``, ``gradflow.nn.modules.linear.Linear``...): a file
+    saved before a class moved between modules names its old path, which keeps
+    loading as long as that path still leads to the same object."""
+    import sys
+    wanted = {id(obj) for obj in table.values()}
+    for modname, module in list(sys.modules.items()):
+        if not (modname == "gradflow" or modname.startswith("gradflow.")) or module is None:
+            continue
+        for attr, obj in list(vars(module).items()):
+            if id(obj) in wanted:
+                table.setdefault(f"{modname}.{attr}", obj)
 
 
 def restorable_without_code(cls):

@@ -139,3 +139,23 @@ def test_header_for_other_version_is_refused(tmp_path):
     np.savez(p, __gradflow__=blob)
     with pytest.raises(CheckpointError, match="malformed"):
         gf.load(p)
+
+
+def test_format_1_files_as_earlier_writers_laid_them_out_still_load(tmp_path):
+    # what gradflow.save wrote before whole-object checkpoints existed: numpy.savez of
+    # a JSON header plus one array per tensor, read with the new size-checked reader
+    import json
+    root = {"t": "odict", "items": [
+        ["weight", {"t": "tensor", "ref": "a0", "requires_grad": True, "parameter": True}],
+        ["steps", {"t": "tensor", "ref": "a1", "requires_grad": False, "parameter": False}],
+        ["lr", {"t": "f", "v": "0.1"}], ["shape", {"t": "tuple", "items": [{"t": "v", "v": 2}]}]]}
+    header = json.dumps({"format": "gradflow-checkpoint", "version": 1, "root": root,
+                         "metadata": {"epoch": 4}})
+    p = tmp_path / "old.npz"
+    np.savez(p, __gradflow__=np.frombuffer(header.encode(), np.uint8),
+             a0=np.arange(6, dtype=np.float32).reshape(2, 3), a1=np.array(9))
+    sd = gf.load(p)
+    assert isinstance(sd, OrderedDict) and list(sd) == ["weight", "steps", "lr", "shape"]
+    assert isinstance(sd["weight"], nn.Parameter) and sd["weight"].requires_grad
+    assert sd["weight"].tolist() == [[0, 1, 2], [3, 4, 5]] and sd["steps"].item() == 9
+    assert sd["lr"] == 0.1 and sd["shape"] == (2,) and load_metadata(p) == {"epoch": 4}

@@ -286,7 +286,9 @@ def _global(module, name):
     (_ops(_global("builtins", "bytearray"), b"\x8a\x06\x00\x00\x00\x00\x00\x01\x85R"), "arguments of type"),
     # BUILD with non-string keys on a gradflow object
     (_ops(_global("gradflow.nn.layers", "Linear"), b")\x81}K\x01K\x02sb"), "string keys"),
-    # getattr / importlib / extension registry
+    # getattr / importlib / extension registry / a gradflow module path to something not allowed
+    (_ops(_global("gradflow.serialization", "os")), "unsupported global"),
+    (_ops(_global("gradflow.serialization", "_write_atomically")), "unsupported global"),
     (_ops(_global("builtins", "getattr")), "unsupported global"),
     (_ops(_global("importlib", "import_module")), "unsupported global"),
     (_ops(b"\x82\x01"), "EXT1"),
@@ -317,6 +319,14 @@ def test_deeply_nested_pickles_load_or_fail_cleanly():
         deep = [deep]
     with pytest.raises(ValueError, match="nested too deeply"):
         gf.save({"m": nn.Linear(1, 1), "deep": deep}, io.BytesIO())
+
+
+def test_classes_load_under_any_gradflow_path_that_leads_to_them():
+    # a file saved when Linear lived elsewhere names that path: it keeps loading while
+    # the path still leads to the same class (the public re-export, the defining module)
+    for module in ("gradflow.nn", nn.Linear.__module__):
+        obj = gf.load(_checkpoint_with_pickle(_ops(_global(module, "Linear"), b")\x81}b")))
+        assert type(obj) is nn.Linear
 
 
 def test_every_gradflow_module_and_optimizer_class_is_allow_listed():
