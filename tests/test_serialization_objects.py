@@ -370,3 +370,51 @@ def test_mutated_pickles_load_or_raise_checkpoint_error(data, good_pickle, tmp_p
         gf.load(_checkpoint_with_pickle(_mutate(data, payload), arrays))
     except CheckpointError:
         pass
+
+
+def _language_model(T):
+    """One PyTorch-style program, run with ``T`` = torch or gradflow."""
+    class WordLM(T.nn.Module):
+        def __init__(self, vocab=20, width=8):
+            super().__init__()
+            self.encoder = T.nn.Embedding(vocab, width)
+            self.rnn = T.nn.LSTM(width, width, 1)
+            self.drop = T.nn.Dropout(0.2)
+            self.decoder = T.nn.Linear(width, vocab)
+
+        def forward(self, tokens):
+            h, _ = self.rnn(self.drop(self.encoder(tokens)))
+            return self.decoder(self.drop(h))
+    WordLM.__qualname__ = WordLM.__name__ = f"WordLM_{T.__name__}"   # a findable global
+    globals()[WordLM.__qualname__] = WordLM
+    return WordLM
+
+
+@pytest.mark.parametrize("lib", ["torch", "gradflow"])
+def test_whole_model_policy_matches_pytorch(lib):
+    T = pytest.importorskip(lib)
+    WordLM = _language_model(T)
+    T.manual_seed(0)
+    model = WordLM().eval()
+    buf = io.BytesIO()
+    T.save(model, buf)
+    tokens = T.tensor([[1, 2], [3, 4], [5, 6]])
+    expected = model(tokens).detach().numpy()
+
+    def load(**kw):
+        buf.seek(0)
+        return T.load(buf, **kw)
+
+    with pytest.raises(pickle.UnpicklingError, match=WordLM.__qualname__):
+        load()                                           # the user's class is never allowed by default
+    everything = [WordLM, T.nn.Embedding, T.nn.LSTM, T.nn.Dropout, T.nn.Linear]
+    with T.serialization.safe_globals(everything):
+        m2 = load()
+    np.testing.assert_array_equal(m2.eval()(tokens).detach().numpy(), expected)
+    np.testing.assert_array_equal(load(weights_only=False).eval()(tokens).detach().numpy(), expected)
+    with T.serialization.safe_globals([WordLM]):         # the one difference, by design:
+        if lib == "torch":                               # gradflow's own layers are allowed
+            with pytest.raises(pickle.UnpicklingError):
+                load()
+        else:
+            np.testing.assert_array_equal(load().eval()(tokens).numpy(), expected)
