@@ -319,3 +319,54 @@ def test_create_graph_through_freed_graph_raises_clearly():
     g, = grad(y, x, create_graph=True, retain_graph=False)
     with pytest.raises(RuntimeError, match="second time"):
         grad(g.sum(), x)
+
+
+# ---------------------------------------------------------------------------
+# primitives outside the case table (transposed and 3-d convolution, fold/unfold,
+# resampling, padding modes, normalisation, embedding, attention)
+# ---------------------------------------------------------------------------
+def _extra_cases():
+    r = np.random.default_rng(11)
+
+    def t(*shape, pos=False):
+        a = r.uniform(0.5, 1.5, shape) if pos else r.standard_normal(shape)
+        return gf.tensor(a, dtype="float64", requires_grad=True)
+
+    idx = gf.tensor(r.integers(0, 5, (2, 3)))
+    return [
+        ("conv_transpose2d_stride_pad_outpad", lambda x, w, b: F.conv_transpose2d(
+            x, w, b, stride=2, padding=1, output_padding=1), (t(2, 2, 3, 3), t(2, 3, 3, 3), t(3))),
+        ("conv_transpose2d_groups_dilation", lambda x, w: F.conv_transpose2d(
+            x, w, groups=2, dilation=2), (t(1, 4, 3, 3), t(4, 1, 2, 2))),
+        ("conv3d", lambda x, w: F.conv3d(x, w, stride=(1, 2, 1), padding=1),
+         (t(1, 2, 3, 4, 3), t(2, 2, 2, 3, 2))),
+        ("max_pool3d", lambda x: F.max_pool3d(x, 2), (t(1, 2, 4, 4, 4),)),
+        ("unfold_fold", lambda x: F.fold(F.unfold(x, 2, stride=1) * 1.5, (4, 5), 2, stride=1),
+         (t(2, 2, 4, 5),)),
+        ("interpolate_bilinear", lambda x: F.interpolate(x, size=(5, 7), mode="bilinear",
+                                                         align_corners=False), (t(1, 2, 3, 4),)),
+        ("interpolate_nearest", lambda x: F.interpolate(x, scale_factor=2, mode="nearest") ** 2,
+         (t(1, 2, 3, 3),)),
+        ("pad_reflect_replicate_circular", lambda x: (F.pad(x, (1, 2, 2, 1), mode="reflect")
+                                                      .sum() * F.pad(x, (1, 1, 1, 1), mode="replicate")
+                                                      .mean() + F.pad(x, (1, 0, 0, 1), mode="circular")
+                                                      .tanh().sum()), (t(1, 2, 4, 4),)),
+        ("batch_norm_train", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+         (t(4, 3, 2, 2), t(3, pos=True), t(3))),
+        ("layer_norm", lambda x, w, b: F.layer_norm(x, (4,), w, b), (t(3, 4), t(4, pos=True), t(4))),
+        ("group_norm", lambda x: F.group_norm(x, 2), (t(2, 4, 3, 3),)),
+        ("embedding", lambda w: (F.embedding(idx, w) ** 2).sum(-1), (t(5, 3),)),
+        ("scaled_dot_product_attention", lambda q, k, v: F.scaled_dot_product_attention(
+            q, k, v, is_causal=True), (t(1, 2, 3, 4), t(1, 2, 3, 4), t(1, 2, 3, 4))),
+        ("gelu_silu_softplus_elu", lambda x: F.gelu(x) * F.silu(x) + F.softplus(x) * F.elu(x),
+         (t(3, 4),)),
+    ]
+
+
+@pytest.mark.parametrize("backend", CPU)
+@pytest.mark.parametrize("k", range(len(_extra_cases())), ids=[c[0] for c in _extra_cases()])
+def test_gradgradcheck_more_primitives(k, backend):
+    with gf.backend(backend):
+        name, fn, xs = _extra_cases()[k]
+        n = sum(x.numel() for x in xs)
+        assert gradgradcheck(fn, xs, mode="full" if n <= 48 else "random", n_directions=6), name

@@ -2,7 +2,7 @@
 whose forward and backward call the backend's conv kernels."""
 from __future__ import annotations
 
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 
 
@@ -47,6 +47,14 @@ class Conv2dFn(Function):
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
         need = ctx.needs_input_grad
+        if not is_grad_enabled():
+            # nothing is recorded (a first-order backward): the same kernels as the two
+            # Functions below, in one backend call that walks the batch once
+            be = gy.backend
+            grads = be.conv2d_backward(x.array, w.array, gy.array, *ctx.geom, need_dx=need[0],
+                                       need_dw=need[1], need_db=need[2], saved=ctx.cols)
+            return tuple(None if g is None else Tensor._make(g, be) for g in grads) + \
+                (None,) * 4
         dx = Conv2dGradInput.apply(gy, w, x.shape, ctx.geom) if need[0] else None
         dw = Conv2dGradWeight.apply(x, gy, w.shape, ctx.geom, ctx.cols) if need[1] else None
         db = gy.sum(dim=(0, 2, 3)) if need[2] else None

@@ -76,49 +76,55 @@ class SoftmaxCrossEntropy(Function):
     def backward(ctx, gy):
         logits, = ctx.saved_tensors
         be = gy.backend
-        n = ctx.logp.shape[0]
-        gl = gy
+        wn = ctx.w  # per-sample factor on the output gradient: weights, / sum(w) for 'mean'
         if ctx.reduction == "mean":
-            ok = Tensor._make(ctx.ok, be)
-            gl = where(ok, gy / Tensor._make(ctx.denom, be), 0.0)
-        if ctx.reduction != "none":
-            gl = gl.broadcast_to((n,))
-        if ctx.w is not None:
-            gl = gl * Tensor._make(ctx.w, be)
-        return (SoftmaxCrossEntropyGrad.apply(logits, gl, ctx.logp, ctx.t),
+            inv = be.where(ctx.ok, be.binary("div", be.full((), 1, ctx.denom.dtype), ctx.denom),
+                           be.zeros((), ctx.denom.dtype))
+            wn = be.binary("mul", inv, be.full((ctx.logp.shape[0],), 1, inv.dtype) if wn is None
+                           else wn)
+        return (SoftmaxCrossEntropyGrad.apply(logits, gy, ctx.logp, ctx.t, wn),
                 None, None, None, None)
 
 
 class SoftmaxCrossEntropyGrad(Function):
     """The cross-entropy gradient (softmax(x) - onehot(t)) * gl[:, None] for logits x
-    (N, C) and per-sample weights gl (N,), as one fused kernel from the forward's saved
-    log-probabilities ``logp``. Its backward (for second-order gradients), with
-    p = softmax(x) and an incoming gradient G (N, C):
-    d/dgl_i = sum_c G_ic (p_ic - onehot_ic);  d/dx = gl[:, None] * p * (G - sum_c G p)."""
+    (N, C), with gl = g * wn: the output gradient ``g`` (0-d for a reduced loss, (N,)
+    for 'none') times a per-sample constant ``wn`` (N,) (class weights, 1/sum(w) for
+    'mean'; None: 1), as one fused kernel from the forward's log-probabilities ``logp``.
+    Its backward (second-order gradients), with p = softmax(x) and incoming G (N, C):
+    d/dg = sum_c G (p - onehot) * wn (summed to g's shape by the engine) and
+    d/dx = gl[:, None] * p * (G - sum_c G p)."""
 
     @staticmethod
-    def forward(ctx, logits, gl, logp, t):
-        be = gl.backend
-        ctx.save_for_backward(logits, gl)
-        ctx.t = t
-        g = be.copy(gl.array)  # contiguous and writable: the kernels may need it
-        return be.softmax_cross_entropy_backward(logp, t, g)
+    def forward(ctx, logits, g, logp, t, wn):
+        be = g.backend
+        ctx.save_for_backward(logits, g)
+        ctx.t, ctx.wn = t, wn
+        n = logp.shape[0]
+        gl = be.copy(be.broadcast_to(g.array, (n,)))  # contiguous, writable: kernels need it
+        if wn is not None:
+            gl = be.binary("mul", gl, wn)
+        return be.softmax_cross_entropy_backward(logp, t, gl)
 
     @staticmethod
     def backward(ctx, gg):
-        logits, gl = ctx.saved_tensors
+        logits, g = ctx.saved_tensors
         be = gg.backend
+        n, c = logits.shape
+        wn = None if ctx.wn is None else Tensor._make(ctx.wn, be)
+        gl = g.broadcast_to((n,)) if wn is None else g * wn
         p = softmax(logits, 1)
         need = ctx.needs_input_grad
-        glogits = ggl = None
+        glogits = gg_ = None
         if need[0]:
             glogits = gl.unsqueeze(1) * p * (gg - (gg * p).sum(dim=1, keepdim=True))
         if need[1]:
-            c = logits.shape[1]
             classes = Tensor._make(be.reshape(be.arange(0, c, 1, ctx.t.dtype), (1, c)), be)
             onehot = (Tensor._make(be.reshape(ctx.t, (-1, 1)), be) == classes).to(gg.dtype)
-            ggl = (gg * (p - onehot)).sum(dim=1)
-        return glogits, ggl, None, None
+            gg_ = (gg * (p - onehot)).sum(dim=1)
+            if wn is not None:
+                gg_ = gg_ * wn
+        return glogits, gg_, None, None, None
 
 
 def _check_target(op, logits, target, ignore_index):
