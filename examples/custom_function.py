@@ -1,15 +1,21 @@
 """Writing your own differentiable primitive: a ``Function`` with forward/backward,
 checked against finite differences with ``gradcheck``.
 
-    python examples/custom_function.py
+    python examples/custom_function.py [--backend NAME]
 
 ``Softsign(x) = x / (1 + |x|)`` with ``d/dx = 1 / (1 + |x|)^2``. The forward computes
 on backend arrays (so it runs on every backend); the backward gets the gradient of
 the output and returns the gradient of the input. ``gradcheck`` perturbs each input
 element by +-eps in float64 and compares.
 """
+import os
+import sys
+
 import gradflow as gf
 from gradflow.autograd import Function, GradcheckError, gradcheck
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import Timer, example_parser, parse  # noqa: E402
 
 
 class Softsign(Function):
@@ -76,4 +82,7 @@ def main():
 
 
 if __name__ == "__main__":
-    raise SystemExit(0 if main() else 1)
+    parse(example_parser(__doc__, takes="about 4 s", fast_takes="the same (it is already fast)"))
+    with Timer("custom_function"):
+        ok = main()
+    raise SystemExit(0 if ok else 1)

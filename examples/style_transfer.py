@@ -1,6 +1,6 @@
 """Neural style transfer (Gatys, Ecker & Bethge 2016) with a small conv net.
 
-    python examples/style_transfer.py [--fast] [--out DIR] [--steps N]
+    python examples/style_transfer.py [--fast] [--backend NAME] [--out DIR] [--steps N]
 
 Optimise the *pixels* of an image so that a conv net sees
 - the same feature maps as a content image at one layer (the *content*), and
@@ -18,7 +18,6 @@ result | loss curves) and returns the losses.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -28,6 +27,9 @@ import gradflow
 import gradflow.nn as nn
 from gradflow.vis import content_loss, gram_matrix, style_loss
 from gradflow.vis._plot import new_figure, save, show
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import Timer, example_parser, parse  # noqa: E402
 
 
 def content_image(size):
@@ -136,12 +138,11 @@ def plot(res, path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fast", action="store_true", help="small image, few steps (tests)")
+    ap = example_parser(__doc__, takes="about 30 s", fast_takes="about 15 s")
     ap.add_argument("--out", default="runs/vis")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--size", type=int, default=None)
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     size = args.size or (24 if args.fast else 48)
     steps = args.steps or (30 if args.fast else 200)
     res = transfer(size=size, steps=steps, log_every=0 if args.fast else 50)
@@ -152,4 +153,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("style_transfer"):
+        main(sys.argv[1:])

@@ -1,6 +1,6 @@
 """Activation maximisation: the input each digit class (and a conv channel) likes most.
 
-    python examples/vis_activation_max.py [--fast] [--out DIR]
+    python examples/vis_activation_max.py [--fast] [--backend NAME] [--out DIR]
 
 Trains (or loads) a LeNet-5 on the bundled digits, then for each class c starts
 from faint noise and climbs d logit_c / d x with an L2 penalty. Writes
@@ -11,7 +11,6 @@ natural-looking 3.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -21,15 +20,18 @@ import numpy as np  # noqa: E402
 
 import gradflow  # noqa: E402
 from gradflow.vis import activation_maximization, plot_activation_maximization  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 from vis_common import add_common_args, lenet_from_args  # noqa: E402
 
 
 def main(argv=None):
-    ap = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap = add_common_args(example_parser(
+        __doc__, takes="about 100 s once the LeNet is cached in OUT (training it adds about 25 s)",
+        fast_takes="about 13 s (the same caveat)"))
     ap.add_argument("--steps", type=int, default=None, help="ascent steps (default 200)")
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--l2", type=float, default=1e-2)
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     model, _ = lenet_from_args(args)
     steps = args.steps or (30 if args.fast else 200)
     classes = [0, 3, 7] if args.fast else list(range(10))
@@ -63,4 +65,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_activation_max"):
+        main(sys.argv[1:])

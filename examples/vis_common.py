@@ -68,7 +68,8 @@ def accuracy(model, x, y, batch_size=500):
 
 
 def add_common_args(ap, default_steps=300):
-    ap.add_argument("--fast", action="store_true", help="short training, small outputs (tests)")
+    """--out, --model-cache, --train-steps (``ap`` comes from _common.example_parser,
+    which adds --fast and --backend)."""
     ap.add_argument("--out", default="runs/vis", help="folder for the PNGs (default runs/vis)")
     ap.add_argument("--model-cache", default=None,
                     help="trained LeNet weights: loaded if the file exists, else written "

@@ -1,6 +1,6 @@
 """What did the LeNet learn? Its first-layer filters and its feature maps.
 
-    python examples/vis_filters.py [--fast] [--out DIR]
+    python examples/vis_filters.py [--fast] [--backend NAME] [--out DIR]
 
 Trains (or loads) a LeNet-5 on the bundled digits and writes
 OUT/filters_conv1.png (the six 5x5 filters), OUT/filters_conv2.png (the 16x6
@@ -9,7 +9,6 @@ ReLU, for one test digit).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -17,12 +16,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gradflow  # noqa: E402
 from gradflow.vis import feature_maps, plot_feature_maps, plot_filters  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 from vis_common import add_common_args, lenet_from_args  # noqa: E402
 
 
 def main(argv=None):
-    ap = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
-    args = ap.parse_args(argv)
+    ap = add_common_args(example_parser(
+        __doc__, takes="about 30 s once the LeNet is cached in OUT (training it adds about 25 s)",
+        fast_takes="about 30 s (the same caveat)"))
+    args = parse(ap, argv)
     model, (x_test, _) = lenet_from_args(args)
     conv1, conv2 = model[0], model[3]
     p1 = os.path.join(args.out, "filters_conv1.png")
@@ -40,4 +42,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_filters"):
+        main(sys.argv[1:])

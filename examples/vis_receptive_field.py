@@ -1,6 +1,6 @@
 """Receptive fields of LeNet-5, drawn on a digit.
 
-    python examples/vis_receptive_field.py [--fast] [--out DIR]
+    python examples/vis_receptive_field.py [--fast] [--backend NAME] [--out DIR]
 
 Prints gradflow.vis.receptive_field() for LeNet-5 on 28x28 input and writes
 OUT/receptive_field.png: a test digit with, for each conv/pool layer, the
@@ -9,7 +9,6 @@ conv 5x5 -> 5, pool 2x2 -> 6 (= P + K - 1), conv 5x5 -> 14, pool 2x2 -> 16.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -19,14 +18,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gradflow.vis import receptive_field  # noqa: E402
 from gradflow.vis._plot import new_figure, save  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 from vis_common import lenet5, load_digits  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fast", action="store_true", help="accepted for symmetry (already fast)")
+    ap = example_parser(__doc__, takes="about 6 s", fast_takes="the same (it is already fast)")
     ap.add_argument("--out", default="runs/vis")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     rf = receptive_field(lenet5(), (1, 28, 28))
     print(rf)
     x, y = load_digits()
@@ -59,4 +58,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_receptive_field"):
+        main(sys.argv[1:])

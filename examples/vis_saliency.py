@@ -1,6 +1,6 @@
 """Saliency maps: which pixels does the LeNet's class score depend on?
 
-    python examples/vis_saliency.py [--fast] [--out DIR]
+    python examples/vis_saliency.py [--fast] [--backend NAME] [--out DIR]
 
 Trains (or loads) a LeNet-5 on the bundled digits and draws |d score / d pixel|
 for a few test digits (the score is the logit of the predicted class).
@@ -10,7 +10,6 @@ with zero saliency.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -20,13 +19,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gradflow  # noqa: E402
 from gradflow.vis import plot_saliency, saliency  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 from vis_common import add_common_args, lenet_from_args  # noqa: E402
 
 
 def main(argv=None):
-    ap = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap = add_common_args(example_parser(
+        __doc__, takes="about 10 s once the LeNet is cached in OUT (training it adds about 25 s)",
+        fast_takes="about 8 s (the same caveat)"))
     ap.add_argument("--n", type=int, default=8)
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     model, (x_test, y_test) = lenet_from_args(args)
     x = gradflow.tensor(x_test[:args.n])
     with gradflow.no_grad():
@@ -56,4 +58,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_saliency"):
+        main(sys.argv[1:])

@@ -1,6 +1,6 @@
 """Model summaries: parameters and FLOPs per layer, LeNet-5 and AlexNet.
 
-    python examples/vis_summary.py [--fast] [--out DIR]
+    python examples/vis_summary.py [--fast] [--backend NAME] [--out DIR]
 
 Prints gradflow.summary() tables for LeNet-5 (1x28x28) and AlexNet (3x227x227,
 60,965,224 parameters) and writes OUT/summary_alexnet.png: per-layer parameters
@@ -9,7 +9,6 @@ fully connected layers hold almost all the parameters.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -18,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gradflow  # noqa: E402
 from gradflow.vis._plot import new_figure, save  # noqa: E402
 from gradflow.nn.models import alexnet  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 from vis_common import lenet5  # noqa: E402
 
 
@@ -39,17 +39,17 @@ def plot(s, path, title):
         for j, v in enumerate(vals):
             ax.text(v, j, f" {v / total:.0%}", va="center", fontsize=6)
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))  # keep the subplot titles clear of the figure title
     return save(fig, path)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fast", action="store_true", help="accepted for symmetry (already fast)")
+    ap = example_parser(__doc__, takes="about 15 s", fast_takes="the same (it is already fast)")
     ap.add_argument("--out", default="runs/vis")
-    args = ap.parse_args(argv)
-    s_lenet = gradflow.summary(lenet5(), (1, 28, 28))
+    args = parse(ap, argv)
+    s_lenet = gradflow.summary(lenet5(), (1, 28, 28), verbose=0)
     print("LeNet-5\n" + str(s_lenet) + "\n")
-    s_alex = gradflow.summary(alexnet(), (3, 227, 227))
+    s_alex = gradflow.summary(alexnet(), (3, 227, 227), verbose=0)
     print("AlexNet\n" + str(s_alex))
     path = plot(s_alex, os.path.join(args.out, "summary_alexnet.png"),
                 "AlexNet: convolutions hold the FLOPs, fully connected layers the parameters")
@@ -58,4 +58,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_summary"):
+        main(sys.argv[1:])

@@ -1,14 +1,20 @@
 """XOR: a linear model cannot learn it, a 2-layer MLP with a non-linearity can.
 
-    python examples/xor_mlp.py
+    python examples/xor_mlp.py [--fast] [--backend NAME]
 
 XOR's classes (0,0),(1,1) -> 0 and (0,1),(1,0) -> 1 are not separable by a line, so
 logistic regression gets at most 3 of the 4 points right whatever it does; one hidden
 layer with tanh bends the decision boundary and gets all 4.
 """
+import os
+import sys
+
 import gradflow as gf
 import gradflow.nn as nn
 import gradflow.optim as optim
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import Timer, example_parser, parse  # noqa: E402
 
 X = gf.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 Y = gf.tensor([[0.0], [1.0], [1.0], [0.0]])
@@ -46,4 +52,6 @@ def main(steps=2000, seed=0):
 
 
 if __name__ == "__main__":
-    main()
+    args = parse(example_parser(__doc__, takes="about 60 s", fast_takes="about 15 s"))
+    with Timer("xor_mlp"):
+        main(steps=500 if args.fast else 2000)

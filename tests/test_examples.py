@@ -85,3 +85,24 @@ def test_readme_api_example_runs(tmp_path, monkeypatch):
     ns = {}
     exec(compile(code, "README.md", "exec"), ns)
     assert (tmp_path / "net.npz").exists() and ns["loss"].item() > 0
+
+
+_SCRIPTS = ["xor_mlp.py", "mnist_lenet.py", "fashion_mnist_convnet.py", "custom_function.py",
+            "style_transfer.py", "vis_summary.py", "vis_receptive_field.py", "vis_filters.py",
+            "vis_saliency.py", "vis_activation_max.py", "vis_fgsm.py"]
+
+
+@pytest.mark.parametrize("name", _SCRIPTS)
+def test_every_example_takes_help_fast_and_backend(name, tmp_path):
+    """--help documents --fast, --backend and how long a run takes, and runs nothing
+    (it used to start a full training); a bad --backend is a one-line usage error."""
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(EXAMPLES))
+    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, name), "--help"], capture_output=True,
+                       text=True, timeout=120, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "--fast" in r.stdout and "--backend" in r.stdout and "Takes " in r.stdout
+    assert "with --fast" in r.stdout and " s" in r.stdout.split("Takes ", 1)[1]
+    assert not list(tmp_path.iterdir()), "--help must not run the example"
+    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, name), "--backend", "nope"],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert r.returncode == 2 and "unknown backend 'nope'" in r.stderr and "Traceback" not in r.stderr

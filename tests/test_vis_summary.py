@@ -293,3 +293,13 @@ def test_bad_input_specs():
         summary(nn.Linear(3, 2), input_size=(1, 3), dtypes=[gradflow.float32, gradflow.int64])
     with pytest.raises(ValueError):                  # neither reading fits: the model's own error
         summary(nn.Linear(3, 2), input_size=(4, 5))
+
+
+def test_summary_as_a_statement_prints_the_table(capsys):
+    """In a script ``gradflow.summary(model, shape)`` shows the table, as torchinfo's
+    does; ``verbose=0`` keeps it quiet."""
+    from gradflow.nn.models import LeNet5
+    s = gradflow.summary(LeNet5(), (1, 28, 28))
+    assert capsys.readouterr().out.strip() == str(s).strip()
+    gradflow.summary(LeNet5(), (1, 28, 28), verbose=0)
+    assert capsys.readouterr().out == ""

@@ -224,7 +224,7 @@ def _readings(input_shape, input_size, batch_size, batch_dim):
 
 
 def summary(model, input_shape=None, batch_size=None, *, input_size=None, input_data=None,
-            batch_dim=None, dtypes=None, device=None, verbose=0):
+            batch_dim=None, dtypes=None, device=None, verbose=None):
     """Run ``model`` once and tabulate its layers.
 
     Three ways to say what goes in:
@@ -243,7 +243,10 @@ def summary(model, input_shape=None, batch_size=None, *, input_size=None, input_
     one is tried, and ``.assumed`` (also printed under the table) says which reading
     was used and why. Random inputs are made on the model's backend and dtype
     (``dtypes=[...]`` per input: integer dtypes get zeros; ``device=``). FLOPs are for
-    one forward pass of that batch. ``verbose=1`` also prints the table. Returns a
+    one forward pass of that batch. ``verbose=1`` also prints the table, ``verbose=0``
+    does not; the default prints it in a script (so ``gradflow.summary(model, shape)``
+    as a statement shows it, as torchinfo's does) but not in an interactive session,
+    where the returned value displays itself. Returns a
     :class:`Summary` (``.rows``, ``.total_params``, ``.trainable_params``,
     ``.total_flops``, ``.assumed``; ``print()`` it for the table)."""
     from ..autograd import no_grad
@@ -294,9 +297,15 @@ def summary(model, input_shape=None, batch_size=None, *, input_size=None, input_
     batch = shapes[0][0] if shapes and shapes[0] else 1
     result = _tabulate(model, records, out, shapes, batch)
     result.assumed = assumed
-    if verbose:
+    if verbose if verbose is not None else not _interactive():
         print(result)
     return result
+
+
+def _interactive():
+    """A REPL or a notebook: there the value of a bare expression statement is displayed."""
+    import sys
+    return hasattr(sys, "ps1") or bool(sys.flags.interactive) or "ipykernel" in sys.modules
 
 
 def _tabulate(model, records, out, shapes, batch):
