@@ -38,6 +38,7 @@ loaded onto the current backend (or ``backend=``/``map_location=``).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -313,11 +314,16 @@ def save(obj, f, metadata=None, pickle_protocol=None):
 
 # -- atomic writes and their temporary files ---------------------------------------------------------
 def _host_tag():
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
+    """This host in a file name: readable start plus a hash of the whole name, so two
+    hosts whose long names share a prefix still differ."""
+    name = socket.gethostname()
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return (re.sub(r"[^A-Za-z0-9-]", "-", name)[:20] or "host") + "-" + digest
 
 
-def _temp_pattern(base):
-    return re.compile(r"\." + re.escape(base) + r"\.(?P<host>[A-Za-z0-9-]{1,32})-(?P<pid>[0-9]{1,10})-"
+def _temp_pattern(base, host):
+    """The names ``_write_atomically`` gives its temporary files for ``base`` on ``host``."""
+    return re.compile(r"\." + re.escape(base) + r"\." + re.escape(host) + r"-(?P<pid>[0-9]{1,10})-"
                       r"[A-Za-z0-9_]{1,32}\.tmp")
 
 
@@ -339,7 +345,7 @@ def remove_stale_temps(path):
     if os.name == "nt":
         return []
     folder, base = os.path.split(os.path.abspath(path))
-    pattern, host, me = _temp_pattern(base), _host_tag(), os.getpid()
+    pattern, me = _temp_pattern(base, _host_tag()), os.getpid()
     removed = []
     try:
         names = os.listdir(folder)
@@ -347,7 +353,7 @@ def remove_stale_temps(path):
         return removed
     for name in names:
         m = pattern.fullmatch(name)
-        if m is None or m["host"] != host:
+        if m is None:
             continue
         pid = int(m["pid"])
         if pid == me or _pid_alive(pid):
