@@ -16,6 +16,7 @@ from .dtypes import float, int, bool_ as bool  # noqa: F401,A004 - torch.float/i
 from .backends import (set_backend, backend, get_backend, current_backend,  # noqa: F401
                        available_backends, BackendUnavailable)
 from .tensor import Tensor, Size  # noqa: F401
+from . import tensor_methods  # noqa: F401 - binds the operators and math methods onto Tensor
 from . import autograd  # noqa: F401
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode  # noqa: F401
 from .creation import (tensor, from_numpy, as_tensor, zeros, ones, empty, full, arange,  # noqa: F401
@@ -31,21 +32,7 @@ from .ops.elementwise import atan2, atan2 as arctan2  # noqa: F401
 from .functions import where  # noqa: F401 - also the one-argument where(cond)
 
 
-def isnan(x): return x.isnan()  # noqa: E302,E704
-def isinf(x): return x.isinf()  # noqa: E704
-def atan(x): return x.atan()  # noqa: E704
-def arctan(x): return x.atan()  # noqa: E704
-def isfinite(x): return x.isfinite()  # noqa: E704
-def reciprocal(x): return x.reciprocal()  # noqa: E704
-def rsqrt(x): return x.rsqrt()  # noqa: E704
-def erf(x): return x.erf()  # noqa: E704
-def tril(x, diagonal=0): return x.tril(diagonal)  # noqa: E704
-def triu(x, diagonal=0): return x.triu(diagonal)  # noqa: E704
-def cumsum(x, dim, dtype=None): return x.cumsum(dim, dtype=dtype)  # noqa: E704
-def logsumexp(x, dim, keepdim=False): return x.logsumexp(dim, keepdim)  # noqa: E704
-def unbind(x, dim=0): return x.unbind(dim)  # noqa: E704
-def count_nonzero(x, dim=None): return (x != 0).sum(dim)  # noqa: E704
-from .functions import (eq, ne, lt, le, gt, ge, equal, isclose, logical_and, logical_or,  # noqa: E402,F401,A004
+from .functions import (eq, ne, lt, le, gt, ge, equal, isclose, logical_and, logical_or,  # noqa: F401,A004
                      logical_not, logical_xor, index_select, masked_select, nonzero, argwhere,
                      round, floor, ceil, trunc, norm, outer, diag, diagonal, unique, bincount,
                      clone, neg, scatter, scatter_add, masked_fill, cosine_similarity, cdist,
@@ -60,14 +47,17 @@ from .ops.softmax import softmax, log_softmax  # noqa: F401
 from .functions import (exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sum, mean,  # noqa: F401,A004
                         max, min, argmax, argmin, transpose, clamp, sign, var, std, prod, concat,
                         numel, is_tensor, square, log1p, expm1, amax, amin, allclose)
-from . import nn, optim, data  # noqa: E402,F401
-from .serialization import save, load  # noqa: E402,F401
-from . import utils  # noqa: E402,F401
-from . import amp  # noqa: E402,F401 - mixed-precision shims (autocast is a no-op)
-from .amp import autocast, is_autocast_enabled  # noqa: E402,F401
+from .functions import (isnan, isinf, isfinite, atan, arctan, reciprocal, rsqrt, erf,  # noqa: F401
+                        tril, triu, cumsum, logsumexp, unbind, count_nonzero, lerp)
+from . import nn, optim, data  # noqa: F401
+from .serialization import save, load  # noqa: F401
+from . import utils  # noqa: F401
+from . import amp  # noqa: F401 - mixed-precision shims (autocast is a no-op)
+from .amp import autocast, is_autocast_enabled  # noqa: F401
+from .vis.summary import summary  # noqa: F401 - last: gradflow.vis sits on top of nn
+
 cuda.amp = amp.cuda_amp  # ``torch.cuda.amp.GradScaler`` / ``autocast``
 cpu.amp = amp.cpu_amp
-from .vis.summary import summary  # noqa: E402,F401 - last: gradflow.vis sits on top of nn
 
 
 class _Flags:
@@ -99,11 +89,6 @@ backends.cuda = _Flags(matmul=_Flags(allow_tf32=False, allow_fp16_reduced_precis
 def use_deterministic_algorithms(mode, warn_only=False):
     """Accepted for PyTorch compatibility: gradflow's kernels are deterministic."""
     return None
-
-
-def lerp(input, end, weight):
-    """``input + weight * (end - input)`` (differentiable)."""
-    return input + (end - input) * weight
 
 
 def softmin(input, dim=None, dtype=None):

@@ -27,6 +27,7 @@ import warnings
 import numpy
 
 from .autograd import no_grad
+from .device import _Cuda, device as _device
 from .tensor import Tensor
 
 _DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "hpu", "xla", "ipu", "mtia", "meta", "maia",
@@ -101,7 +102,6 @@ class GradScaler:
 
     def __init__(self, device="cuda", init_scale=2.0 ** 16, growth_factor=2.0,
                  backoff_factor=0.5, growth_interval=2000, enabled=True):
-        from .device import device as _device, _Cuda
         dev = str(_device(device).type) if not isinstance(device, str) else device.split(":")[0]
         if dev not in ("cpu", "cuda"):
             raise ValueError(f"GradScaler: device must be 'cpu' or 'cuda', got {device!r}")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy
 
-from . import dtypes
+from . import backends as _b, dtypes
 from .backends import current_backend, get_backend
+from .device import device as _device
 from .tensor import Tensor
 
 
 def _be(backend=None, device=None):
     if device is not None:
-        from .device import device as _device
         return _device.resolve_backend(device)
     return get_backend(backend) if backend is not None else current_backend()
 
@@ -183,7 +183,6 @@ def eye(n, m=None, dtype=None, requires_grad=False, backend=None, device=None):
 
 def manual_seed(seed: int):
     """Seed every backend's generator (the ones already created and future ones)."""
-    from . import backends as _b
     _b._seed = int(seed)
     for inst in list(_b._instances.values()):
         inst.seed(int(seed))

@@ -80,3 +80,12 @@ def result_dtype(op, a, b):
     if fb:
         return b
     return numpy.promote_types(a, b)
+
+
+def finfo(dtype=None):
+    """Machine limits of a float dtype (``.eps .max .min .tiny``), NumPy's ``finfo``."""
+    return numpy.finfo(as_dtype(dtype) or get_default_dtype())
+
+
+def iinfo(dtype):
+    return numpy.iinfo(as_dtype(dtype))

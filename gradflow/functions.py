@@ -1,10 +1,19 @@
 """Module-level spellings of Tensor methods (``gradflow.exp(x)`` == ``x.exp()``)."""
 from __future__ import annotations
 
+import builtins as _builtins
+import copy as _copy
+import math as _math
+
 import numpy
 
-from .tensor import Tensor
+from . import backends as _backends, creation as _creation, dtypes as _dtypes
+from .dtypes import finfo, iinfo  # noqa: F401
+from .ops import elementwise as _ew, shape as _sh
+from .ops.norm import cosine_similarity  # noqa: F401
 from .ops.shape import cat as concat  # noqa: F401
+from .printing import set_printoptions  # noqa: F401
+from .tensor import Tensor
 
 
 def _m(name):
@@ -36,13 +45,6 @@ def allclose(a, b, rtol=1e-5, atol=1e-8):
 
 
 # -- more of torch's namespace ------------------------------------------------------------
-import builtins as _builtins  # noqa: E402
-import math as _math  # noqa: E402
-import sys  # noqa: E402
-
-from . import dtypes as _dtypes  # noqa: E402
-from .ops import elementwise as _ew, shape as _sh  # noqa: E402
-
 pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan
 uint8 = _dtypes.uint8
 
@@ -185,11 +187,6 @@ def bincount(input, weights=None, minlength=0):
     return Tensor._make(input.backend.asarray(out.astype(dt)), input.backend)
 
 
-def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    from .nn.functional import cosine_similarity as cs
-    return cs(x1, x2, dim, eps)
-
-
 def cdist(x1, x2, p=2.0):
     """Pairwise ``p``-norm distances between the rows of ``x1`` (.., P, M) and ``x2``
     (.., R, M): (.., P, R). Differentiable."""
@@ -199,35 +196,11 @@ def cdist(x1, x2, p=2.0):
     return d.norm(p, dim=-1)
 
 
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
-                     profile=None, sci_mode=None):
-    """Printing options for tensor reprs (forwarded to NumPy's, which format them)."""
-    kw = {k: v for k, v in dict(precision=precision, threshold=threshold, edgeitems=edgeitems,
-                                linewidth=linewidth).items() if v is not None}
-    if profile == "default":
-        kw = dict(precision=4, threshold=1000, edgeitems=3, linewidth=80, **kw)
-    elif profile == "full":
-        kw.setdefault("threshold", sys.maxsize)
-    if sci_mode is not None:
-        kw["suppress"] = not sci_mode
-    numpy.set_printoptions(**kw)
-
-
-def finfo(dtype=None):
-    """Machine limits of a float dtype (``.eps .max .min .tiny``), NumPy's ``finfo``."""
-    return numpy.finfo(_dtypes.as_dtype(dtype) or _dtypes.get_default_dtype())
-
-
-def iinfo(dtype):
-    return numpy.iinfo(_dtypes.as_dtype(dtype))
-
-
 def _legacy(dt):
     def ctor(*args):
-        from .creation import tensor, zeros
         if len(args) == 1 and not isinstance(args[0], (int, numpy.integer)):
-            return tensor(args[0], dtype=dt)
-        return zeros(*args, dtype=dt)
+            return _creation.tensor(args[0], dtype=dt)
+        return _creation.zeros(*args, dtype=dt)
     return ctor
 
 
@@ -253,29 +226,45 @@ BoolTensor = _legacy_type("BoolTensor", _dtypes.bool_)
 
 def seed():
     """Seed every backend from fresh OS entropy; returns the seed."""
-    from .creation import manual_seed
     s = int(numpy.random.SeedSequence().entropy % (2 ** 63))
-    manual_seed(s)
+    _creation.manual_seed(s)
     return s
 
 
 def initial_seed():
-    from . import backends
-    return backends._seed if backends._seed is not None else 0
+    return _backends._seed if _backends._seed is not None else 0
 
 
 def get_rng_state():
     """The current backend's generator state (an opaque object for ``set_rng_state``)."""
-    from .backends import current_backend
-    import copy
-    be = current_backend()
-    return copy.deepcopy(getattr(be, "_rng", None))
+    be = _backends.current_backend()
+    return _copy.deepcopy(getattr(be, "_rng", None))
 
 
 def set_rng_state(state):
-    from .backends import current_backend
-    import copy
-    be = current_backend()
+    be = _backends.current_backend()
     if state is None or not hasattr(be, "_rng"):
         raise RuntimeError(f"set_rng_state: backend {be.name} has no host generator state")
-    be._rng = copy.deepcopy(state)
+    be._rng = _copy.deepcopy(state)
+
+
+# -- one-line spellings of Tensor methods ---------------------------------------------------
+def isnan(x): return x.isnan()  # noqa: E704
+def isinf(x): return x.isinf()  # noqa: E704
+def atan(x): return x.atan()  # noqa: E704
+def arctan(x): return x.atan()  # noqa: E704
+def isfinite(x): return x.isfinite()  # noqa: E704
+def reciprocal(x): return x.reciprocal()  # noqa: E704
+def rsqrt(x): return x.rsqrt()  # noqa: E704
+def erf(x): return x.erf()  # noqa: E704
+def tril(x, diagonal=0): return x.tril(diagonal)  # noqa: E704
+def triu(x, diagonal=0): return x.triu(diagonal)  # noqa: E704
+def cumsum(x, dim, dtype=None): return x.cumsum(dim, dtype=dtype)  # noqa: E704
+def logsumexp(x, dim, keepdim=False): return x.logsumexp(dim, keepdim)  # noqa: E704
+def unbind(x, dim=0): return x.unbind(dim)  # noqa: E704
+def count_nonzero(x, dim=None): return (x != 0).sum(dim)  # noqa: E704
+
+
+def lerp(input, end, weight):
+    """``input + weight * (end - input)`` (differentiable)."""
+    return input + (end - input) * weight

@@ -2,21 +2,29 @@
 
 ``.array`` is the backend array (numpy or cupy), ``.backend`` the Backend that
 owns it, ``.grad`` a Tensor (or None), ``._node`` the graph node (``Context``)
-that produced it, ``None`` for leaves. Math lives in :mod:`gradflow.ops`; the
-methods here are thin, PyTorch-named entry points to it.
+that produced it, ``None`` for leaves.
+
+This module is the core: storage, conversion, the graph handle (``backward``,
+``detach``, hooks), the in-place version counter and the in-place updates that
+need only the backend. It imports nothing from :mod:`gradflow.ops`. The math
+methods (operators, ``sum``, ``reshape``, ``softmax``, ``to`` ...) call ops, so
+they are written in :mod:`gradflow.tensor_methods`, one layer above the ops, and
+bound onto this class when ``gradflow`` is imported. Methods here may call
+``self.<method>()`` of that surface (``self.to``, ``self.clamp``): a late-bound
+attribute lookup, not an import.
 """
 from __future__ import annotations
 
 import builtins
-import numbers
 import weakref
 from collections import namedtuple
 
 import numpy
 
-from . import autograd as _autograd, dtypes
-from .autograd import backward as _backward, is_grad_enabled
-from .backends import Backend, current_backend, device_types, get_backend, is_backend_name
+from . import autograd as _autograd, dtypes, layout, printing
+from .autograd import RemovableHandle, backward as _backward, is_grad_enabled
+from .backends import default_cpu_backend, get_backend
+from .device import device as _device
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
@@ -31,86 +39,6 @@ _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "
                "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
 
 
-def _float_formatter(arr):
-    """PyTorch's float print style (``torch/_tensor_str.py``): every element padded to one
-    width; ``1.`` when all values are integral, else 4 decimals (``1.0000``), scientific
-    (``1.0000e-05``) when the magnitudes span more than 1000x or leave [1e-4, 1e8]."""
-    if arr.dtype.kind != "f" or arr.size == 0:
-        return None
-    summarize = arr.size > numpy.get_printoptions()["threshold"]
-    vals = arr.astype(numpy.float64).reshape(-1)
-    if summarize:  # only what is shown decides the format (as PyTorch)
-        e = numpy.get_printoptions()["edgeitems"]
-        vals = numpy.concatenate([vals[:e], vals[-e:]])
-    finite = vals[numpy.isfinite(vals)]
-    nz = numpy.abs(finite[finite != 0])
-    int_mode = bool(numpy.all(finite == numpy.ceil(finite)))
-    sci = False
-    if nz.size:
-        lo, hi = nz.min(), nz.max()
-        sci = hi / lo > 1000.0 or hi > 1e8 or (not int_mode and lo < 1e-4)
-    if sci:
-        fmt = "{:.4e}".format
-    elif int_mode:
-        def fmt(v):
-            return f"{v:.0f}."
-    else:
-        fmt = "{:.4f}".format
-
-    def one(v):
-        return fmt(v) if numpy.isfinite(v) else str(float(v))
-
-    # torch pads to the widest nonzero finite value (inf, nan and 0 do not count)
-    width = builtins.max((len(one(v)) for v in finite[finite != 0]), default=1)
-    return {"float_kind": lambda v: one(v).rjust(width)}
-
-
-def _torch_body(arr, indent=7):
-    """The bracketed body of ``repr`` laid out as ``torch/_tensor_str.py`` does: elements
-    padded to one width, ``threshold``/``edgeitems`` summarisation with a ``" ..."``
-    element, and ``floor((80 - indent) / (width + 2))`` elements per line."""
-    opts = numpy.get_printoptions()
-    edge, summarize = opts["edgeitems"], arr.size > opts["threshold"]
-    fmt = _float_formatter(arr)
-    if fmt is not None:
-        one = fmt["float_kind"]
-        shown = numpy.asarray(arr, dtype=numpy.float64).reshape(-1)
-        if summarize:
-            shown = numpy.concatenate([shown[:edge], shown[-edge:]])
-        shown = shown[numpy.isfinite(shown) & (shown != 0)]
-        width = len(one(shown[0])) if shown.size else 1  # torch's formatter width
-    else:
-        shown = arr.reshape(-1)
-        if summarize:
-            shown = numpy.concatenate([shown[:edge], shown[-edge:]])
-        width = builtins.max(len(str(v)) for v in shown.tolist())
-
-        def one(v):
-            return str(v).rjust(width)
-
-    def vector(a, ind):
-        items = a.tolist()
-        if summarize and len(items) > 2 * edge:
-            data = [one(v) for v in items[:edge]] + [" ..."] + [one(v) for v in items[-edge:]]
-        else:
-            data = [one(v) for v in items]
-        per_line = builtins.max(1, (80 - ind) // (width + 2))
-        lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
-        return "[" + (",\n" + " " * (ind + 1)).join(lines) + "]"
-
-    def block(a, ind):
-        if a.ndim == 1:
-            return vector(a, ind)
-        if summarize and a.shape[0] > 2 * edge:
-            parts = [block(a[i], ind + 1) for i in range(edge)] + ["..."] + \
-                [block(a[i], ind + 1) for i in range(a.shape[0] - edge, a.shape[0])]
-        else:
-            parts = [block(a[i], ind + 1) for i in range(a.shape[0])]
-        return "[" + ("," + "\n" * (a.ndim - 1) + " " * (ind + 1)).join(parts) + "]"
-
-    return block(arr, indent)
-
-
 class Size(tuple):
     """PyTorch's ``torch.Size``: a tuple of dims (``x.shape == gradflow.Size([2, 3])``)."""
 
@@ -119,29 +47,6 @@ class Size(tuple):
         for d in self:
             n *= d
         return n
-
-
-def _operand(o):
-    """True for what elementwise ops accept next to a Tensor."""
-    return isinstance(o, (Tensor, numbers.Number, numpy.ndarray, numpy.generic, list, tuple))
-
-
-def _axis(dim, axis, name="dim"):
-    if dim is not None and axis is not None and dim != axis:
-        raise TypeError(f"give either dim= or axis=, not both ({dim} vs {axis})")
-    return dim if dim is not None else axis
-
-
-def _is_dtype_name(s):
-    """True for dtype spellings ("float64", "int64", "float"), False for device/backend names."""
-    head = s.split(":")[0].lower()
-    if head in device_types() or is_backend_name(head):
-        return False
-    try:
-        numpy.dtype(s)
-        return True
-    except TypeError:
-        return False
 
 
 class Tensor:
@@ -192,32 +97,11 @@ class Tensor:
 
     @property
     def device(self):
-        from .device import device
-        return device(self.backend.device_type)
+        return _device(self.backend.device_type)
 
     @property
     def is_cuda(self):
         return self.backend.device_type == "cuda"
-
-    def _new(self, fn, *args, dtype=None, requires_grad=False):
-        from . import creation
-        return getattr(creation, fn)(*args, dtype=dtype or self.dtype, requires_grad=requires_grad,
-                                     backend=self.backend)
-
-    def new_zeros(self, *size, dtype=None, requires_grad=False):
-        return self._new("zeros", *size, dtype=dtype, requires_grad=requires_grad)
-
-    def new_ones(self, *size, dtype=None, requires_grad=False):
-        return self._new("ones", *size, dtype=dtype, requires_grad=requires_grad)
-
-    def new_empty(self, *size, dtype=None, requires_grad=False):
-        return self._new("zeros", *size, dtype=dtype, requires_grad=requires_grad)
-
-    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
-        return self._new("full", size, fill_value, dtype=dtype, requires_grad=requires_grad)
-
-    def new_tensor(self, data, dtype=None, requires_grad=False):
-        return self._new("tensor", data, dtype=dtype, requires_grad=requires_grad)
 
     @property
     def is_leaf(self):
@@ -305,26 +189,7 @@ class Tensor:
         return format(repr(self), spec)
 
     def __repr__(self):
-        arr = self.numpy()
-        extras = []
-        if arr.ndim and arr.size and arr.dtype.kind in "fiub":
-            body = _torch_body(arr)
-        elif arr.size == 0:
-            body = "[]"
-            if arr.ndim != 1:
-                extras.append(f"size={tuple(arr.shape)}")
-        else:
-            body = numpy.array2string(arr, separator=", ", precision=4, prefix="tensor(",
-                                      formatter=_float_formatter(arr))
-        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
-            extras.append(f"dtype={self.dtype}")
-        if self.backend.name != "numpy":
-            extras.append(f"backend='{self.backend.name}'")
-        if self._node is not None:
-            extras.append(f"grad_fn={self._node!r}")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        return printing.tensor_repr(self)
 
     def __hash__(self):
         return id(self)
@@ -382,7 +247,6 @@ class Tensor:
         """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is computed
         (before it is accumulated into a leaf's ``.grad`` or passed on); a returned
         tensor replaces the gradient. Returns a handle with ``.remove()``."""
-        from .autograd import RemovableHandle
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self._node is not None:
@@ -396,7 +260,6 @@ class Tensor:
 
     def register_post_accumulate_grad_hook(self, hook):
         """``hook(tensor)`` after a leaf's ``.grad`` has been accumulated by backward."""
-        from .autograd import RemovableHandle
         if self._node is not None:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
         if getattr(self, "_post_hooks", None) is None:
@@ -416,41 +279,6 @@ class Tensor:
     def _bump(self):
         self._version[0] += 1
         return self
-
-    # -- moving between backends and dtypes ------------------------------------------------
-    def to(self, *args, dtype=None, device=None, backend=None, copy=False, non_blocking=False,
-           memory_format=None):
-        """``.to("numba")``, ``.to("cuda")``, ``.to(gradflow.device("cpu"))``,
-        ``.to(gradflow.float64)``, ``.to(other)`` (its backend and dtype). Differentiable;
-        a no-op returns ``self``. ``non_blocking`` is accepted (copies are synchronous);
-        ``memory_format`` (``gradflow.channels_last`` ...) is accepted and ignored, a
-        deliberate no-op: gradflow stays NCHW (see :mod:`gradflow.layout`)."""
-        from .device import device as _device
-        from .layout import check
-        check(memory_format, "to")
-        for a in args:
-            if isinstance(a, Tensor):
-                backend, dtype = a.backend, a.dtype
-            elif isinstance(a, str) and _is_dtype_name(a):
-                dtype = a  # .to("float64")
-            elif isinstance(a, (str, Backend, _device)):
-                backend = a
-            else:
-                dtype = a
-        out = self
-        if backend is not None or device is not None:
-            target = _device.resolve_backend(backend if backend is not None else device)
-            if target is not out.backend:
-                from .ops.shape import ToBackend
-                out = ToBackend.apply(out, target)
-        if dtype is not None:
-            dt = dtypes.as_dtype(dtype)
-            if dt != out.dtype:
-                from .ops.elementwise import Cast
-                out = Cast.apply(out, dt)
-        if copy and out is self:
-            out = self.clone()
-        return out
 
     def type(self, dtype=None, non_blocking=False):
         """``x.type()`` -> ``'torch.FloatTensor'`` (PyTorch's type string; ``cuda.`` on the
@@ -472,7 +300,6 @@ class Tensor:
         return self.to(dtype)
 
     def cpu(self):
-        from .backends import default_cpu_backend
         return self if self.backend.device_type == "cpu" else self.to(default_cpu_backend())
 
     def cuda(self):
@@ -495,46 +322,6 @@ class Tensor:
 
     def type_as(self, other):
         return self.to(other.dtype)
-
-    # -- in-place updates (outside the graph) -----------------------------------------------
-    def _inplace(self, op, other):
-        if self.array.dtype.kind != "f":
-            self._check_int_inplace(op, other)
-        if self._in_graph(other):  # a non-leaf of the graph: rebind to the result (PyTorch
-            # allows it); a leaf that requires grad refuses; _rebind checks shape and dtype
-            return self._rebind(op + "_", getattr(_ew, op)(self, other))
-        self._check_inplace(op + "_")
-        from .ops.elementwise import scalar_or_array
-        b = scalar_or_array(other, self, op + "_")
-        res = self.backend.binary(op, self.array, b)
-        if tuple(res.shape) != self.shape:
-            raise RuntimeError(f"{op}_: output with shape {self.shape} doesn't match the "
-                               f"broadcast shape {tuple(res.shape)}")
-        self.backend.copyto_(self.array, res)
-        return self._bump()
-
-    def _check_int_inplace(self, op, other):
-        """PyTorch refuses an in-place result its integer/bool tensor cannot hold: true
-        division, a float operand, an integer operand into a bool tensor."""
-        kind = other.dtype.kind if isinstance(other, (Tensor, numpy.ndarray, numpy.generic)) \
-            else "b" if isinstance(other, builtins.bool) \
-            else "i" if isinstance(other, numbers.Integral) else "f"
-        if op == "div" or kind == "f" or (self.dtype.kind == "b" and kind != "b"):
-            res = "float" if op == "div" or kind == "f" else "int64"
-            raise RuntimeError(f"{op}_: result type {res} can't be cast to the {self.dtype} "
-                               f"tensor updated in place (shape {self.shape})")
-
-    def add_(self, other, alpha=1):
-        return self._inplace("add", other if alpha == 1 else other * alpha)
-
-    def sub_(self, other, alpha=1):
-        return self._inplace("sub", other if alpha == 1 else other * alpha)
-
-    def mul_(self, other):
-        return self._inplace("mul", other)
-
-    def div_(self, other):
-        return self._inplace("div", other)
 
     def zero_(self):
         return self.fill_(0, _op="zero_")
@@ -582,31 +369,6 @@ class Tensor:
         self.backend.copyto_(self.array, self.backend.clip(self.array, min, max))
         return self._bump()
 
-    def _draw(self, kind, generator):
-        if generator is None:
-            return getattr(self.backend, kind)(self.shape, self.dtype)
-        from .creation import _check_generator, _host_draw
-        _check_generator(generator, kind)
-        return _host_draw(generator, self.backend, kind, self.shape, self.dtype)
-
-    def normal_(self, mean=0.0, std=1.0, generator=None):
-        self._check_inplace("normal_")
-        r = self._draw("randn", generator)
-        self.backend.copyto_(self.array, r * std + mean)
-        return self._bump()
-
-    def uniform_(self, a=0.0, b=1.0, generator=None):
-        self._check_inplace("uniform_")
-        r = self._draw("rand", generator)
-        self.backend.copyto_(self.array, r * (b - a) + a)
-        return self._bump()
-
-    def bernoulli_(self, p=0.5, generator=None):
-        self._check_inplace("bernoulli_")
-        r = self._draw("rand", generator)
-        self.backend.copyto_(self.array, self.backend.astype(r < p, self.dtype))
-        return self._bump()
-
     def _rebind(self, op, out):
         """In-place op on a non-leaf tensor of the graph (``scores.masked_fill_(m, -inf)``):
         ``self`` becomes the out-of-place result ``out`` (new array, node and version
@@ -646,52 +408,6 @@ class Tensor:
         return is_grad_enabled() and (self.requires_grad or builtins.any(
             isinstance(o, Tensor) and o.requires_grad for o in others))
 
-    def masked_fill_(self, mask, value):
-        """In place: ``value`` where the bool ``mask`` (broadcast to ``self``) is True."""
-        from .ops.elementwise import scalar_or_array
-        if self._in_graph(value):
-            return self._rebind("masked_fill_", _ew.masked_fill(self, mask, value))
-        self._check_inplace("masked_fill_")
-        if not isinstance(mask, Tensor) or mask.dtype.kind != "b":
-            raise TypeError(f"masked_fill_: mask must be a bool Tensor, got "
-                            f"{getattr(mask, 'dtype', type(mask).__name__)}")
-        v = scalar_or_array(value, self, "masked_fill_")
-        try:
-            res = self.backend.where(mask.array, v, self.array)
-            self.backend.copyto_(self.array, res)
-        except ValueError:
-            raise ValueError(f"masked_fill_: mask of shape {mask.shape} does not broadcast to "
-                             f"the tensor's shape {self.shape}") from None
-        return self._bump()
-
-    def _scatter_(self, op, dim, index, src, reduce):
-        out = _sh.scatter(self, dim, index, src, reduce=reduce, _op=op)
-        if self._in_graph(src):
-            return self._rebind(op, out)
-        self._check_inplace(op)
-        self.backend.copyto_(self.array, out.array)
-        return self._bump()
-
-    def scatter_(self, dim, index, src=None, value=None, reduce=None):
-        """In place: write ``src`` (a Tensor or a number) at ``index`` along ``dim``,
-        e.g. one-hot ``zeros(n, c).scatter_(1, y.unsqueeze(1), 1.0)``."""
-        return self._scatter_("scatter_", dim, index, src if src is not None else value,
-                              {"add": "add", None: None}.get(reduce, reduce))
-
-    def scatter_add_(self, dim, index, src):
-        return self._scatter_("scatter_add_", dim, index, src, "add")
-
-    def scatter(self, dim, index, src=None, value=None, reduce=None):
-        return _sh.scatter(self, dim, index, src, value, reduce)
-
-    def scatter_add(self, dim, index, src):
-        return _sh.scatter(self, dim, index, src, reduce="add", _op="scatter_add")
-
-    def index_select(self, dim, index): return _sh.index_select(self, dim, index)
-    def masked_select(self, mask): return _sh.masked_select(self, mask)
-    def nonzero(self, as_tuple=False): return _sh.nonzero(self, as_tuple)
-    def argwhere(self): return _sh.nonzero(self)
-
     def fill_diagonal_(self, fill_value, wrap=False):
         self._check_inplace("fill_diagonal_")
         if self.ndim < 2:
@@ -721,20 +437,6 @@ class Tensor:
             out.append(Tensor._make(be.asarray(counts.astype(numpy.int64)), be))
         return out[0] if len(out) == 1 else tuple(out)
 
-    def _rounding(self, op):
-        return _ew.rounding(op, self)
-
-    def round(self, decimals=0):
-        """Round half to even (as PyTorch); not differentiable (zero gradient a.e.)."""
-        if decimals:
-            scale = 10.0 ** decimals
-            return (self * scale)._rounding("round") / scale
-        return self._rounding("round")
-
-    def floor(self): return self._rounding("floor")
-    def ceil(self): return self._rounding("ceil")
-    def trunc(self): return self._rounding("trunc")
-
     def __deepcopy__(self, memo):
         """``copy.deepcopy(model)`` / ``deepcopy(tensor)``: new storage, same type (a
         Parameter stays a Parameter), requires_grad and grad; graph history is dropped."""
@@ -752,247 +454,11 @@ class Tensor:
         memo[id(self)] = new
         return new
 
-    def __setitem__(self, index, value):
-        from .ops.shape import normalize_index
-        from .ops.elementwise import scalar_or_array, _as_tensor
-        idx = normalize_index(index, self)
-        in_graph = is_grad_enabled() and (
-            self.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
-        if not in_graph:
-            self.backend.setitem_(self.array, idx, scalar_or_array(value, self, "__setitem__"))
-            self._bump()
-            return
-        # differentiable assignment (``buf[t] = h``): self becomes the output of a SetItem
-        # node; only a leaf that requires grad refuses, as for every in-place op
-        if self._node is None and self.requires_grad:
-            self._check_inplace("__setitem__")
-        if self.dtype.kind != "f":
-            raise TypeError(f"__setitem__: assigning a tensor that requires grad into a "
-                            f"{self.dtype} tensor of shape {self.shape}; it must be floating")
-        v = _as_tensor(value, self, "__setitem__")
-        if v.dtype != self.dtype:
-            v = v.to(self.dtype)
-        from .ops.shape import SetItem
-        out = SetItem.apply(self, idx, v)
-        old = self._node
-        self._node, self.requires_grad = out._node, True
-        self._bump()
-        self._move_retained(old)
-
-    # -- arithmetic ------------------------------------------------------------------------------
-    def __add__(self, o): return _ew.add(self, o)
-    def __radd__(self, o): return _ew.add(o, self)
-    def __sub__(self, o): return _ew.sub(self, o)
-    def __rsub__(self, o): return _ew.sub(o, self)
-    def __mul__(self, o): return _ew.mul(self, o)
-    def __rmul__(self, o): return _ew.mul(o, self)
-    def __truediv__(self, o): return _ew.div(self, o)
-    def __rtruediv__(self, o): return _ew.div(o, self)
-    def __pow__(self, o): return _ew.pow(self, o)
-    def __rpow__(self, o): return _ew.pow(o, self)
-    def __matmul__(self, o): return _la.matmul(self, o)
-    def __rmatmul__(self, o): return _la.matmul(o, self)
-    def __neg__(self): return _ew.Neg.apply(self)
-    def __pos__(self): return self
-    def __abs__(self): return _ew.unary("abs", self)
-    # other operand types (None, pytest.approx, ...) get NotImplemented, so Python
-    # falls back to their reflected method or identity (``t == None`` is False)
-    def __eq__(self, o): return _ew.compare("eq", self, o) if _operand(o) else NotImplemented
-    def __ne__(self, o): return _ew.compare("ne", self, o) if _operand(o) else NotImplemented
-    def __lt__(self, o): return _ew.compare("lt", self, o) if _operand(o) else NotImplemented
-    def __le__(self, o): return _ew.compare("le", self, o) if _operand(o) else NotImplemented
-    def __gt__(self, o): return _ew.compare("gt", self, o) if _operand(o) else NotImplemented
-    def __ge__(self, o): return _ew.compare("ge", self, o) if _operand(o) else NotImplemented
-    def __invert__(self): return _ew.invert(self)
-    def __xor__(self, o): return _ew.logical("xor", self, o)
-    def __floordiv__(self, o): return _ew.floordiv(self, o)
-    def __rfloordiv__(self, o): return _ew.floordiv(o, self)
-    def __mod__(self, o): return _ew.remainder(self, o)
-    def __rmod__(self, o): return _ew.remainder(o, self)
-    def __and__(self, o): return _ew.logical("and", self, o)
-    def __or__(self, o): return _ew.logical("or", self, o)
-    def __rand__(self, o): return _ew.logical("and", o, self)
-    def __ror__(self, o): return _ew.logical("or", o, self)
-    def __rxor__(self, o): return _ew.logical("xor", o, self)
-
-    def __iadd__(self, o):
-        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
-        return self.add_(o) if not (self.requires_grad and is_grad_enabled()) else self + o
-
-    def __isub__(self, o):
-        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
-        return self.sub_(o) if not (self.requires_grad and is_grad_enabled()) else self - o
-
-    def __imul__(self, o):
-        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
-        return self.mul_(o) if not (self.requires_grad and is_grad_enabled()) else self * o
-
-    def __itruediv__(self, o):
-        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
-        return self.div_(o) if not (self.requires_grad and is_grad_enabled()) else self / o
-
-    def add(self, o, alpha=1): return _ew.add(self, o if alpha == 1 else o * alpha)
-    def sub(self, o, alpha=1): return _ew.sub(self, o if alpha == 1 else o * alpha)
-    def mul(self, o): return _ew.mul(self, o)
-    def div(self, o): return _ew.div(self, o)
-    def pow(self, o): return _ew.pow(self, o)
-    def matmul(self, o): return _la.matmul(self, o)
-    def mm(self, o): return _la.mm(self, o)
-    def bmm(self, o): return _la.bmm(self, o)
-    def dot(self, o): return _la.dot(self, o)
-    def neg(self): return _ew.Neg.apply(self)
-    def eq(self, o): return _ew.compare("eq", self, o)
-    def ne(self, o): return _ew.compare("ne", self, o)
-    def lt(self, o): return _ew.compare("lt", self, o)
-    def le(self, o): return _ew.compare("le", self, o)
-    def gt(self, o): return _ew.compare("gt", self, o)
-    def ge(self, o): return _ew.compare("ge", self, o)
-    def maximum(self, o): return _ew.maximum(self, o)
-    def minimum(self, o): return _ew.minimum(self, o)
-    def exp(self): return _ew.unary("exp", self)
-    def log(self): return _ew.unary("log", self)
-    def sqrt(self): return _ew.unary("sqrt", self)
-    def abs(self): return _ew.unary("abs", self)
-    def sin(self): return _ew.unary("sin", self)
-    def cos(self): return _ew.unary("cos", self)
-    def log1p(self): return _ew.unary("log1p", self)
-    def erf(self): return _ew.erf(self)
-    def expm1(self): return _ew.unary("expm1", self)
-    def atan(self): return _ew.unary("atan", self)
-    def atan2(self, other): return _ew.atan2(self, other)
-    arctan, arctan2 = atan, atan2
-    def sign(self): return _ew.sign(self)
-    def square(self): return _ew.mul(self, self)
-    def reciprocal(self): return _ew.div(1.0, self)
-    def rsqrt(self): return _ew.div(1.0, _ew.unary("sqrt", self))
-    def relu(self): return _ew.Relu.apply(self)
-    def sigmoid(self): return _ew.unary("sigmoid", self)
-    def tanh(self): return _ew.unary("tanh", self)
-
-    def clip(self, min=None, max=None):
-        return _ew.clip(self, min, max)
-
-    clamp = clip
-
-    def softmax(self, dim=None, axis=None):
-        from .ops.softmax import softmax
-        d = _axis(dim, axis)
-        return softmax(self, -1 if d is None else d)
-
-    def log_softmax(self, dim=None, axis=None):
-        from .ops.softmax import log_softmax
-        d = _axis(dim, axis)
-        return log_softmax(self, -1 if d is None else d)
-
-    # -- reductions ----------------------------------------------------------------------------------
-    def sum(self, dim=None, keepdim=False, axis=None, keepdims=None, dtype=None):
-        x = self if dtype is None else self.to(dtype)  # dtype=: cast first (PyTorch)
-        return _rd.sum(x, _axis(dim, axis), keepdim if keepdims is None else keepdims)
-
-    def mean(self, dim=None, keepdim=False, axis=None, keepdims=None, dtype=None):
-        x = self if dtype is None else self.to(dtype)
-        return _rd.mean(x, _axis(dim, axis), keepdim if keepdims is None else keepdims)
-
-    def var(self, dim=None, keepdim=False, unbiased=True, axis=None, keepdims=None, correction=None):
-        ddof = (1 if unbiased else 0) if correction is None else correction
-        return _rd.var(self, _axis(dim, axis), keepdim if keepdims is None else keepdims, ddof)
-
-    def std(self, dim=None, keepdim=False, unbiased=True, axis=None, keepdims=None, correction=None):
-        return self.var(dim, keepdim, unbiased, axis, keepdims, correction).sqrt()
-
-    def prod(self, dim=None, keepdim=False, axis=None, keepdims=None, dtype=None):
-        x = self if dtype is None else self.to(dtype)
-        return _rd.prod(x, _axis(dim, axis), keepdim if keepdims is None else keepdims)
-
-    def _minmax(self, op, dim, keepdim, axis, keepdims):
-        kd = keepdim if keepdims is None else keepdims
-        if isinstance(dim, Tensor):  # torch.max(a, b) style, elementwise
-            return _ew.maximum(self, dim) if op == "max" else _ew.minimum(self, dim)
-        if dim is not None and isinstance(dim, builtins.int):
-            # PyTorch: x.max(dim) returns (values, indices); the gradient goes to the
-            # selected index only (amax/max() share it among ties)
-            return ValuesIndices(*_rd.select_minmax(op, self, dim, kd))
-        return _rd.minmax(op, self, _axis(dim, axis), kd)
-
-    def max(self, dim=None, keepdim=False, axis=None, keepdims=None):
-        """``x.max()``; ``x.max(axis=1)`` -> values; ``x.max(1)`` / ``x.max(dim=1)`` ->
-        ``(values, indices)`` as PyTorch."""
-        return self._minmax("max", dim, keepdim, axis, keepdims)
-
-    def min(self, dim=None, keepdim=False, axis=None, keepdims=None):
-        return self._minmax("min", dim, keepdim, axis, keepdims)
-
-    def amax(self, dim=None, keepdim=False):
-        return _rd.minmax("max", self, dim, keepdim)
-
-    def amin(self, dim=None, keepdim=False):
-        return _rd.minmax("min", self, dim, keepdim)
-
-    def argmax(self, dim=None, keepdim=False, axis=None, keepdims=None):
-        return _rd.argminmax("argmax", self, _axis(dim, axis), keepdim if keepdims is None else keepdims)
-
-    def argmin(self, dim=None, keepdim=False, axis=None, keepdims=None):
-        return _rd.argminmax("argmin", self, _axis(dim, axis), keepdim if keepdims is None else keepdims)
-
     def any(self, dim=None, keepdim=False):
         return Tensor._make(self.backend.reduce("any", self.array, dim, keepdim), self.backend)
 
     def all(self, dim=None, keepdim=False):
         return Tensor._make(self.backend.reduce("all", self.array, dim, keepdim), self.backend)
-
-    def norm(self, p=2, dim=None, keepdim=False):
-        if p == "fro" or p is None:
-            p = 2
-        if p == builtins.float("inf"):
-            return self.abs().amax(dim, keepdim)
-        if p == 2:
-            return _rd.norm2(self, dim, keepdim)
-        if p == 0:  # the number of non-zero entries
-            return (self != 0).sum(dim, keepdim).to(self.dtype)
-        if p == 1:
-            return self.abs().sum(dim, keepdim)
-        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
-
-    # -- shape -----------------------------------------------------------------------------------------
-    def reshape(self, *shape): return _sh.reshape(self, _sh.shape_arg(shape))
-    def view(self, *shape): return _sh.reshape(self, _sh.shape_arg(shape))
-    def view_as(self, other): return _sh.reshape(self, other.shape)
-    def reshape_as(self, other): return _sh.reshape(self, other.shape)
-    def flatten(self, start_dim=0, end_dim=-1): return _sh.flatten(self, start_dim, end_dim)
-    def unflatten(self, dim, sizes): return _sh.unflatten(self, dim, sizes)
-    def squeeze(self, dim=None): return _sh.squeeze(self, dim)
-    def unsqueeze(self, dim): return _sh.unsqueeze(self, dim)
-    def permute(self, *dims): return _sh.permute(self, _sh.shape_arg(dims))
-    def transpose(self, *axes): return _sh.transpose(self, axes)
-    def t(self):
-        if self.ndim > 2:
-            raise RuntimeError(f"t: expects a tensor with <= 2 dimensions, got shape {self.shape}; "
-                               f"use transpose(dim0, dim1) or .mT")
-        return _sh.transpose(self, ())
-
-    def where(self, condition, other): return _ew.where(condition, self, other)
-    def expand(self, *shape): return _sh.expand(self, _sh.shape_arg(shape))
-    def expand_as(self, other): return _sh.expand(self, other.shape)
-    def broadcast_to(self, shape): return _sh.expand(self, tuple(shape))
-    def repeat(self, *reps): return _sh.repeat(self, _sh.shape_arg(reps))
-    def chunk(self, chunks, dim=0): return _sh.chunk(self, chunks, dim)
-    def flip(self, *dims): return _sh.flip(self, _sh.shape_arg(dims))
-    def fliplr(self): return _sh.fliplr(self)
-    def flipud(self): return _sh.flipud(self)
-    def roll(self, shifts, dims=None): return _sh.roll(self, shifts, dims)
-    def rot90(self, k=1, dims=(0, 1)): return _sh.rot90(self, k, dims)
-    def unbind(self, dim=0): return _sh.unbind(self, dim)
-    def cumsum(self, dim, dtype=None): return _rd.cumsum(self if dtype is None else self.to(dtype), dim)
-    def logsumexp(self, dim, keepdim=False): return _rd.logsumexp(self, dim, keepdim)
-    def tril(self, diagonal=0): return _sh.tri(self, diagonal, lower=True)
-    def triu(self, diagonal=0): return _sh.tri(self, diagonal, lower=False)
-    def split(self, size, dim=0): return _sh.split(self, size, dim)
-    def clone(self, memory_format=None):
-        """A copy in the graph (gradient passes through). ``memory_format`` is accepted and
-        ignored (a no-op layout hint: the copy is row-major NCHW, see gradflow.layout)."""
-        from .layout import check
-        check(memory_format, "clone")
-        return _sh.Clone.apply(self)
 
     # -- memory layout ---------------------------------------------------------------------
     def stride(self, dim=None):
@@ -1011,7 +477,6 @@ class Tensor:
         results almost always are; views such as ``x.t()`` or ``x[:, ::2]`` are not).
         ``memory_format=channels_last`` checks NHWC strides of a 4-D tensor (False for
         gradflow's NCHW arrays unless C == 1 or H == W == 1, as in PyTorch)."""
-        from . import layout
         layout.check(memory_format, "is_contiguous")
         if memory_format in (None, layout.contiguous_format, layout.preserve_format):
             return self.backend.is_contiguous(self.array)
@@ -1021,14 +486,6 @@ class Tensor:
             return False
         return layout.strides_match(self.shape, self.stride(), order)
 
-    def contiguous(self, memory_format=None):
-        """``self`` if already contiguous, else a row-major copy (differentiable).
-        ``memory_format`` (e.g. ``gradflow.channels_last``) is accepted as a no-op layout
-        hint: gradflow stays NCHW (see :mod:`gradflow.layout`)."""
-        from .layout import check
-        check(memory_format, "contiguous")
-        return self if self.backend.is_contiguous(self.array) else _sh.Clone.apply(self)
-
     def storage_offset(self):
         """Elements between the start of the underlying storage and this tensor's first
         element (nonzero for views such as ``x[1:]``)."""
@@ -1037,55 +494,6 @@ class Tensor:
     def data_ptr(self):
         """Address of the first element (equal for tensors sharing storage at one offset)."""
         return self.backend.data_ptr(self.array)
-    def masked_fill(self, mask, value): return _ew.masked_fill(self, mask, value)
-    def gather(self, dim, index): return _sh.gather(self, dim, index)
-    def sort(self, dim=-1, descending=False, stable=False): return _sh.sort(self, dim, descending)
-    def argsort(self, dim=-1, descending=False, stable=False): return _sh.argsort(self, dim, descending)
-    def topk(self, k, dim=-1, largest=True, sorted=True): return _sh.topk(self, k, dim, largest)
-    def isnan(self): return _ew.classify("isnan", self)
-    def isinf(self): return _ew.classify("isinf", self)
-    def isfinite(self): return _ew.classify("isfinite", self)
-
-    @property
-    def T(self):
-        return _sh.transpose(self, ())
-
-    @property
-    def mT(self):
-        """The last two dims swapped (batched matrix transpose)."""
-        if self.ndim < 2:
-            raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices; "
-                               f"got a {self.ndim}-D tensor")
-        return _sh.transpose(self, (-2, -1))
-
-    mH = mT  # real dtypes only
-
-    def index_add_(self, dim, index, source, alpha=1):
-        """In place: ``self[..., index[i], ...] += alpha * source[..., i, ...]`` along
-        ``dim`` (repeated indices accumulate); differentiable in ``source``."""
-        if not isinstance(index, Tensor) or index.ndim != 1:
-            raise ValueError(f"index_add_: index must be a 1-D integer Tensor, got "
-                             f"{getattr(index, 'shape', type(index).__name__)}")
-        if not isinstance(source, Tensor):
-            source = Tensor(source, dtype=self.dtype, backend=self.backend)
-        d = dim % builtins.max(self.ndim, 1)
-        if source.ndim != self.ndim or source.shape[d] != index.shape[0]:
-            raise ValueError(f"index_add_: source of shape {source.shape} does not match index of "
-                             f"length {index.shape[0]} along dim {dim} of a tensor of shape "
-                             f"{self.shape}")
-        shape = [1] * self.ndim
-        shape[d] = index.shape[0]
-        idx = index.reshape(shape).expand(*source.shape)
-        return self.scatter_add_(d, idx, source if alpha == 1 else source * alpha)
-
-    def index_add(self, dim, index, source, alpha=1):
-        return self.clone().index_add_(dim, index, source, alpha)
-
-    def __getitem__(self, index):
-        return _sh.getitem(self, index)
 
 
 _autograd.function.register_tensor_class(Tensor)
-
-# ops import Tensor from this module; bind them after the class exists
-from .ops import elementwise as _ew, linalg as _la, reduce as _rd, shape as _sh  # noqa: E402

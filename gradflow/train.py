@@ -452,7 +452,7 @@ class Diverged(Exception):
 
 
 def run(args):
-    from .utils.threads import blas_threads, default_blas_threads
+    from .backends.threads import blas_threads, default_blas_threads
     n = args.blas_threads or default_blas_threads() or 1
     with blas_threads(n), Interrupts() as guard:
         return _run(args, guard)

@@ -59,8 +59,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
-from ..utils.threads import fast_blas_setter, get_blas_threads, set_blas_threads
-from .numpy_backend import NumpyBackend, conv_out_size
+from ..geometry import conv_out_size
+from .numpy_backend import NumpyBackend
+from .threads import fast_blas_setter, get_blas_threads, set_blas_threads
 
 _WORKER = threading.local()   # .active: this thread is running a _pmap item
 

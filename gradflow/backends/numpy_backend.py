@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy
 
+from ..geometry import conv_out_size
 from .base import Backend
 
 _UNARY = {
@@ -30,18 +31,6 @@ _BINARY = {
     "atan2": "arctan2",
     "and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor",  # bool/int: logical/bitwise
 }
-
-
-def conv_out_size(size, k, s, p, d, ceil_mode=False):
-    """Output length of a sliding window: floor((size + 2p - d(k-1) - 1)/s) + 1."""
-    span = size + 2 * p - d * (k - 1) - 1
-    if ceil_mode:
-        out = -(-span // s) + 1
-        # the last window must start inside the input or the left padding
-        if (out - 1) * s >= size + p:
-            out -= 1
-        return out
-    return span // s + 1
 
 
 class NumpyBackend(Backend):

@@ -16,6 +16,7 @@ import numpy
 
 from ..backends import current_backend, get_backend
 from ..tensor import Tensor
+from .dataset import _permutation
 
 
 def _to_tensor(arr, be):
@@ -131,7 +132,6 @@ class DataLoader:
             return numpy.arange(n)
         if self._rng is not None:
             return self._rng.permutation(n)
-        from .dataset import _permutation
         return _permutation(n, None)
 
     def _batches(self):

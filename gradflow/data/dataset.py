@@ -12,6 +12,8 @@ import math
 
 import numpy
 
+from ..backends import current_backend
+from ..creation import Generator  # noqa: F401 - torch.utils.data spelling of torch.Generator
 from ..tensor import Tensor
 
 
@@ -174,12 +176,8 @@ def _permutation(n, seed):
     if hasattr(seed, "_rng"):  # a gradflow.Generator: draw from (and advance) its stream
         return seed._rng.permutation(n)
     if seed is None:
-        from ..backends import current_backend
         be = current_backend()
         seed = int(be.to_numpy(be.randint(0, 2 ** 31 - 1, (), numpy.int64)))
     elif hasattr(seed, "initial_seed"):
         seed = seed.initial_seed()
     return numpy.random.default_rng(int(seed)).permutation(n)
-
-
-from ..creation import Generator  # noqa: E402,F401 - torch.utils.data spelling of torch.Generator

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy
 
+from ..backends import current_backend
 from ..tensor import Tensor
 
 
@@ -62,7 +63,6 @@ class ToTensor:
         return numpy.ascontiguousarray(x)
 
     def __call__(self, x):
-        from ..backends import current_backend
         be = current_backend()
         return Tensor._make(be.asarray(self._convert(x, False)), be)
 

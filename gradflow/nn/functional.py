@@ -3,25 +3,30 @@ of networks. conv2d, the poolings and cross_entropy are primitives with
 hand-written backward passes calling backend kernels; the rest compose ops."""
 from __future__ import annotations
 
+# the primitives and ops re-exported under PyTorch's ``F`` names
+from ..ops import elementwise as _ew
+from ..ops.attention import scaled_dot_product_attention  # noqa: F401
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
-from ..ops.elementwise import where as _where
+from ..ops.elementwise import erf as _erf, logsigmoid, softsign, where as _where  # noqa: F401
+from ..ops.fold import unfold, fold  # noqa: F401
 from ..ops.linalg import linear  # noqa: F401
 from ..ops.loss import (cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss,  # noqa: F401
                         huber_loss, binary_cross_entropy, binary_cross_entropy_with_logits, kl_div)
-from ..ops.norm import batch_norm, local_response_norm, dropout, dropout2d  # noqa: F401
-from ..ops.pool import max_pool2d, avg_pool2d, lp_pool2d, adaptive_avg_pool2d  # noqa: F401
-from ..ops.resample import pad, interpolate  # noqa: F401
-from ..ops.shape import flatten, embedding  # noqa: F401
-from ..ops.norm import (layer_norm, group_norm, instance_norm, normalize,  # noqa: F401,E402
-                        cosine_similarity, pairwise_distance)
-from ..ops.elementwise import logsigmoid, softsign  # noqa: F401,E402
-from ..ops import elementwise as _ew  # noqa: E402
-from ..ops.shape import (pixel_shuffle, pixel_unshuffle, channel_shuffle,  # noqa: F401,E402
-                         max_unpool2d)
-from ..ops.pool import adaptive_max_pool2d  # noqa: F401,E402
-from ..ops.onedim import (conv1d, max_pool1d, avg_pool1d, adaptive_avg_pool1d,  # noqa: F401,E402
+from ..ops.norm import (batch_norm, local_response_norm, dropout, dropout2d,  # noqa: F401
+                        layer_norm, group_norm, instance_norm, normalize, cosine_similarity,
+                        pairwise_distance)
+from ..ops.onedim import (conv1d, max_pool1d, avg_pool1d, adaptive_avg_pool1d,  # noqa: F401
                           adaptive_max_pool1d)
+from ..ops.pool import (max_pool2d, avg_pool2d, lp_pool2d, adaptive_avg_pool2d,  # noqa: F401
+                        adaptive_max_pool2d)
+from ..ops.resample import pad, interpolate  # noqa: F401
+from ..ops.shape import (flatten, embedding, pixel_shuffle, pixel_unshuffle,  # noqa: F401
+                         channel_shuffle, max_unpool2d)
 from ..ops.softmax import softmax, log_softmax  # noqa: F401
+from ..ops.threed import (conv3d, conv_transpose3d, max_pool3d, avg_pool3d,  # noqa: F401
+                          adaptive_avg_pool3d, adaptive_max_pool3d)
+from ..tensor import Tensor
+from .contrast import local_contrast_norm  # noqa: F401
 
 
 def relu(x, inplace=False):
@@ -84,8 +89,7 @@ def gelu(x, approximate="none"):
     """GELU. ``approximate='none'`` (default, as PyTorch): the exact x/2 (1 + erf(x/sqrt 2));
     ``'tanh'``: the tanh approximation (several times faster here)."""
     if approximate == "none":
-        from ..ops.elementwise import erf
-        return x * 0.5 * (erf(x * 0.7071067811865476) + 1.0)
+        return x * 0.5 * (_erf(x * 0.7071067811865476) + 1.0)
     if approximate != "tanh":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     c = 0.7978845608028654  # sqrt(2/pi)
@@ -93,7 +97,6 @@ def gelu(x, approximate="none"):
 
 
 def one_hot(target, num_classes=-1):
-    from ..tensor import Tensor
     be = target.backend
     n = int(be.reduce("max", target.array, None, False)) + 1 if num_classes < 0 else num_classes
     eye = be.eye(n, n, target.dtype)
@@ -111,14 +114,12 @@ def upsample_nearest(input, size=None, scale_factor=None):
 def upsample_bilinear(input, size=None, scale_factor=None):
     """Deprecated PyTorch spelling of ``interpolate(..., mode='bilinear', align_corners=True)``."""
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
-from ..ops.fold import unfold, fold  # noqa: F401,E402
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _float_input(op, x):
-    from ..tensor import Tensor
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
     if x.dtype.kind != "f":
@@ -193,7 +194,6 @@ def hardshrink(x, lambd=0.5):
 
 def threshold(x, threshold, value, inplace=False):
     """x where x > threshold, else ``value`` (the gradient is 0 there)."""
-    from ..tensor import Tensor
     if not isinstance(x, Tensor):
         raise TypeError(f"threshold: input must be a Tensor, got {type(x).__name__}")
     return _where(x > threshold, x, x.dtype.type(value))
@@ -208,13 +208,6 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
         raise ValueError(f"rrelu: lower bound {lower} must be <= upper bound {upper}")
     if not training:
         return leaky_relu(x, (lower + upper) / 2)
-    from ..tensor import Tensor
     be = x.backend
     slopes = be.rand(x.shape, x.dtype) * x.dtype.type(upper - lower) + x.dtype.type(lower)
     return _where(x > 0, x, x * Tensor._make(slopes, be))
-
-
-from .attention import scaled_dot_product_attention  # noqa: F401,E402
-from ..ops.threed import (conv3d, conv_transpose3d, max_pool3d, avg_pool3d,  # noqa: F401,E402
-                          adaptive_avg_pool3d, adaptive_max_pool3d)
-from .contrast import local_contrast_norm  # noqa: F401,E402

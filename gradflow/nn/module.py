@@ -13,7 +13,9 @@ import numpy
 
 from .. import dtypes
 from ..autograd import Function, RemovableHandle, is_grad_enabled, no_grad
-from ..backends import Backend
+from ..backends import Backend, default_cpu_backend
+from ..device import device as _device
+from ..layout import check
 from ..tensor import Tensor
 from .parameter import Buffer, Parameter
 
@@ -83,12 +85,10 @@ class _BackwardHookOut(Function):
 
 def _split_to_args(args, kwargs):
     """Parse ``to(...)`` arguments into (backend-or-device spec, dtype)."""
-    from ..device import device as _device
     target = kwargs.pop("device", None)
     target = kwargs.pop("backend", target)
     dtype = kwargs.pop("dtype", None)
     kwargs.pop("non_blocking", None)
-    from ..layout import check
     check(kwargs.pop("memory_format", None), "Module.to")  # a no-op layout hint (NCHW stays)
     if kwargs:
         raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
@@ -445,7 +445,6 @@ class Module:
         return self._apply_arrays(move)
 
     def cpu(self):
-        from ..backends import default_cpu_backend
         return self if all(p.backend.device_type == "cpu" for p in self.parameters()) \
             else self.to(default_cpu_backend())
 

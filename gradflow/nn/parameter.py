@@ -2,6 +2,7 @@
 attribute (PyTorch's ``nn.Parameter``)."""
 from __future__ import annotations
 
+from ..creation import empty
 from ..tensor import Tensor
 
 
@@ -13,7 +14,6 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad=True):
         if data is None:
-            from ..creation import empty
             data = empty(0)
         if not isinstance(data, Tensor):
             data = Tensor(data)

@@ -4,19 +4,20 @@ from __future__ import annotations
 import math
 
 from ..autograd import no_grad
+from ..creation import tensor
+from ..ops.shape import cat, stack
+from ..tensor import Tensor
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Scale all gradients in place so their joint ``norm_type``-norm is at most
     ``max_norm``; returns the total norm before clipping as a 0-d tensor (as PyTorch:
     ``.item()``, ``float()`` and comparisons work)."""
-    from ..tensor import Tensor
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad for p in params if p.grad is not None]
     be = grads[0].backend if grads else None
     total = _clip_grad_norm(grads, max_norm, norm_type, error_if_nonfinite)
     if be is None:
-        from ..creation import tensor
         return tensor(0.0)
     return Tensor._make(be.asarray(total, dtype=grads[0].dtype), be)
 
@@ -40,7 +41,6 @@ def _clip_grad_norm(grads, max_norm, norm_type, error_if_nonfinite):
 
 
 def clip_grad_value_(parameters, clip_value):
-    from ..tensor import Tensor
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     with no_grad():
         for p in params:
@@ -49,7 +49,6 @@ def clip_grad_value_(parameters, clip_value):
 
 
 def parameters_to_vector(parameters):
-    from ..ops.shape import cat
     return cat([p.reshape(-1) for p in parameters])
 
 
@@ -66,8 +65,6 @@ def vector_to_parameters(vec, parameters):
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):
     """Stack tensors of shape (L_i, *) into (B, L_max, *) (``batch_first``) or
     (L_max, B, *), filling with ``padding_value`` (differentiable in the sequences)."""
-    from ..ops.shape import cat, stack
-    from ..tensor import Tensor
     seqs = list(sequences)
     if not seqs:
         raise ValueError("pad_sequence: received an empty list of sequences")

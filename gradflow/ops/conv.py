@@ -3,22 +3,13 @@ whose forward and backward call the backend's conv kernels."""
 from __future__ import annotations
 
 from ..autograd import Function, is_grad_enabled
+from ..geometry import conv_out_size, pair
 from ..tensor import Tensor
 
 
-def pair(v, name, op, minimum=1):
-    """An int or a pair of ints as ``(h, w)``, checked ``>= minimum``."""
-    if isinstance(v, Tensor):
-        v = v.tolist()
-    t = (v, v) if isinstance(v, int) else tuple(v)
-    if len(t) != 2 or not all(isinstance(i, int) for i in t) or min(t) < minimum:
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints >= {minimum}, got {v!r}")
-    return t
-
-
 def out_size(op, h, w, k, s, p, d):
-    oh = (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
-    ow = (w + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    oh = conv_out_size(h, k[0], s[0], p[0], d[0])
+    ow = conv_out_size(w, k[1], s[1], p[1], d[1])
     if oh <= 0 or ow <= 0:
         raise ValueError(
             f"{op}: output size would be {oh}x{ow} for input {h}x{w}, kernel {k[0]}x{k[1]}, "

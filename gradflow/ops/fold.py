@@ -10,8 +10,8 @@ one reshaped.
 from __future__ import annotations
 
 from ..autograd import Function
+from ..geometry import conv_out_size, pair
 from ..tensor import Tensor
-from .conv import pair
 
 _VALID = "an int or a pair of ints"
 
@@ -23,7 +23,7 @@ def _geometry(op, kernel_size, dilation, padding, stride):
 
 def _blocks(op, hw, k, d, p, s):
     """(OH, OW) sliding blocks over an (H, W) image, checked positive."""
-    out = tuple((hw[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(2))
+    out = tuple(conv_out_size(hw[i], k[i], s[i], p[i], d[i]) for i in range(2))
     if min(out) <= 0:
         raise ValueError(
             f"{op}: no sliding blocks fit: spatial size {tuple(hw)} with kernel_size {k}, "

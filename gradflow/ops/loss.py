@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from .. import dtypes
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import where
@@ -295,7 +296,6 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _same_shape(op, input, target)
     if input.dtype.kind != "f":
         raise TypeError(f"{op}: input must hold floating probabilities, got {input.dtype}")
-    from ..functions import finfo
     pd = input.detach()
     if input.numel() and not bool(((pd >= 0) & (pd <= 1)).all()):
         raise ValueError(f"{op}: every input value must be a probability in [0, 1] "
@@ -304,7 +304,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     ok = pd * (1 - pd) >= _BCE_EPS
     p_in = where(ok, input, 0.5)                   # away from 0 and 1 outside ``ok``
     plain = -(target * p_in.log() + (1 - target) * (-p_in).log1p())
-    log_tiny = math.log(float(finfo(input.dtype).smallest_subnormal))
+    log_tiny = math.log(float(dtypes.finfo(input.dtype).smallest_subnormal))
     lp, lq = pd.log(), (-pd).log1p()               # log p', log(1 - p'): constants in p
     lp_u, lq_u = lp.clamp(log_tiny, None), lq.clamp(log_tiny, None)
     lp_c, lq_c = lp.clamp(-100.0, None), lq.clamp(-100.0, None)

@@ -3,6 +3,8 @@ on a height-1 image: (N, C, 1, L) with (1, k) windows. Same gradients, same kern
 from __future__ import annotations
 
 from ..tensor import Tensor
+from .conv import conv2d
+from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 
 
 def _one(v, name, op):
@@ -23,7 +25,6 @@ def _as_2d(x, op):
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """y (N, C_out, L_out) = x (N, C_in, L) * weight (C_out, C_in/groups, k) + bias."""
-    from .conv import conv2d
     if weight.ndim != 3:
         raise ValueError(f"conv1d: weight must be (out_channels, in_channels/groups, k), got "
                          f"shape {weight.shape}")
@@ -36,7 +37,6 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    from .pool import max_pool2d
     if return_indices:
         raise NotImplementedError("max_pool1d: return_indices=True is not supported")
     k = _one(kernel_size, "kernel_size", "max_pool1d")
@@ -47,7 +47,6 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    from .pool import avg_pool2d
     k = _one(kernel_size, "kernel_size", "avg_pool1d")
     s = k if stride is None else _one(stride, "stride", "avg_pool1d")
     return avg_pool2d(_as_2d(x, "avg_pool1d"), (1, k), (1, s),
@@ -56,14 +55,12 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 
 def adaptive_avg_pool1d(x, output_size):
-    from .pool import adaptive_avg_pool2d
     return adaptive_avg_pool2d(_as_2d(x, "adaptive_avg_pool1d"),
                                (1, _one(output_size, "output_size", "adaptive_avg_pool1d"))
                                ).squeeze(-2)
 
 
 def adaptive_max_pool1d(x, output_size, return_indices=False):
-    from .pool import adaptive_max_pool2d
     return adaptive_max_pool2d(_as_2d(x, "adaptive_max_pool1d"),
                                (1, _one(output_size, "output_size", "adaptive_max_pool1d")),
                                return_indices).squeeze(-2)

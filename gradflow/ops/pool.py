@@ -5,9 +5,10 @@ from __future__ import annotations
 from numbers import Integral
 
 from ..autograd import Function
+from ..geometry import conv_out_size, pair
 from ..tensor import Tensor
-from .conv import pair
 from .reduce import select_minmax
+from .shape import cat
 
 
 def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -23,7 +24,6 @@ def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     d = pair(dilation, "dilation", op)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
-    from ..backends.numpy_backend import conv_out_size
     h, w = x.shape[-2:]
     oh = conv_out_size(h, k[0], s[0], p[0], d[0], ceil_mode)
     ow = conv_out_size(w, k[1], s[1], p[1], d[1], ceil_mode)
@@ -190,7 +190,6 @@ def _adaptive_windows(size, out):
 def _adaptive_grid(x, oh, ow, reduce_window):
     """``reduce_window(x[..., h0:h1, w0:w1])`` (keeping the two window dims as size 1)
     for every adaptive window, assembled into (..., oh, ow)."""
-    from .shape import cat
     h, w = x.shape[-2:]
     rows = [cat([reduce_window(x[..., h0:h1, w0:w1]) for w0, w1 in _adaptive_windows(w, ow)],
                 dim=-1) for h0, h1 in _adaptive_windows(h, oh)]

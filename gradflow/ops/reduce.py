@@ -5,6 +5,7 @@ from .. import dtypes
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import where
+from .shape import GetItem
 
 
 def norm_axes(axis, ndim, op):
@@ -196,7 +197,6 @@ def select_minmax(op, x, dim, keepdims=False):
         else:
             r = be.arange(0, n, 1, dtypes.int64)
             index.append(be.reshape(r, tuple(n if i == d else 1 for i in range(x.ndim))))
-    from .shape import GetItem
     values = GetItem.apply(x, tuple(index), True)
     indices = Tensor._make(idx, be)
     if not keepdims:
@@ -245,7 +245,6 @@ def cumsum(x, axis):
     if x.dtype.kind != "f":
         x = _int64(x)  # PyTorch: integer and bool running sums are int64
     if not axes:  # 0-d: itself
-        from .shape import Clone
         return Clone.apply(x)
     return CumSum.apply(x, axes[0])
 

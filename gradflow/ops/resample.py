@@ -26,6 +26,9 @@ import numpy
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .onedim import adaptive_avg_pool1d
+from .pool import adaptive_avg_pool2d
+from .shape import cat
 
 _INT = numpy.int64
 
@@ -201,7 +204,6 @@ def _check_mode_pad(x, pad, mode):
 
 def _pad_constant(x, pad, value):
     """Constant padding of any rank: crop negative pads, then concatenate filled blocks."""
-    from .shape import cat
     be = x.backend
     for i in range(len(pad) // 2):
         dim = x.ndim - 1 - i
@@ -428,9 +430,7 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     out, scales = _output_size(x, k, size, scale_factor, recompute_scale_factor)
     if mode == "area":
         if k == 1:
-            from .onedim import adaptive_avg_pool1d
             return adaptive_avg_pool1d(x, out[0])
-        from .pool import adaptive_avg_pool2d
         return adaptive_avg_pool2d(x, tuple(out))
     be, ins = x.backend, x.shape[2:]
     if mode in _LINEAR_MODES:

@@ -12,19 +12,11 @@
 """
 from __future__ import annotations
 
+from ..geometry import triple
 from ..tensor import Tensor
-
-
-def triple(v, name, op, minimum=1):
-    """An int or three ints as ``(d, h, w)``, checked ``>= minimum``."""
-    if isinstance(v, Tensor):
-        v = v.tolist()
-    t = (v, v, v) if isinstance(v, int) and not isinstance(v, bool) else tuple(v) \
-        if isinstance(v, (tuple, list)) else None
-    if t is None or len(t) != 3 or not all(isinstance(i, int) and not isinstance(i, bool)
-                                           for i in t) or min(t) < minimum:
-        raise ValueError(f"{op}: {name} must be an int or three ints >= {minimum}, got {v!r}")
-    return t
+from .conv import conv2d, conv_transpose2d
+from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
+from .resample import pad
 
 
 def _batched5(x, op, what="input"):
@@ -41,7 +33,6 @@ def _batched5(x, op, what="input"):
 def _pad_depth(x, before, after):
     if not (before or after):
         return x
-    from .resample import pad
     return pad(x, (0, 0, 0, 0, before, after))
 
 
@@ -53,7 +44,6 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """y (N, C_out, OD, OH, OW) = x (N, C_in, D, H, W) * weight (C_out, C_in/groups, kD,
     kH, kW) + bias. ``stride``/``padding``/``dilation``: int or (d, h, w); ``padding``
     may be 'valid' or 'same' (stride 1). A 4-D ``x`` (C, D, H, W) is a batch of one."""
-    from .conv import conv2d
     op = "conv3d"
     x, unb = _batched5(x, op)
     if not isinstance(weight, Tensor):
@@ -114,8 +104,6 @@ def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     Per kernel-depth tap one batched conv_transpose2d over (N*D, C_in, H, W); its
     outputs land at depths ``t*dD + i*sD`` (zero-interleaved by ``stride``, shifted by
     ``t*dD``), then the depth padding is cropped."""
-    from .conv import conv_transpose2d
-    from .resample import pad
     op = "conv_transpose3d"
     x, unb = _batched5(x, op)
     if not isinstance(weight, Tensor) or weight.ndim != 5:
@@ -184,7 +172,6 @@ def _separable(x, hw_pool, d_pool):
 def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over kD x kH x kW windows of (N, C, D, H, W) or (C, D, H, W) input."""
-    from .pool import max_pool2d
     op = "max_pool3d"
     if return_indices:
         raise NotImplementedError(f"{op}: return_indices=True is not supported")
@@ -198,7 +185,6 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over kD x kH x kW windows of (N, C, D, H, W) or (C, D, H, W) input."""
-    from .pool import avg_pool2d
     op = "avg_pool3d"
     if divisor_override is not None:
         raise NotImplementedError(f"{op}: divisor_override is not supported")
@@ -239,13 +225,11 @@ def _adaptive(op, x, output_size, pool2d):
 
 def adaptive_avg_pool3d(x, output_size):
     """Average pooling of (N, C, D, H, W) to a fixed (OD, OH, OW), PyTorch's windows."""
-    from .pool import adaptive_avg_pool2d
     return _adaptive("adaptive_avg_pool3d", x, output_size, adaptive_avg_pool2d)
 
 
 def adaptive_max_pool3d(x, output_size, return_indices=False):
     """Max pooling of (N, C, D, H, W) to a fixed (OD, OH, OW), PyTorch's windows."""
-    from .pool import adaptive_max_pool2d
     if return_indices:
         raise NotImplementedError("adaptive_max_pool3d: return_indices=True is not supported")
     return _adaptive("adaptive_max_pool3d", x, output_size, adaptive_max_pool2d)

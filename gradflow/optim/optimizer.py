@@ -14,7 +14,7 @@ import numbers
 
 import numpy
 
-from ..autograd import no_grad
+from ..autograd import enable_grad, no_grad
 from ..tensor import Tensor
 
 
@@ -79,7 +79,6 @@ class Optimizer:
     def step(self, closure=None):
         loss = None
         if closure is not None:
-            from ..autograd import enable_grad
             with enable_grad():
                 loss = closure()
         with no_grad():
