@@ -16,6 +16,7 @@ pairs) lives in ``self.state`` under the first parameter, as PyTorch keeps it.
 from __future__ import annotations
 
 from ..autograd import enable_grad, no_grad
+from ..ops.shape import cat
 from .optimizer import Optimizer
 
 
@@ -165,7 +166,6 @@ class LBFGS(Optimizer):
 
     # -- the parameters as one flat vector ---------------------------------------------------
     def _flat_grad(self):
-        from ..ops.shape import cat
         parts = []
         for p in self._params:
             if p.grad is None:
