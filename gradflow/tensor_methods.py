@@ -511,7 +511,8 @@ def bind(cls, surface=_TensorSurface):
     """Copy every member of ``surface`` onto ``cls`` (methods, properties, aliases),
     renamed so that ``__qualname__`` says ``Tensor.<name>``."""
     for name, member in vars(surface).items():
-        if name in ("__module__", "__qualname__", "__doc__", "__dict__", "__weakref__"):
+        # (Python sets __hash__ = None on a class body that defines __eq__: Tensor keeps its own)
+        if name in ("__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__hash__"):
             continue
         fn = member.fget if isinstance(member, property) else member
         if callable(fn) and hasattr(fn, "__qualname__"):
