@@ -10,6 +10,7 @@ import numpy
 from . import backends as _backends, creation as _creation, dtypes as _dtypes
 from .dtypes import finfo, iinfo  # noqa: F401
 from .ops import elementwise as _ew, shape as _sh
+from .ops.extra import diag, diagonal  # noqa: F401
 from .ops.norm import cosine_similarity  # noqa: F401
 from .ops.shape import cat as concat  # noqa: F401
 from .printing import set_printoptions  # noqa: F401
@@ -133,40 +134,6 @@ def outer(a, b):
 
 
 ger = outer
-
-
-def diag(input, diagonal=0):  # noqa: F811 - the argument shadows diagonal() inside
-    """1-D input: a square matrix with it on the ``diagonal``-th diagonal; 2-D input: that
-    diagonal as 1-D. Differentiable."""
-    if input.ndim == 1:
-        n = input.shape[0] + _builtins.abs(diagonal)
-        out = input.new_zeros(n, n)
-        be = input.backend
-        r = be.arange(0, input.shape[0], 1, _dtypes.int64)
-        idx = (r, r + diagonal) if diagonal >= 0 else (r - diagonal, r)
-        if input.requires_grad:
-            return _sh.scatter(out.reshape(-1), 0, Tensor._make(idx[0] * n + idx[1], be),
-                               input, _op="diag").reshape(n, n)
-        be.setitem_(out.array, idx, input.array)
-        return out
-    if input.ndim == 2:
-        return globals()['diagonal'](input, diagonal)
-    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {input.shape}")
-
-
-def diagonal(input, offset=0, dim1=0, dim2=1):
-    """The ``offset``-th diagonal of a 2-D tensor, as 1-D (differentiable)."""
-    if input.ndim != 2 or {dim1 % 2, dim2 % 2} != {0, 1}:
-        raise NotImplementedError(f"diagonal: only 2-D inputs are supported, got shape "
-                                  f"{input.shape}, dims ({dim1}, {dim2})")
-    if dim1 % 2 == 1:
-        input = input.t()
-    rows, cols = input.shape
-    r0, c0 = (0, offset) if offset >= 0 else (-offset, 0)
-    n = _builtins.max(0, _builtins.min(rows - r0, cols - c0))
-    be = input.backend
-    r = be.arange(0, n, 1, _dtypes.int64)
-    return _sh.getitem(input, (Tensor._make(r + r0, be), Tensor._make(r + c0, be)))
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002

@@ -25,6 +25,9 @@ import numbers
 from collections import namedtuple
 
 from .autograd import Function
+from .creation import eye
+from .ops.elementwise import where
+from .ops.extra import broadcast_shapes, cross as _cross, diagonal as _diagonal, movedim
 from .tensor import Tensor
 
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
@@ -58,7 +61,6 @@ def _wrap(arr, like):
 
 
 def _eye(n, like):
-    from .creation import eye
     return eye(n, dtype=like.dtype, backend=like.backend)
 
 
@@ -129,7 +131,6 @@ def _batch_pair(a, b):
 
 
 def _broadcast(s, t):
-    from .ops.extra import broadcast_shapes
     return broadcast_shapes(s, t)
 
 
@@ -181,7 +182,6 @@ def logdet(A):
 
 
 def _where(cond, a, b):
-    from .ops.elementwise import where
     return where(cond, a, b)
 
 
@@ -384,12 +384,10 @@ def vecdot(x, y, dim=-1):
 
 
 def cross(input, other, dim=-1):
-    from .ops.extra import cross as _cross
     return _cross(input, other, dim)
 
 
 def diagonal(A, offset=0, dim1=-2, dim2=-1):
-    from .functions import diagonal as _diagonal
     return _diagonal(A, offset, dim1, dim2)
 
 
@@ -435,7 +433,6 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):
     if ord == "fro":
         return A.norm(2, (r, c), keepdim)
     if ord in ("nuc", 2, -2):
-        from .ops.extra import movedim
         s = svdvals(movedim(A, (r, c), (-2, -1)))
         out = s.sum(-1) if ord == "nuc" else (s.amax(-1) if ord == 2 else s.amin(-1))
         if keepdim:

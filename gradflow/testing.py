@@ -11,6 +11,7 @@ import numbers
 
 import numpy
 
+from . import creation, dtypes
 from .tensor import Tensor
 
 _TOLERANCES = {"float16": (1e-3, 1e-5), "float32": (1.3e-6, 1e-5), "float64": (1e-7, 1e-7)}
@@ -111,7 +112,6 @@ def assert_allclose(actual, expected, rtol=None, atol=None, equal_nan=True, msg=
 
 def make_tensor(*shape, dtype, device=None, low=None, high=None, requires_grad=False):
     """A random tensor with values in [low, high) (default [-9, 9), integers included)."""
-    from . import creation, dtypes
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     dt = dtypes.as_dtype(dtype)
     lo = -9 if low is None else low

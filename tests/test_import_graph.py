@@ -7,10 +7,12 @@ Layers, bottom to top (a module may import its own layer or any layer below):
     leaf      gradflow.geometry                 imports nothing from gradflow
     backends  gradflow.backends.*               the Backend ABC and its implementations
     core      dtypes, device, layout, printing, autograd, tensor, creation
-    ops       gradflow.ops.*                    the differentiable primitives
-    surface   tensor_methods, functions         Tensor's operators/methods, torch.* functions
-    library   nn, optim, data, datasets, utils, serialization, amp
-    tools     vis, bench, cli, train, info, __main__, and the package facade gradflow/__init__
+    ops       gradflow.ops.*, linalg            the differentiable primitives
+    surface   tensor_methods, tensor_extra,     Tensor's operators/methods, torch.* functions
+              functions
+    library   nn, optim, data, datasets, utils, serialization, amp, distributed
+    tools     vis, bench, cli, train, info, testing, jit, __main__, and the package facade
+              gradflow/__init__
 """
 from __future__ import annotations
 
@@ -27,14 +29,16 @@ LAYERS = [
     ("backends", ["gradflow.backends"]),
     ("core", ["gradflow.dtypes", "gradflow.device", "gradflow.layout", "gradflow.printing",
               "gradflow.autograd", "gradflow.tensor", "gradflow.creation"]),
-    ("ops", ["gradflow.ops"]),
-    ("surface", ["gradflow.tensor_methods", "gradflow.functions"]),
+    ("ops", ["gradflow.ops", "gradflow.linalg"]),
+    ("surface", ["gradflow.tensor_methods", "gradflow.tensor_extra", "gradflow.functions"]),
     ("library", ["gradflow.nn", "gradflow.optim", "gradflow.data", "gradflow.datasets",
-                 "gradflow.utils", "gradflow.serialization", "gradflow.amp"]),
+                 "gradflow.utils", "gradflow.serialization", "gradflow.amp",
+                 "gradflow.distributed"]),
     # the package facade imports everything; tools may ``import gradflow`` (the cycle check
     # below keeps the facade and the tools from importing each other in a circle)
     ("tools", ["gradflow.vis", "gradflow.bench", "gradflow.cli", "gradflow.train",
-               "gradflow.info", "gradflow.__main__", "gradflow"]),
+               "gradflow.info", "gradflow.testing", "gradflow.jit", "gradflow.__main__",
+               "gradflow"]),
 ]
 
 # (importer, imported): why this edge is allowed although it breaks the rules above

@@ -12,6 +12,7 @@ import datetime
 import os
 import sys
 
+from ..tensor import Tensor
 from .errors import DistributedError
 
 DEFAULT_TIMEOUT = 300.0  # seconds; GRADFLOW_DIST_TIMEOUT or init_process_group(timeout=) override
@@ -185,7 +186,6 @@ def get_backend(group=None):
 
 # -- collectives on tensors -------------------------------------------------------------------------
 def _check_tensor(t, what, name="tensor"):
-    from ..tensor import Tensor
     if not isinstance(t, Tensor):
         raise TypeError(f"gradflow.distributed.{what}: {name} must be a Tensor, got "
                         f"{type(t).__name__}")

@@ -13,7 +13,8 @@ import math
 import numbers
 
 from .. import dtypes
-from ..tensor import Tensor
+from ..creation import eye, rand, tensor
+from ..tensor import Tensor, ValuesIndices
 from . import elementwise as _ew, shape as _sh
 
 
@@ -310,11 +311,44 @@ def triu_indices(row, col, offset=0, dtype=None, backend=None, device=None):
 
 
 def _tri_indices(row, col, offset, lower, dtype, backend, device):
-    from ..creation import tensor
     pairs = [(i, j) for i in range(row) for j in range(col) if (j - i <= offset if lower else
                                                                  j - i >= offset)]
     rows, cols = [p[0] for p in pairs], [p[1] for p in pairs]
     return tensor([rows, cols], dtype=dtype or dtypes.int64, backend=backend, device=device)
+
+
+def diag(input, diagonal=0):  # noqa: F811 - the argument shadows diagonal() inside
+    """1-D input: a square matrix with it on the ``diagonal``-th diagonal; 2-D input: that
+    diagonal as 1-D. Differentiable."""
+    if input.ndim == 1:
+        n = input.shape[0] + builtins.abs(diagonal)
+        out = input.new_zeros(n, n)
+        be = input.backend
+        r = be.arange(0, input.shape[0], 1, dtypes.int64)
+        idx = (r, r + diagonal) if diagonal >= 0 else (r - diagonal, r)
+        if input.requires_grad:
+            return _sh.scatter(out.reshape(-1), 0, Tensor._make(idx[0] * n + idx[1], be),
+                               input, _op="diag").reshape(n, n)
+        be.setitem_(out.array, idx, input.array)
+        return out
+    if input.ndim == 2:
+        return globals()['diagonal'](input, diagonal)
+    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {input.shape}")
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The ``offset``-th diagonal of a 2-D tensor, as 1-D (differentiable)."""
+    if input.ndim != 2 or {dim1 % 2, dim2 % 2} != {0, 1}:
+        raise NotImplementedError(f"diagonal: only 2-D inputs are supported, got shape "
+                                  f"{input.shape}, dims ({dim1}, {dim2})")
+    if dim1 % 2 == 1:
+        input = input.t()
+    rows, cols = input.shape
+    r0, c0 = (0, offset) if offset >= 0 else (-offset, 0)
+    n = builtins.max(0, builtins.min(rows - r0, cols - c0))
+    be = input.backend
+    r = be.arange(0, n, 1, dtypes.int64)
+    return _sh.getitem(input, (Tensor._make(r + r0, be), Tensor._make(r + c0, be)))
 
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
@@ -322,7 +356,6 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     default ``dim1=-2, dim2=-1`` layout)."""
     if (dim1 % (input.ndim + 1), dim2 % (input.ndim + 1)) != (input.ndim - 1, input.ndim):
         raise NotImplementedError("diag_embed: only dim1=-2, dim2=-1 is supported")
-    from ..creation import eye
     n = input.shape[-1] + builtins.abs(offset)
     x = input
     if offset:  # zeros where the rolled diagonal wraps around
@@ -334,7 +367,6 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
 
 
 def diagflat(input, offset=0):
-    from ..functions import diag
     return diag(input.reshape(-1), offset)
 
 
@@ -445,7 +477,6 @@ def mv(input, vec):
 def trace(input):
     if input.ndim != 2:
         raise RuntimeError(f"trace: expected a matrix, got shape {input.shape}")
-    from ..functions import diagonal
     return diagonal(input).sum()
 
 
@@ -711,7 +742,6 @@ def cumprod(input, dim, dtype=None):
 
 
 def _cum_extreme(input, dim, largest, op):
-    from ..tensor import ValuesIndices
     d = _dim(dim, input.ndim, op)
     if input.ndim == 0:
         return ValuesIndices(input.clone(), input.new_zeros((), dtype=dtypes.int64))
@@ -746,7 +776,6 @@ def logcumsumexp(input, dim):
 
 def kthvalue(input, k, dim=-1, keepdim=False):
     """The ``k``-th smallest value (1-based) along ``dim`` and its index."""
-    from ..tensor import ValuesIndices
     d = _dim(dim, input.ndim, "kthvalue")
     n = input.shape[d] if input.ndim else 1
     if not 1 <= k <= n:
@@ -856,7 +885,6 @@ def count_nonzero(input, dim=None):
 # -- sampling ---------------------------------------------------------------------------------
 def bernoulli(input, p=None, generator=None):
     """0/1 draws with probabilities ``input`` (or the scalar ``p``), ``input``'s dtype."""
-    from ..creation import rand
     prob = input if p is None else input.new_full((), p)
     u = rand(*input.shape, generator=generator, dtype=input.dtype if input.dtype.kind == "f"
              else dtypes.float32, backend=input.backend)
@@ -868,7 +896,6 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     ``input`` (1-D or 2-D): with replacement by inverting the cumulative distribution,
     without replacement as the ``num_samples`` largest ``w / E`` for exponential ``E``
     (which draws in proportion to ``w`` one after another)."""
-    from ..creation import rand
     if input.ndim not in (1, 2):
         raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {input.shape}")
     w = input.detach().to(dtypes.float64)
