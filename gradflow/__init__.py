@@ -48,12 +48,32 @@ from .functions import (exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sum,
                         max, min, argmax, argmin, transpose, clamp, sign, var, std, prod, concat,
                         numel, is_tensor, square, log1p, expm1, amax, amin, allclose)
 from .functions import (isnan, isinf, isfinite, atan, arctan, reciprocal, rsqrt, erf,  # noqa: F401
-                        tril, triu, cumsum, logsumexp, unbind, count_nonzero, lerp)
+                        tril, triu, cumsum, logsumexp, unbind, lerp)
 from . import nn, optim, data  # noqa: F401
 from .serialization import save, load  # noqa: F401
 from . import utils  # noqa: F401
 from . import amp  # noqa: F401 - mixed-precision shims (autocast is a no-op)
 from .amp import autocast, is_autocast_enabled  # noqa: F401
+# more of torch's namespace: gradflow.ops.extra, linalg, testing, jit
+from . import tensor_extra  # noqa: F401 - binds the extra Tensor methods
+from . import linalg, testing, jit  # noqa: F401
+from .ops.extra import (narrow, narrow_copy, select, swapaxes, swapaxes as swapdims,  # noqa: F401
+                        movedim, movedim as moveaxis, ravel, tile, tensor_split, hsplit, vsplit,
+                        diff, repeat_interleave, broadcast_tensors, broadcast_shapes,
+                        broadcast_to, atleast_1d, atleast_2d, atleast_3d, hstack, vstack, dstack,
+                        column_stack, meshgrid, cartesian_prod, tril_indices, triu_indices,
+                        diag_embed, diagflat, block_diag, take, index_fill, index_copy, isin,
+                        addcmul, addcdiv, addmm, addmv, addbmm, baddbmm, mv, trace, tensordot,
+                        kron, cross, clamp_min, clamp_max, divide, true_divide, negative,
+                        positive, fix, frac, fmod, float_power, log2, log10, exp2, tan, sinh,
+                        cosh, asin, acos, asinh, atanh, logit, xlogy, hypot, logaddexp, sgn,
+                        signbit, copysign, heaviside, sinc, deg2rad, rad2deg, nan_to_num,
+                        nansum, nanmean, cumprod, cummax, cummin, logcumsumexp, kthvalue,
+                        median, quantile, searchsorted, bucketize, histc, std_mean, var_mean,
+                        bernoulli, multinomial, count_nonzero)
+from .ops.extra import asin as arcsin, acos as arccos, asinh as arcsinh, atanh as arctanh  # noqa: F401
+from .linalg import det, slogdet, logdet, inv as inverse, pinv as pinverse, svd as _svd  # noqa: F401
+from .linalg import matrix_power, cholesky, eigvalsh  # noqa: F401
 from .vis.summary import summary  # noqa: F401 - last: gradflow.vis sits on top of nn
 
 cuda.amp = amp.cuda_amp  # ``torch.cuda.amp.GradScaler`` / ``autocast``
@@ -106,29 +126,6 @@ def celu(input, alpha=1.0):
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
     return nn.functional.rrelu(input, lower, upper, training)
-
-
-# -- more of torch's namespace: gradflow.ops.extra, linalg, testing, jit --------------------
-from . import tensor_extra  # noqa: E402,F401 - binds the extra Tensor methods
-from . import linalg, testing, jit  # noqa: E402,F401
-from .ops.extra import (narrow, narrow_copy, select, swapaxes, swapaxes as swapdims,  # noqa: E402,F401
-                        movedim, movedim as moveaxis, ravel, tile, tensor_split, hsplit, vsplit,
-                        diff, repeat_interleave, broadcast_tensors, broadcast_shapes,
-                        broadcast_to, atleast_1d, atleast_2d, atleast_3d, hstack, vstack, dstack,
-                        column_stack, meshgrid, cartesian_prod, tril_indices, triu_indices,
-                        diag_embed, diagflat, block_diag, take, index_fill, index_copy, isin,
-                        addcmul, addcdiv, addmm, addmv, addbmm, baddbmm, mv, trace, tensordot,
-                        kron, cross, clamp_min, clamp_max, divide, true_divide, negative,
-                        positive, fix, frac, fmod, float_power, log2, log10, exp2, tan, sinh,
-                        cosh, asin, acos, asinh, atanh, logit, xlogy, hypot, logaddexp, sgn,
-                        signbit, copysign, heaviside, sinc, deg2rad, rad2deg, nan_to_num,
-                        nansum, nanmean, cumprod, cummax, cummin, logcumsumexp, kthvalue,
-                        median, quantile, searchsorted, bucketize, histc, std_mean, var_mean,
-                        bernoulli, multinomial)
-from .ops.extra import asin as arcsin, acos as arccos, asinh as arcsinh, atanh as arctanh  # noqa: E402,F401
-from .linalg import det, slogdet, logdet, inv as inverse, pinv as pinverse, svd as _svd  # noqa: E402,F401
-from .linalg import matrix_power, cholesky, eigvalsh  # noqa: E402,F401
-from .ops.extra import count_nonzero  # noqa: E402,F401,F811
 
 
 def svd(input, some=True, compute_uv=True):

@@ -229,7 +229,6 @@ def triu(x, diagonal=0): return x.triu(diagonal)  # noqa: E704
 def cumsum(x, dim, dtype=None): return x.cumsum(dim, dtype=dtype)  # noqa: E704
 def logsumexp(x, dim, keepdim=False): return x.logsumexp(dim, keepdim)  # noqa: E704
 def unbind(x, dim=0): return x.unbind(dim)  # noqa: E704
-def count_nonzero(x, dim=None): return (x != 0).sum(dim)  # noqa: E704
 
 
 def lerp(input, end, weight):
