@@ -5,7 +5,7 @@ from .. import dtypes
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import where
-from .shape import GetItem
+from .shape import Clone, GetItem
 
 
 def norm_axes(axis, ndim, op):
