@@ -10,7 +10,8 @@ Layers, bottom to top (a module may import its own layer or any layer below):
     ops       gradflow.ops.*, linalg            the differentiable primitives
     surface   tensor_methods, tensor_extra,     Tensor's operators/methods, torch.* functions
               functions
-    library   nn, optim, data, datasets, utils, serialization, amp, distributed
+    library   nn, optim, data, datasets, utils, serialization (+ _npz_members,
+              _weights_only), amp, distributed
     tools     vis, bench, cli, train, info, testing, jit, __main__, and the package facade
               gradflow/__init__
 """
@@ -31,8 +32,8 @@ LAYERS = [
     ("ops", ["gradflow.ops", "gradflow.linalg"]),
     ("surface", ["gradflow.tensor_methods", "gradflow.tensor_extra", "gradflow.functions"]),
     ("library", ["gradflow.nn", "gradflow.optim", "gradflow.data", "gradflow.datasets",
-                 "gradflow.utils", "gradflow.serialization", "gradflow.amp",
-                 "gradflow.distributed"]),
+                 "gradflow.utils", "gradflow.serialization", "gradflow._npz_members",
+                 "gradflow._weights_only", "gradflow.amp", "gradflow.distributed"]),
     # the package facade imports everything; tools may ``import gradflow`` (the cycle check
     # below keeps the facade and the tools from importing each other in a circle)
     ("tools", ["gradflow.vis", "gradflow.bench", "gradflow.cli", "gradflow.train",
@@ -103,7 +104,9 @@ def _layer(mod):
     best = None
     for rank, (name, prefixes) in enumerate(LAYERS):
         for p in prefixes:
-            if (mod == p or mod.startswith(p + ".")) and (best is None or len(p) > best[2]):
+            # "gradflow" itself names the package facade only, not everything below it
+            inside = mod.startswith(p + ".") and p != "gradflow"
+            if (mod == p or inside) and (best is None or len(p) > best[2]):
                 best = (rank, name, len(p))
     return best
 
@@ -181,6 +184,7 @@ def test_the_checks_can_fail():
     assert _layer("gradflow.ops.conv")[1] == "ops"
     assert _layer("gradflow.tensor_methods")[1] == "surface"
     assert _layer("gradflow")[1] == "tools"
+    assert _layer("gradflow.not_in_the_table") is None
     node = ast.parse("from ..tensor import Tensor").body[0]
     assert _resolve("gradflow.ops.conv", False, node) == ["gradflow.tensor"]
 
