@@ -420,7 +420,8 @@ def unbind(x, dim=0):
 
 
 def tri(x, diagonal=0, lower=True):
-    """tril/triu of the last two dims: x times a 0/1 mask (differentiable)."""
+    """tril/triu of the last two dims: x where a 0/1 mask is set, else 0 (differentiable;
+    a select, not a product, so infinities outside the triangle give 0, not NaN)."""
     if x.ndim < 2:
         raise ValueError(f"{'tril' if lower else 'triu'}: needs at least 2 dims, got {x.shape}")
     rows, cols = x.shape[-2:]
@@ -429,8 +430,8 @@ def tri(x, diagonal=0, lower=True):
     be = x.backend
     if x.dtype.kind == "b":
         return Tensor._make(be.binary("and", x.array, be.asarray(mask)), be)
-    from .elementwise import mul
-    return mul(x, Tensor._make(be.asarray(mask.astype(x.dtype)), be))
+    from .elementwise import where
+    return where(Tensor._make(be.asarray(mask), be), x, Tensor._make(be.zeros((), x.dtype), be))
 
 
 # ---------------------------------------------------------------------------
