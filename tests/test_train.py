@@ -261,3 +261,28 @@ def test_interrupts_defer_signals_to_safe_points():
                 done.append(True)                # the block runs to its end
         assert done and guard.count == 3
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_readme_demo_table_matches_a_fresh_run(tmp_path, capsys):
+    """The README's `make demo` table: its header line is what the command prints, and
+    its first row is what epoch 1 of a fresh run prints (with --epochs 1 the cosine
+    schedule's first epoch, and every random stream, are the same as the demo's).
+    Values are compared to a small tolerance: BLAS builds may round differently."""
+    import os
+    import re
+    with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")) as f:
+        readme = f.read()
+    block = readme[readme.index("```\ngradflow train: lenet5"):]
+    block = block[4:block.index("```", 4)]
+    header = block.splitlines()[0]
+    row1 = next(line for line in block.splitlines() if re.match(r"^\s+1 \|", line))
+    assert _run(["--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == header
+
+    def values(line):
+        return [float(v.strip().rstrip("%s")) for v in line.split("|")[1:6]]
+
+    got = values(next(line for line in out if re.match(r"^\s+1 \|", line)))
+    for g, w, tol in zip(got, values(row1), (0.005, 0.5, 0.005, 0.5, 0.5)):
+        assert abs(g - w) <= tol, (got, values(row1))
