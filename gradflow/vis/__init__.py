@@ -5,7 +5,7 @@ these tools make that first class. Plotting uses matplotlib's Agg canvas
 (headless) and is imported only when a plot is drawn.
 
 =======================================  ==============================================
-``summary(model, input_shape)``          per-layer output shape, parameters, FLOPs
+``summary(model, input_size)``           per-layer output shape, parameters, FLOPs
 ``receptive_field(model, input_shape)``  receptive field size / jump / start per layer
 ``plot_filters(conv)``                   a conv layer's weights as images
 ``feature_maps / plot_feature_maps``     a layer's output for an input
