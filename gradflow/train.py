@@ -94,6 +94,11 @@ def add_arguments(p):
                         "$OMP_NUM_THREADS if set, else 1 -- fastest for these small GEMMs, and "
                         "robust on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int_at_least(1), default=None, metavar="N",
+                   help="train data-parallel in N processes on this machine (runs mpiexec -n N; "
+                        "needs the distributed extra); --batch-size stays the global batch. Under "
+                        "mpiexec every rank joins by itself (README: Scaling out)")
+    p.set_defaults(_train_parser=p)
 
 
 # -- data ---------------------------------------------------------------------------------------------
@@ -264,16 +269,18 @@ def epoch_batches(n, batch_size, seed, epoch):
     return [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
 
 
-def seed_batch(dataset, seed, epoch, step):
+def seed_batch(dataset, seed, epoch, step, rank=0):
     """Seed the random streams a batch uses (dropout; augmentation while the batch is
     read) from (seed, epoch, step) alone, so a run resumed at any batch boundary replays
-    exactly what an uninterrupted run does."""
+    exactly what an uninterrupted run does. Ranks after 0 of a data-parallel run add
+    their rank: their own dropout masks and shifts."""
     import gradflow as gf
-    gf.manual_seed(int(numpy.random.SeedSequence([seed, 2, epoch, step]).generate_state(1)[0]))
+    r = [rank] if rank else []
+    gf.manual_seed(int(numpy.random.SeedSequence([seed, 2, epoch, step] + r).generate_state(1)[0]))
     t = getattr(getattr(dataset, "dataset", dataset), "transform", None)
     for tr in getattr(t, "transforms", [t]):
         if hasattr(tr, "_rng"):  # RandomCrop
-            tr._rng = numpy.random.default_rng([seed, 3, epoch, step])
+            tr._rng = numpy.random.default_rng([seed, 3, epoch, step] + r)
 
 
 # -- checkpoint files ------------------------------------------------------------------------------------
@@ -397,6 +404,26 @@ class _Files:
             os.replace(tmp, self.path("training.png"))
 
 
+class _NoFiles(_Files):
+    """The files of ranks > 0 of a data-parallel run: none (rank 0 writes them)."""
+
+    def remove_previous_run(self):
+        return []
+
+    def save_state(self, state, best=False, check_after=True):
+        if check_after:
+            self.guard.check()
+
+    def finish(self, state):
+        pass
+
+    def write_json(self, name, data):
+        pass
+
+    def write_plot(self, metrics, title):
+        pass
+
+
 # -- configuration ---------------------------------------------------------------------------------------
 def configure(args, resume_meta=None):
     """The run's configuration: the flags given, else (with ``--resume``) the
@@ -452,6 +479,11 @@ class Diverged(Exception):
 
 
 def run(args):
+    from .distributed.launch import distributed_run
+    return distributed_run(args, _run_local)
+
+
+def _run_local(args):
     from .backends.threads import blas_threads, default_blas_threads
     n = args.blas_threads or default_blas_threads() or 1
     with blas_threads(n), Interrupts() as guard:
@@ -460,8 +492,12 @@ def run(args):
 
 def _run(args, guard):
     import gradflow as gf
+    from . import distributed as dist
     from .data import DataLoader
+    from .data.distributed import shard, shard_batches
     from .serialization import CheckpointError, load
+
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
     resume_path = resume_meta = None
     if args.resume:
@@ -500,8 +536,9 @@ def _run(args, guard):
         metrics = list(ck.get("metrics", []))
         epoch, step = resume_meta["epoch"], resume_meta["step"]
         partial = dict(ck.get("partial") or _new_partial())
+    net = gf.nn.DistributedDataParallel(model) if world > 1 else model  # what trains
     os.makedirs(out, exist_ok=True)
-    files = _Files(out, guard)
+    files = (_Files if rank == 0 else _NoFiles)(out, guard)
     same_folder = resume_path and os.path.samefile(os.path.dirname(os.path.abspath(resume_path)), out)
     if not same_folder:
         gone = files.remove_previous_run()
@@ -520,12 +557,13 @@ def _run(args, guard):
     print(f"gradflow train: {cfg['model']} ({n_params:,} parameters) on {cfg['dataset']} "
           f"[{len(train)} train / {len(val)} val / {len(test)} test], backend {be.name}, "
           f"{cfg['optimizer']} lr={cfg['lr']} ({cfg['schedule']}), batch {cfg['batch_size']}, "
-          f"seed {cfg['seed']}{where}", flush=True)
+          f"seed {cfg['seed']}{where}" + (f", {world} processes (data-parallel)" if world > 1 else ""),
+          flush=True)
     for note in notes:
         print(f"  overriding the checkpoint's configuration: {note}" if note.startswith("--")
               else f"  {note}", flush=True)
-    val_loader = DataLoader(val, batch_size=500)
-    test_loader = DataLoader(test, batch_size=500)
+    val_loader = DataLoader(shard(val), batch_size=500)  # each rank its share
+    test_loader = DataLoader(shard(test), batch_size=500)
     header = f"{'epoch':>5} | {'train loss':>10} | {'train acc':>9} | {'val loss':>8} | " \
              f"{'val acc':>7} | {'test acc':>8} | {'time':>6}"
     print(header + "\n" + "-" * len(header), flush=True)
@@ -540,7 +578,7 @@ def _run(args, guard):
         return {"config": cfg, "backend": be.name, "epochs": metrics, "complete": complete,
                 "final": {k: metrics[-1][k] for k in ("train_loss", "val_acc", "test_acc")}
                 if metrics else {}, "train_seconds": sum(m["seconds"] for m in metrics),
-                "parameters": n_params}
+                "parameters": n_params, "processes": world}
 
     from tqdm import tqdm
     best_val = max((m["val_acc"] for m in metrics), default=-1.0)
@@ -549,7 +587,8 @@ def _run(args, guard):
         guard.deferred = True
         guard.check()
         while epoch < cfg["epochs"]:
-            batches = epoch_batches(len(train), cfg["batch_size"], cfg["seed"], epoch)
+            # with N ranks, each takes its part of every one of these global batches
+            batches = shard_batches(epoch_batches(len(train), cfg["batch_size"], cfg["seed"], epoch))
             lr = epoch_lr(cfg, epoch)
             for g in optimizer.param_groups:
                 g["lr"] = lr
@@ -562,19 +601,24 @@ def _run(args, guard):
                 if every and step % every == 0 and step < len(batches):
                     files.save_state(state())
                 guard.check()
-                seed_batch(train, cfg["seed"], epoch, step)
+                seed_batch(train, cfg["seed"], epoch, step, rank)
 
             if step < len(batches):
-                seed_batch(train, cfg["seed"], epoch, step)
+                seed_batch(train, cfg["seed"], epoch, step, rank)
                 loader = DataLoader(train, batch_sampler=batches[step:])
                 with tqdm(total=len(batches), initial=step, desc=f"epoch {epoch + 1}/{cfg['epochs']}",
-                          unit="batch", leave=False, disable=args.no_progress, file=sys.stderr,
-                          dynamic_ncols=True) as bar:
-                    train_one_epoch(model, loader, optimizer, bar, after_step, partial)
-            va_loss, va_acc = evaluate(model, val_loader, guard.check)
-            _, te_acc = evaluate(model, test_loader, guard.check)
-            row = dict(epoch=epoch + 1, lr=lr, train_loss=partial["loss_sum"] / max(partial["total"], 1),
-                       train_acc=partial["correct"] / max(partial["total"], 1), val_loss=va_loss,
+                          unit="batch", leave=False, disable=args.no_progress or rank > 0,
+                          file=sys.stderr, dynamic_ncols=True) as bar:
+                    train_one_epoch(net, loader, optimizer, bar, after_step, partial)
+            # global metrics: every rank's means, weighted by its number of samples
+            va_loss, va_acc = dist.weighted_mean(evaluate(model, val_loader, guard.check),
+                                                 len(val_loader.dataset))
+            _, te_acc = dist.weighted_mean(evaluate(model, test_loader, guard.check),
+                                           len(test_loader.dataset))
+            n = max(partial["total"], 1)
+            tr_loss, tr_acc = dist.weighted_mean((partial["loss_sum"] / n, partial["correct"] / n),
+                                                 partial["total"])
+            row = dict(epoch=epoch + 1, lr=lr, train_loss=tr_loss, train_acc=tr_acc, val_loss=va_loss,
                        val_acc=va_acc, test_acc=te_acc, seconds=time.perf_counter() - t0)
             metrics.append(row)
             epoch, step, partial = epoch + 1, 0, _new_partial()

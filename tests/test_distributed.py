@@ -18,7 +18,8 @@ import pytest
 import gradflow as gf
 import gradflow.distributed as dist
 from gradflow import nn
-from gradflow.data import DistributedSampler, ShardedBatchSampler
+from gradflow.data import DistributedSampler
+from gradflow.data.distributed import shard, shard_batches
 from gradflow.distributed.launch import find_mpiexec, mpi_unavailable_reason
 from gradflow.nn import functional as F
 
@@ -141,27 +142,29 @@ def test_distributed_sampler_bad_arguments():
         DistributedSampler(range(4))
 
 
-def test_sharded_batch_sampler_splits_the_one_process_batches():
-    n, bs, seed, world = 23, 6, 3, 2
-    one = [b.tolist() for b in _one_process_batches(n, bs, seed)]
-    parts = [list(ShardedBatchSampler(n, bs, seed, num_replicas=world, rank=r)) for r in range(world)]
-    assert all(len(p) == len(one) for p in parts)
+def test_shard_batches_splits_the_one_process_batches():
+    from gradflow.train import epoch_batches
+    one = epoch_batches(23, 6, 3, 0)
+    parts = [shard_batches(one, r, 2) for r in (0, 1)]
+    assert all(len(p) == len(one) for p in parts)  # 4 of 6 and a last of 5: none dropped
     for k, batch in enumerate(one):
         assert sorted(parts[0][k] + parts[1][k]) == sorted(batch)
         assert not set(parts[0][k]) & set(parts[1][k])
-    for r in range(world):
-        s = ShardedBatchSampler(n, bs, seed, num_replicas=world, rank=r)
-        assert s.num_samples == sum(len(b) for b in parts[r])
-    # a last batch of one sample cannot be split over two ranks: dropped
-    assert len(ShardedBatchSampler(13, 6, 0, num_replicas=2, rank=0)) == 2
-    with pytest.raises(ValueError, match="batch_size must be an integer >= the number of ranks"):
-        ShardedBatchSampler(10, 1, 0, num_replicas=2, rank=0)
+        assert abs(len(parts[0][k]) - len(parts[1][k])) <= 1
+    assert shard_batches(one) is one  # no process group: one process
+    # a last batch of one sample cannot be split over two ranks: dropped on both
+    last = epoch_batches(13, 6, 0, 0)
+    assert [len(b) for b in last] == [6, 6, 1]
+    assert [len(shard_batches(last, r, 2)) for r in (0, 1)] == [2, 2]
 
 
-def _one_process_batches(n, bs, seed):
-    from gradflow.data import DataLoader
-    order = DataLoader(range(n), batch_size=bs, shuffle=True, seed=seed)._order()
-    return [order[i:i + bs] for i in range(0, n, bs)]
+def test_shard_splits_a_dataset():
+    from gradflow.data import Subset
+    sub = Subset(list(range(100)), [5, 9, 2, 7, 3])
+    parts = [shard(sub, r, 2) for r in (0, 1)]
+    assert [p.indices for p in parts] == [[5, 2, 3], [9, 7]] and parts[0].dataset is sub.dataset
+    assert [list(shard(range(5), r, 2)) for r in (0, 1)] == [[0, 2, 4], [1, 3]]
+    assert shard(sub) is sub  # no process group: one process
 
 
 # -- 2 ranks --------------------------------------------------------------------------------------------
@@ -333,3 +336,84 @@ def test_killed_rank_makes_the_other_exit(tmp_path):
     r = _fault(tmp_path, "kill", "300")
     assert "signal 9" in r.stdout + r.stderr or "EXIT CODE: 9" in r.stdout + r.stderr
     assert not (tmp_path / "fault.rank0.txt").exists()  # rank 0 never got past the collective
+
+
+# -- gradflow train --nproc 2 ----------------------------------------------------------------------------
+def _train(out, *args, timeout=400):
+    cmd = [sys.executable, "-m", "gradflow", "train", "--no-progress", "--out", str(out), *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(), cwd=ROOT)
+    _ok(r)
+    with open(os.path.join(out, "metrics.json")) as f:
+        import json
+        return r, json.load(f)
+
+
+def _compare_runs(tmp_path, args, points):
+    r1, m1 = _train(tmp_path / "one", *args)
+    r2, m2 = _train(tmp_path / "two", "--nproc", "2", *args)
+    assert m1["processes"] == 1 and m2["processes"] == 2
+    assert "2 processes (data-parallel)" in r2.stdout
+    assert r2.stdout.count("epoch | train loss") == 1  # only rank 0 prints the table
+    assert len(m2["epochs"]) == len(m1["epochs"])
+    assert abs(m2["final"]["test_acc"] - m1["final"]["test_acc"]) <= points / 100, \
+        (m1["final"], m2["final"])
+    return m1, m2
+
+
+@requires_mpi
+@pytest.mark.distributed
+def test_train_nproc_2_matches_one_process_and_resumes_in_one(tmp_path):
+    args = ["--model", "mlp", "--epochs", "2", "--limit", "1000", "--no-augment"]
+    m1, m2 = _compare_runs(tmp_path, args, points=1)
+    # the same global batches, the gradients averaged: the same run up to float32 rounding
+    for a, b in zip(m1["epochs"], m2["epochs"]):
+        assert abs(a["train_loss"] - b["train_loss"]) < 1e-3
+        assert abs(a["train_acc"] - b["train_acc"]) <= 0.005  # global (all-reduced), not rank 0's
+    from gradflow.serialization import load
+    ck1, ck2 = load(str(tmp_path / "one" / "model.npz")), load(str(tmp_path / "two" / "model.npz"))
+    for k, v in ck1["model"].items():
+        np.testing.assert_allclose(ck2["model"][k].numpy(), v.numpy(), rtol=1e-4, atol=1e-5)
+    # the 2-process checkpoint resumes in one process
+    r3, m3 = _train(tmp_path / "resumed", "--resume", str(tmp_path / "two" / "model.npz"),
+                    "--epochs", "3")
+    assert "resuming" in r3.stdout and "after epoch 2" in r3.stdout
+    assert [e["epoch"] for e in m3["epochs"]] == [1, 2, 3] and m3["processes"] == 1
+    assert m3["epochs"][:2] == m2["epochs"]
+
+
+@requires_mpi
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_train_lenet5_default_run_two_processes_within_a_point(tmp_path):
+    _compare_runs(tmp_path, [], points=1)  # LeNet-5, bundled digits, 12 epochs, augmentation
+
+
+@requires_mpi
+@pytest.mark.distributed
+def test_train_under_mpiexec_and_bad_nproc(tmp_path):
+    cmd = [find_mpiexec(), "-n", "2", sys.executable, "-m", "gradflow", "train", "--no-progress",
+           "--model", "mlp", "--epochs", "1", "--limit", "200", "--out", str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env(), cwd=ROOT)
+    _ok(r)
+    assert "2 processes (data-parallel)" in r.stdout and (tmp_path / "model.npz").exists()
+    cmd[cmd.index("--out")] = "--nproc"
+    cmd[cmd.index("--nproc") + 1] = "3"
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env(), cwd=ROOT)
+    assert r.returncode != 0 and "--nproc 3 is invalid inside an MPI job of 2 processes" in r.stderr
+
+
+def test_argv_round_trip():
+    import argparse
+
+    from gradflow import train
+    from gradflow.distributed.launch import argv_from_namespace
+    p = argparse.ArgumentParser()
+    train.add_arguments(p)
+    for argv in ([], ["--model", "mlp", "--no-augment", "--lr", "0.01", "--nproc", "2"],
+                 ["--augment", "--no-progress", "--limit", "5", "--out", "x y"]):
+        args = p.parse_args(argv)
+        back = argv_from_namespace(p, args, drop={"nproc"})
+        again = p.parse_args(back)
+        assert {k: v for k, v in vars(again).items() if k != "nproc"} == \
+            {k: v for k, v in vars(args).items() if k != "nproc"}
+        assert "--nproc" not in back

@@ -10,5 +10,5 @@ from .dataset import (Dataset, IterableDataset, TensorDataset, ArrayDataset, Sub
 from .dataloader import (DataLoader, default_collate, SequentialSampler, RandomSampler,  # noqa: F401
                          SubsetRandomSampler, BatchSampler, WeightedRandomSampler,
                          Sampler)
-from .distributed import DistributedSampler, ShardedBatchSampler  # noqa: F401
+from .distributed import DistributedSampler  # noqa: F401
 from . import transforms  # noqa: F401

@@ -6,6 +6,7 @@ import math
 import numpy
 
 from .dataloader import Sampler
+from .dataset import Subset
 
 
 def _world(num_replicas, rank, who):
@@ -64,33 +65,34 @@ class DistributedSampler(Sampler):
         return self.num_samples
 
 
-class ShardedBatchSampler(Sampler):
-    """This rank's part of each global batch: the epoch's order (``DataLoader(shuffle=True,
-    seed=seed)``'s permutation) is cut into batches of ``batch_size`` exactly as one process
-    would, and batch ``[b_0, b_1, ...]`` gives rank r the samples ``b_r, b_{r+N}, ...``. With
-    the gradients averaged over ranks, N processes then take the steps one process takes
-    (up to rounding, and exactly when each rank's share has the same size). A last batch
-    smaller than the number of ranks is dropped (a rank would get no sample).
-    ``num_samples``: how many samples this rank sees per epoch."""
 
-    def __init__(self, n, batch_size, seed=None, shuffle=True, num_replicas=None, rank=None):
-        self.num_replicas, self.rank = _world(num_replicas, rank, "ShardedBatchSampler")
-        if not isinstance(batch_size, int) or batch_size < self.num_replicas:
-            raise ValueError(f"ShardedBatchSampler: batch_size must be an integer >= the number of "
-                             f"ranks ({self.num_replicas}), got {batch_size!r}")
-        self.n, self.batch_size, self.seed, self.shuffle = int(n), batch_size, seed, shuffle
-        sizes = [min(batch_size, self.n - s) for s in range(0, self.n, batch_size)]
-        sizes = [s for s in sizes if s >= self.num_replicas]
-        self._len = len(sizes)
-        self.num_samples = sum(len(range(self.rank, s, self.num_replicas)) for s in sizes)
+def _group_world():
+    from .. import distributed as dist
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
-    def __iter__(self):
-        order = numpy.random.default_rng(self.seed).permutation(self.n) if self.shuffle else \
-            numpy.arange(self.n)
-        for start in range(0, self.n, self.batch_size):
-            batch = order[start:start + self.batch_size]
-            if len(batch) >= self.num_replicas:
-                yield batch[self.rank::self.num_replicas].tolist()
 
-    def __len__(self):
-        return self._len
+def shard(dataset, rank=None, world=None):
+    """This rank's interleaved share of ``dataset`` (samples rank, rank + world, ...), e.g.
+    for an evaluation whose per-rank means go through
+    :func:`gradflow.distributed.weighted_mean`. ``rank``/``world`` default to the process
+    group's; with one process it is ``dataset`` itself."""
+    if rank is None or world is None:
+        rank, world = _group_world()
+    if world == 1:
+        return dataset
+    if isinstance(dataset, Subset):  # keep one level of indirection (and the fast batch fetch)
+        return Subset(dataset.dataset, list(dataset.indices)[rank::world])
+    return Subset(dataset, range(rank, len(dataset), world))
+
+
+def shard_batches(batches, rank=None, world=None):
+    """This rank's part of each global batch (lists of sample indices): batch ``[b_0, b_1,
+    ...]`` gives rank r the samples ``b_r, b_{r+N}, ...``. With the gradients averaged over
+    ranks, N processes then take the steps one process takes on ``batches`` (up to rounding;
+    exactly when the parts have equal sizes). A batch smaller than N is dropped, on every
+    rank (one rank would get no sample). ``rank``/``world`` default to the process group's."""
+    if rank is None or world is None:
+        rank, world = _group_world()
+    if world == 1:
+        return batches
+    return [list(b)[rank::world] for b in batches if len(b) >= world]
