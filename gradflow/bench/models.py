@@ -78,10 +78,10 @@ def have_gradflow_nn() -> bool:
 
 
 # -- gradflow.nn + gradflow.optim ---------------------------------------------------------------------
-def gradflow_nn_step(spec, weights, x, y):
+def gradflow_nn_model(spec, weights):
+    """The ``gradflow.nn.Sequential`` of a layer list, its parameters set to ``weights``."""
     import gradflow
     from gradflow import nn
-    import gradflow.nn.functional as F
     layers = []
     for layer in spec:
         kind = layer[0]
@@ -102,6 +102,13 @@ def gradflow_nn_step(spec, weights, x, y):
     with gradflow.no_grad():
         for p, w in zip(params, weights):
             p.data.copy_(gradflow.tensor(w, dtype=p.dtype))
+    return model
+
+
+def gradflow_nn_step(spec, weights, x, y):
+    import gradflow
+    import gradflow.nn.functional as F
+    model = gradflow_nn_model(spec, weights)
     opt = gradflow.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
     def step():
