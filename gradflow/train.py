@@ -449,7 +449,7 @@ def configure(args, resume_meta=None):
                                    f"stopped in the middle of an epoch (batch {step}); resume from "
                                    f"an epoch boundary (OUT/best.npz or a checkpoint without "
                                    f"--checkpoint-every) to change it")
-            notes.append(f"{flag} {given} (the checkpoint had {old!r})")
+            notes.append(f"{flag} {given} (the checkpoint had {'none' if old is None else repr(old)})")
         cfg[key] = given if given is not None else old
     # the backend: --backend, else the checkpoint's, else $GRADFLOW_BACKEND, else numpy
     env = env_backend()
@@ -487,7 +487,11 @@ def _run_local(args):
     from .backends.threads import blas_threads, default_blas_threads
     n = args.blas_threads or default_blas_threads() or 1
     with blas_threads(n), Interrupts() as guard:
-        return _run(args, guard)
+        try:
+            return _run(args, guard)
+        except KeyboardInterrupt:  # while setting up (loading data, building the model)
+            print("\ninterrupted before training started; nothing was saved", file=sys.stderr)
+            return guard.exit_status
 
 
 def _run(args, guard):

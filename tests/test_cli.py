@@ -76,7 +76,15 @@ def test_info_names_the_default_backend():
     assert r.returncode == 0 and "default backend: numpy ($GRADFLOW_BACKEND=numpy)" in r.stdout
 
 
-def test_resume_of_missing_empty_truncated_and_foreign_files(tmp_path):
+def _main_one_line_error(capsys, argv, command, *fragments):
+    """The same check as _one_line_error, for gradflow.cli.main run in this process."""
+    from gradflow import cli
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    _one_line_error(subprocess.CompletedProcess(argv, rc, "", err), command, *fragments)
+
+
+def test_resume_of_missing_empty_truncated_and_foreign_files(tmp_path, capsys):
     from gradflow import cli
     assert cli.main(["train", "--model", "mlp", "--epochs", "1", "--limit", "32", "--no-progress",
                      "--out", str(tmp_path / "run")]) == 0
@@ -85,12 +93,16 @@ def test_resume_of_missing_empty_truncated_and_foreign_files(tmp_path):
     (tmp_path / "cut.npz").write_bytes(good[: len(good) // 2])
     gf.save({"weights": gf.zeros(2)}, tmp_path / "foreign.npz")
     (tmp_path / "nothing").mkdir()
-    for name, fragment in [("missing.npz", "no such file"), ("empty.npz", "empty"),
-                           ("cut.npz", "not a readable gradflow checkpoint"),
-                           ("foreign.npz", "not a gradflow train checkpoint"),
-                           ("nothing", "no complete checkpoint in this folder")]:
+    cases = [("missing.npz", "no such file"), ("empty.npz", "empty"),
+             ("cut.npz", "not a readable gradflow checkpoint"),
+             ("foreign.npz", "not a gradflow train checkpoint"),
+             ("nothing", "no complete checkpoint in this folder")]
+    for name, fragment in cases[:2]:  # the real command ...
         r = _gradflow("train", "--resume", str(tmp_path / name), cwd=tmp_path)
         _one_line_error(r, "train", f"--resume {tmp_path / name}", fragment)
+    for name, fragment in cases[2:]:  # ... and the same code in this process (faster)
+        _main_one_line_error(capsys, ["train", "--resume", str(tmp_path / name)], "train",
+                             f"--resume {tmp_path / name}", fragment)
 
 
 def test_version_flag():
@@ -98,23 +110,32 @@ def test_version_flag():
     assert r.returncode == 0 and r.stdout.strip() == f"gradflow {gf.__version__}"
 
 
-def test_resume_keeps_the_checkpoints_backend_and_says_so(tmp_path):
-    """A run started on numba and resumed with the printed command continues on numba,
-    even with $GRADFLOW_BACKEND=numpy; --backend overrides it, saying so."""
+@pytest.fixture
+def _restore_default_backend():
+    name = gf.current_backend().name
+    yield
+    gf.set_backend(name)
+
+
+def test_resume_keeps_the_checkpoints_backend_and_says_so(tmp_path, capsys, monkeypatch,
+                                                           _restore_default_backend):
+    """A run started on numba and resumed continues on numba, even with
+    $GRADFLOW_BACKEND=numpy; --backend overrides it, saying so. (In this process: the
+    Numba kernels compile once per session.)"""
+    from gradflow import cli
     if gf.backends.unavailable_reason("numba") is not None:
         pytest.skip("numba is not available")
     out = tmp_path / "run"
-    r = _gradflow("train", "--model", "mlp", "--epochs", "1", "--limit", "32", "--no-progress",
-                  "--backend", "numba", "--out", str(out), timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    r = _gradflow("train", "--resume", str(out), "--epochs", "2", "--no-progress",
-                  env={"GRADFLOW_BACKEND": "numpy"}, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "backend numba," in r.stdout.splitlines()[0]
-    assert "backend numba from the checkpoint, not $GRADFLOW_BACKEND=numpy" in r.stdout
-    assert "--epochs 2 (the checkpoint had 1)" in r.stdout
-    r = _gradflow("train", "--resume", str(out), "--epochs", "3", "--no-progress", "--backend",
-                  "numpy", timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert re.search(r"--backend numpy \(the checkpoint had 'numba'\)", r.stdout)
+    assert cli.main(["train", "--model", "mlp", "--epochs", "1", "--limit", "32", "--no-progress",
+                     "--backend", "numba", "--out", str(out)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("GRADFLOW_BACKEND", "numpy")
+    assert cli.main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "backend numba," in text.splitlines()[0]
+    assert "backend numba from the checkpoint, not $GRADFLOW_BACKEND=numpy" in text
+    assert "--epochs 2 (the checkpoint had 1)" in text
+    assert cli.main(["train", "--resume", str(out), "--epochs", "3", "--no-progress", "--backend",
+                     "numpy"]) == 0
+    assert re.search(r"--backend numpy \(the checkpoint had 'numba'\)", capsys.readouterr().out)
     assert gf.load(out / "model.npz")["config"]["backend"] == "numpy"

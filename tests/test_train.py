@@ -286,3 +286,31 @@ def test_readme_demo_table_matches_a_fresh_run(tmp_path, capsys):
     got = values(next(line for line in out if re.match(r"^\s+1 \|", line)))
     for g, w, tol in zip(got, values(row1), (0.005, 0.5, 0.005, 0.5, 0.5)):
         assert abs(g - w) <= tol, (got, values(row1))
+
+
+def test_training_plot_is_titled_with_model_dataset_and_backend(tmp_path, monkeypatch):
+    seen = []
+    real = train.plot
+    monkeypatch.setattr(train, "plot", lambda m, path, title=None: (seen.append(title),
+                                                                     real(m, path, title)))
+    assert _run(["--model", "mlp", "--epochs", "1", "--limit", "32", "--out", str(tmp_path)]) == 0
+    assert seen == [f"mlp on digits, backend {gf.current_backend().name}"]
+    assert (tmp_path / "training.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sigterm_saves_like_ctrl_c_and_exits_143(tmp_path, monkeypatch, capsys):
+    import signal
+    real = train.train_one_epoch
+
+    def sigterm_after_first_batch(model, loader, optimizer, progress=None, after_step=None, stats=None):
+        def step_then_signal():
+            if stats["total"] == 32:
+                signal.raise_signal(signal.SIGTERM)
+            after_step()
+        return real(model, loader, optimizer, progress, step_then_signal, stats)
+
+    monkeypatch.setattr(train, "train_one_epoch", sigterm_after_first_batch)
+    assert _run(["--model", "mlp", "--epochs", "2", "--limit", "96", "--out", str(tmp_path)]) == 143
+    assert "interrupted by SIGTERM" in capsys.readouterr().out
+    ck = gf.load(tmp_path / "last.npz")
+    assert (ck["epoch"], ck["step"]) == (0, 1)
