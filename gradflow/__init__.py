@@ -56,6 +56,7 @@ from . import amp  # noqa: F401 - mixed-precision shims (autocast is a no-op)
 from .amp import autocast, is_autocast_enabled  # noqa: F401
 # more of torch's namespace: gradflow.ops.extra, linalg, testing, jit
 from . import tensor_extra  # noqa: F401 - binds the extra Tensor methods
+from .autograd import functional as _autograd_functional  # noqa: F401 - autograd.functional
 from . import linalg, testing, jit  # noqa: F401
 from .ops.extra import (narrow, narrow_copy, select, swapaxes, swapaxes as swapdims,  # noqa: F401
                         movedim, movedim as moveaxis, ravel, tile, tensor_split, hsplit, vsplit,
@@ -70,7 +71,7 @@ from .ops.extra import (narrow, narrow_copy, select, swapaxes, swapaxes as swapd
                         signbit, copysign, heaviside, sinc, deg2rad, rad2deg, nan_to_num,
                         nansum, nanmean, cumprod, cummax, cummin, logcumsumexp, kthvalue,
                         median, quantile, searchsorted, bucketize, histc, std_mean, var_mean,
-                        bernoulli, multinomial, count_nonzero)
+                        bernoulli, multinomial, count_nonzero, add, sub)
 from .ops.extra import asin as arcsin, acos as arccos, asinh as arcsinh, atanh as arctanh  # noqa: F401
 from .linalg import det, slogdet, logdet, inv as inverse, pinv as pinverse, svd as _svd  # noqa: F401
 from .linalg import matrix_power, cholesky, eigvalsh  # noqa: F401

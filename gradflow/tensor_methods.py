@@ -48,6 +48,20 @@ def _is_dtype_name(s):
         return False
 
 
+_AUGMENTED = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/="}
+
+
+def _augmented(self, op, o):
+    """``x += o`` and friends: in place outside the graph (incl. ``p -= lr * p.grad``
+    under no_grad); a leaf that requires grad refuses (as PyTorch: its ``.grad`` would
+    silently stay None); a non-leaf graph tensor gets the out-of-place result."""
+    if not (self.requires_grad and is_grad_enabled()):
+        return getattr(self, op + "_")(o)
+    if self._node is None:
+        self._check_inplace(f"x {_AUGMENTED[op]} ...")
+    return getattr(_ew, op)(self, o)
+
+
 class _TensorSurface:
     """Not a base class: a namespace whose members :func:`bind` copies onto Tensor."""
 
@@ -284,20 +298,16 @@ class _TensorSurface:
     def __rxor__(self, o): return _ew.logical("xor", o, self)
 
     def __iadd__(self, o):
-        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
-        return self.add_(o) if not (self.requires_grad and is_grad_enabled()) else self + o
+        return _augmented(self, "add", o)
 
     def __isub__(self, o):
-        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
-        return self.sub_(o) if not (self.requires_grad and is_grad_enabled()) else self - o
+        return _augmented(self, "sub", o)
 
     def __imul__(self, o):
-        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
-        return self.mul_(o) if not (self.requires_grad and is_grad_enabled()) else self * o
+        return _augmented(self, "mul", o)
 
     def __itruediv__(self, o):
-        # in place outside the graph (incl. ``p -= lr * p.grad`` under no_grad), else out of place
-        return self.div_(o) if not (self.requires_grad and is_grad_enabled()) else self / o
+        return _augmented(self, "div", o)
 
     def add(self, o, alpha=1): return _ew.add(self, o if alpha == 1 else o * alpha)
     def sub(self, o, alpha=1): return _ew.sub(self, o if alpha == 1 else o * alpha)

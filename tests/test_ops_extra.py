@@ -294,3 +294,28 @@ def test_torch_level_spellings():
     np.testing.assert_allclose(gf.inverse(a).numpy(), np.linalg.inv(M44), rtol=1e-4, atol=1e-5)
     assert gf.all(a > -100).item() and gf.any(a > 0).item()
     np.testing.assert_array_equal(gf.t(a).numpy(), M44.T)
+
+
+def test_add_sub_alpha():
+    a, b = gf.tensor([1.0, 2.0]), gf.tensor([10.0, 20.0])
+    np.testing.assert_allclose(gf.add(a, b, alpha=0.5).numpy(), [6.0, 12.0])
+    np.testing.assert_allclose(gf.sub(a, b, alpha=2).numpy(), [-19.0, -38.0])
+    np.testing.assert_allclose(a.add(b, alpha=-1).numpy(), torch.tensor([1.0, 2.0]).add(
+        torch.tensor([10.0, 20.0]), alpha=-1).numpy())
+
+
+def test_augmented_assignment_on_a_leaf_that_requires_grad_raises():
+    """``x += 1`` on such a leaf raised nothing before and made x a non-leaf whose
+    ``.grad`` stayed None; PyTorch refuses it."""
+    x = gf.ones(2, requires_grad=True)
+    for stmt in ("x += 1", "x -= 1", "x *= 2", "x /= 2"):
+        with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+            exec(stmt, {"x": x})
+    assert x.is_leaf and np.array_equal(x.numpy(), [1.0, 1.0])
+    with gf.no_grad():
+        x += 1  # parameter updates outside the graph stay in place
+    assert x.is_leaf and np.array_equal(x.numpy(), [2.0, 2.0])
+    y = x * 3
+    y += 1  # a non-leaf graph tensor: recorded
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])

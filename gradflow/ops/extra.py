@@ -930,3 +930,13 @@ def multinomial(input, num_samples, replacement=False, generator=None):
         idx = _sh.topk(keys, num_samples, 1).indices
     idx = idx.long()
     return idx.reshape(-1) if input.ndim == 1 else idx
+
+
+def add(input, other, alpha=1):
+    """``input + alpha * other`` (``torch.add``'s ``alpha``)."""
+    return _ew.add(input, other if alpha == 1 else other * alpha)
+
+
+def sub(input, other, alpha=1):
+    """``input - alpha * other``."""
+    return _ew.sub(input, other if alpha == 1 else other * alpha)
