@@ -19,3 +19,87 @@ def test_example_contrast_norm(tmp_path):
     # the subtractive step alone removes the brightness ramp but keeps the contrast spread
     assert spread(res["contrast_sub"]) > spread(res["contrast_in"]) / 2
     assert np.isfinite(res["output"]).all()
+
+
+# -- top-k activating patches -----------------------------------------------------------------
+def _layer_acts(model, x, layer):
+    import gradflow
+    from gradflow.vis._trace import layer_output
+    with gradflow.no_grad():
+        a, _ = layer_output(model, gradflow.tensor(x), layer)
+    return a.numpy()
+
+
+def test_top_patches_are_the_argmax_activations(lenet):
+    import gradflow
+    from gradflow.vis.top_patches import top_activating_patches
+    model, (x, _), _, _ = lenet
+    x = x[:200]
+    a = _layer_acts(model, x, "4")[:, 2]                                # conv2 ReLU, (200, 10, 10)
+    tops = top_activating_patches(model, gradflow.tensor(x), "4", 2, k=9, batch_size=64)
+    best = a.reshape(len(a), -1).max(1)
+    assert [t.image for t in tops] == list(np.argsort(-best, kind="stable")[:9])
+    for t in tops:
+        assert t.activation == pytest.approx(a[t.image][t.position]) and \
+            t.activation == pytest.approx(best[t.image])
+    anywhere = top_activating_patches(model, gradflow.tensor(x), "4", 2, k=25,
+                                      one_per_image=False)
+    np.testing.assert_allclose([t.activation for t in anywhere], np.sort(a.ravel())[::-1][:25],
+                               rtol=1e-6)
+    assert len({t.image for t in anywhere}) < 25        # strong images give several positions
+
+
+@pytest.mark.parametrize("layer,size", [("1", 5), ("4", 14)])
+def test_top_patch_is_the_receptive_field(lenet, layer, size):
+    """The unit's activation depends on the pixels inside the cropped box only."""
+    import gradflow
+    from gradflow.vis.top_patches import top_activating_patches
+    model, (x, _), _, _ = lenet
+    x = x[:100]
+    for t in top_activating_patches(model, gradflow.tensor(x), layer, 1, k=3):
+        top, left, bottom, right = t.box
+        assert (bottom - top, right - left) == (size, size) and t.patch.shape == (1, size, size)
+        inside = np.zeros((28, 28), bool)
+        inside[max(top, 0):bottom, max(left, 0):right] = True
+        img = x[t.image:t.image + 1].copy()
+        rows, cols = np.arange(top, bottom), np.arange(left, right)
+        in_img = ((rows >= 0) & (rows < 28))[:, None] & ((cols >= 0) & (cols < 28))[None, :]
+        assert (t.patch[0][~in_img] == 0).all()                       # padding: the fill value
+        np.testing.assert_array_equal(t.patch[0][in_img], img[0, 0][inside])
+        noisy = img.copy()
+        noisy[0, 0][~inside] = np.random.RandomState(0).rand(int((~inside).sum()))
+        a0 = _layer_acts(model, img, layer)[0, 1][t.position]
+        a1 = _layer_acts(model, noisy, layer)[0, 1][t.position]
+        assert a0 == pytest.approx(t.activation) and a1 == pytest.approx(a0, rel=1e-5, abs=1e-6)
+        poked = img.copy()
+        poked[0, 0][inside] = 1.0 - poked[0, 0][inside]
+        assert abs(_layer_acts(model, poked, layer)[0, 1][t.position] - a0) > 1e-3
+
+
+def test_top_patches_whole_image_for_dense_layers_and_bad_input(lenet):
+    import gradflow
+    from gradflow.vis.top_patches import top_activating_patches
+    model, (x, _), _, _ = lenet
+    xs = gradflow.tensor(x[:50])
+    found = top_activating_patches(model, xs, "8", [0, 1], k=4)
+    for tops in found.values():
+        assert all(t.box == (0, 0, 28, 28) and t.position == () for t in tops)
+        np.testing.assert_array_equal(tops[0].patch, x[tops[0].image])
+    with pytest.raises(ValueError, match=r"channel\(s\) \[16\] out of range"):
+        top_activating_patches(model, xs, "4", 16)
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        top_activating_patches(model, xs, "4", 0, k=0)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        top_activating_patches(model, gradflow.tensor(x[0]), "4", 0)
+
+
+def test_example_top_patches(lenet, tmp_path):
+    res = run("vis_top_patches", tmp_path, lenet[2])
+    assert is_png(res["png"])
+    assert set(res["found"]) == {"conv1", "conv2", "fc1"}
+    for label, units in res["found"].items():
+        assert 1 <= len(units) <= 3
+        for tops in units.values():
+            acts = [t.activation for t in tops]
+            assert len(tops) == 9 and acts == sorted(acts, reverse=True) and acts[0] > 0
+            assert len({t.image for t in tops}) == 9
