@@ -103,3 +103,65 @@ def test_example_top_patches(lenet, tmp_path):
             acts = [t.activation for t in tops]
             assert len(tops) == 9 and acts == sorted(acts, reverse=True) and acts[0] > 0
             assert len({t.image for t in tops}) == 9
+
+
+# -- optimizer paths on a 2-D loss surface ------------------------------------------------------
+def _line_problem():
+    import gradflow
+    import gradflow.nn as nn
+    import gradflow.nn.functional as F
+    x, y = load_example("optimizer_paths").line_data(n=16)
+    model = nn.Linear(1, 1, dtype="float64")
+    xt, yt = gradflow.tensor(x), gradflow.tensor(y)
+    return model, (lambda m: F.mse_loss(m(xt), yt)), np.hstack([x, np.ones_like(x)]), y.ravel()
+
+
+def test_sgd_path_is_gradient_descent_and_the_surface_is_the_loss():
+    import gradflow
+    from gradflow.vis.optimizer_paths import loss_surface, optimizer_path
+    model, loss_fn, a, y = _line_problem()
+    path, losses = optimizer_path(model, loss_fn, lambda p: gradflow.optim.SGD(p, lr=0.05),
+                                  (-1.0, 4.0), 12)
+    theta, expect = np.array([-1.0, 4.0]), [np.array([-1.0, 4.0])]
+    for _ in range(12):
+        theta = theta - 0.05 * 2.0 / len(y) * a.T @ (a @ theta - y)
+        expect.append(theta)
+    np.testing.assert_allclose(path, np.stack(expect), rtol=1e-10)
+    mse = lambda t: float(np.mean((a @ t - y) ** 2))
+    np.testing.assert_allclose(losses, [mse(t) for t in expect], rtol=1e-10)
+    ws, bs = np.linspace(-2, 3, 7), np.linspace(-4, 4, 5)
+    z = loss_surface(model, loss_fn, ws, bs)
+    assert z.shape == (5, 7)
+    np.testing.assert_allclose(z, [[mse(np.array([w, b])) for w in ws] for b in bs], rtol=1e-10)
+    # the parameters are left at the path's end (the surface restored them)
+    np.testing.assert_allclose(path[-1], np.concatenate([p.numpy().ravel()
+                                                         for p in model.parameters()]))
+
+
+def test_adam_first_step_is_lr_per_coordinate_and_bad_models():
+    import gradflow
+    import gradflow.nn as nn
+    from gradflow.vis.optimizer_paths import optimizer_path
+    model, loss_fn, _, _ = _line_problem()
+    path, _ = optimizer_path(model, loss_fn, lambda p: gradflow.optim.Adam(p, lr=0.3),
+                             (-1.0, 4.0), 1)
+    np.testing.assert_allclose(np.abs(path[1] - path[0]), [0.3, 0.3], rtol=1e-6)
+    with pytest.raises(ValueError, match="exactly 2 scalar parameters, got 3"):
+        optimizer_path(nn.Linear(2, 1), loss_fn, lambda p: gradflow.optim.SGD(p, lr=0.1),
+                       (0.0, 0.0), 1)
+
+
+def test_example_optimizer_paths(tmp_path):
+    res = load_example("optimizer_paths").main(["--fast", "--out", str(tmp_path)])
+    assert is_png(res["png"])
+    f = res["final_loss"]
+    sgd, mom, adam = (f[k] for k in f)
+    # on the narrow valley momentum and Adam get much further than plain SGD
+    assert mom < sgd and adam < sgd
+    # plain SGD wiggles: its steps across the valley alternate in sign at first
+    steps = np.diff(res["paths"][next(iter(f))], axis=0)
+    across = steps @ np.array([0.9, 0.3])                # roughly the steep direction
+    assert (np.sign(across[:6]) != np.sign(across[1:7])).sum() >= 4
+    ws, bs, z = res["surface"]
+    i, j = np.unravel_index(z.argmin(), z.shape)
+    assert abs(ws[j] - res["minimum"][0]) < 0.2 and abs(bs[i] - res["minimum"][1]) < 0.4
