@@ -43,14 +43,20 @@ def split(x, y, n_test=500, seed=0):
     return (x[tr], y[tr]), (x[te], y[te])
 
 
-def train(model, x, y, steps=300, batch_size=64, lr=2e-3, seed=0, log=None):
-    """Adam on random mini-batches for ``steps`` steps; returns the model."""
+def train(model, x, y, steps=300, batch_size=64, lr=2e-3, seed=0, log=None, perturb=None):
+    """Adam on random mini-batches for ``steps`` steps; returns the model.
+
+    ``perturb(model, xb, yb, step) -> xb'`` replaces each batch before the step
+    (adversarial training)."""
     rng = np.random.RandomState(seed)
     opt = gradflow.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for step in range(steps):
         b = rng.randint(0, len(x), batch_size)
-        loss = F.cross_entropy(model(gradflow.tensor(x[b])), gradflow.tensor(y[b]))
+        xb, yb = gradflow.tensor(x[b]), gradflow.tensor(y[b])
+        if perturb is not None:
+            xb = perturb(model, xb, yb, step)
+        loss = F.cross_entropy(model(xb), yb)
         opt.zero_grad()
         loss.backward()
         opt.step()
