@@ -165,3 +165,174 @@ def test_example_optimizer_paths(tmp_path):
     ws, bs, z = res["surface"]
     i, j = np.unravel_index(z.argmin(), z.shape)
     assert abs(ws[j] - res["minimum"][0]) < 0.2 and abs(bs[i] - res["minimum"][1]) < 0.4
+
+
+# -- PGD and the adversarial patch --------------------------------------------------------------
+def _acc(model, x, y):
+    import gradflow
+    with gradflow.no_grad():
+        return float((model(x if not isinstance(x, np.ndarray) else gradflow.tensor(x))
+                      .numpy().argmax(1) == y).mean())
+
+
+def test_pgd_stays_in_the_ball_and_beats_fgsm(lenet):
+    import gradflow
+    from gradflow.vis import fgsm, pgd
+    model, (x, y), _, _ = lenet
+    x, y = x[:200], y[:200]
+    xs, ys = gradflow.tensor(x), gradflow.tensor(y)
+    eps = 0.15
+    xp = pgd(model, xs, ys, eps, steps=10)
+    d = xp.numpy() - x
+    assert np.abs(d).max() <= eps + 1e-6 and xp.numpy().min() >= 0 and xp.numpy().max() <= 1
+    assert np.abs(d).max() > 0.9 * eps                  # it uses the ball, not a corner of it
+    xf = fgsm(model, xs, ys, eps, clip=(0.0, 1.0))
+    clean, acc_f, acc_p = _acc(model, xs, y), _acc(model, xf, y), _acc(model, xp, y)
+    assert clean > 0.8
+    assert acc_p < acc_f - 0.05, f"PGD {acc_p:.1%} vs FGSM {acc_f:.1%} at eps {eps}"
+
+
+def test_pgd_special_cases_and_bad_input(lenet):
+    import gradflow
+    from gradflow.vis import fgsm, pgd
+    model, (x, y), _, _ = lenet
+    xs, ys = gradflow.tensor(x[:20]), gradflow.tensor(y[:20])
+    # one step of size eps from the clean point is FGSM
+    np.testing.assert_array_equal(pgd(model, xs, ys, 0.1, alpha=0.1, steps=1,
+                                      random_start=False).numpy(),
+                                  fgsm(model, xs, ys, 0.1, clip=(0.0, 1.0)).numpy())
+    np.testing.assert_array_equal(pgd(model, xs, ys, 0.0, steps=2).numpy(), x[:20])
+    # targeted: most digits end up as the chosen class
+    xt = pgd(model, xs, 3, 0.25, steps=10, targeted=True)
+    with gradflow.no_grad():
+        assert (model(xt).numpy().argmax(1) == 3).mean() > 0.6
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        pgd(model, xs, ys, -0.1)
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        pgd(model, xs, ys, 0.1, steps=0)
+    with pytest.raises(ValueError, match="3 labels for a batch of 20"):
+        pgd(model, xs, [1, 2, 3], 0.1)
+
+
+def test_paste_patch_places_the_square_and_passes_gradients():
+    import gradflow
+    from gradflow.vis import paste_patch
+    x = gradflow.tensor(np.random.RandomState(0).rand(3, 2, 9, 8))
+    patch = gradflow.tensor(np.random.RandomState(1).rand(2, 3, 4), requires_grad=True)
+    out = paste_patch(x, patch, [0, 2, 6], [4, 1, 0])
+    o, xn, p = out.detach().numpy(), x.numpy(), patch.detach().numpy()
+    for i, (t, v) in enumerate(zip([0, 2, 6], [4, 1, 0])):
+        np.testing.assert_array_equal(o[i, :, t:t + 3, v:v + 4], p)
+        mask = np.ones((9, 8), bool)
+        mask[t:t + 3, v:v + 4] = False
+        np.testing.assert_array_equal(o[i][:, mask], xn[i][:, mask])
+    w = np.random.RandomState(2).rand(*o.shape)
+    (out * gradflow.tensor(w)).sum().backward()
+    expect = sum(w[i, :, t:t + 3, v:v + 4] for i, (t, v) in enumerate(zip([0, 2, 6], [4, 1, 0])))
+    np.testing.assert_allclose(patch.grad.numpy(), expect, rtol=1e-12)
+    with pytest.raises(ValueError, match="does not fit"):
+        paste_patch(x, patch, 7, 0)
+    with pytest.raises(ValueError, match=r"patch must be \(C=2"):
+        paste_patch(x, gradflow.tensor(np.zeros((1, 3, 3))), 0, 0)
+
+
+# -- feature inversion and DeepDream ------------------------------------------------------------
+def test_total_variation():
+    import gradflow
+    from gradflow.autograd import gradcheck
+    from gradflow.vis import total_variation
+    x = np.random.RandomState(0).rand(2, 3, 5, 6)
+    dh = x[:, :, 1:, :-1] - x[:, :, :-1, :-1]
+    dw = x[:, :, :-1, 1:] - x[:, :, :-1, :-1]
+    assert total_variation(gradflow.tensor(x)).item() == pytest.approx(np.mean(dh ** 2 + dw ** 2))
+    assert total_variation(gradflow.tensor(x), beta=1.0, eps=0.0).item() == \
+        pytest.approx(np.mean(np.sqrt(dh ** 2 + dw ** 2)))
+    assert total_variation(gradflow.tensor(np.full((1, 1, 4, 4), 0.3))).item() == 0.0
+    xt = gradflow.tensor(x, requires_grad=True)
+    assert gradcheck(lambda t: total_variation(t, beta=1.5), (xt,))
+    with pytest.raises(ValueError, match="H, W >= 2"):
+        total_variation(gradflow.tensor(np.zeros((1, 1, 1, 5))))
+
+
+def test_inversion_matches_the_features(lenet):
+    import gradflow
+    from gradflow.vis import invert_features, total_variation
+    model, (x, _), _, _ = lenet
+    img = gradflow.tensor(x[:1])
+    rec, hist = invert_features(model, img, "4", steps=40, lr=0.05, tv=1e-2, return_history=True)
+    assert rec.shape == img.shape
+    assert hist[-1] < 0.05 * hist[0], f"feature loss {hist[0]:.3f} -> {hist[-1]:.4f}"
+    # conv2 keeps the layout: the reconstruction looks like the digit, not like another one
+    corr = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]
+    assert corr(rec.numpy(), x[0]) > 0.6 and corr(rec.numpy(), x[0]) > corr(rec.numpy(), x[1]) + 0.3
+    # the prior does what it says: a smoother image than without it
+    plain = invert_features(model, img, "4", steps=40, lr=0.05, tv=0.0)
+    assert total_variation(rec).item() < total_variation(plain).item()
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        invert_features(model, img[0], "4")
+
+
+def test_deepdream_raises_the_layer_energy(lenet):
+    import gradflow
+    from gradflow.vis import deepdream, layer_energy
+    model, (x, _), _, _ = lenet
+    image = gradflow.tensor(np.concatenate(list(x[:2, 0]), axis=1)[None, None])   # 28 x 56
+    features = model[:5]
+    with gradflow.no_grad():
+        before = layer_energy(features, image).item()
+    dream, hist = deepdream(features, image, steps=4, octaves=2, jitter=2, return_history=True)
+    with gradflow.no_grad():
+        after = layer_energy(features, dream).item()
+    assert dream.shape == image.shape and len(hist) == 8
+    assert after > 1.15 * before and dream.numpy().min() >= 0 and dream.numpy().max() <= 1
+    assert hist[3] > hist[0] and hist[7] > hist[4]       # it climbs within each octave
+    # the same through a named layer of the whole model at its own size (no octaves)
+    one = gradflow.tensor(x[:1])
+    with gradflow.no_grad():
+        b1 = layer_energy(model, one, "4").item()
+    d1 = deepdream(model, one, layer="4", steps=4, octaves=1)
+    with gradflow.no_grad():
+        assert layer_energy(model, d1, "4").item() > 1.03 * b1
+    with pytest.raises(ValueError, match="octave_scale must be > 1"):
+        deepdream(features, image, octave_scale=1.0)
+
+
+# -- the examples -------------------------------------------------------------------------------
+def test_example_adversarial_patch(lenet, tmp_path):
+    res = run("vis_adversarial_patch", tmp_path, lenet[2])
+    assert is_png(res["png"])
+    assert res["patch"].shape == (1, 10, 10)
+    assert res["patch"].min() >= 0 and res["patch"].max() <= 1
+    # the learned patch turns more digits into an 8 than a random patch of the same size
+    assert res["learned"] > res["random"] + 0.03 and res["random"] > res["clean"]
+
+
+def test_example_inversion(lenet, tmp_path):
+    res = run("vis_inversion", tmp_path, lenet[2])
+    assert is_png(res["png"])
+    by = {}
+    for r in res["results"]:
+        assert r["loss_end"] < 0.1 * r["loss_start"]
+        by.setdefault(r["layer"], []).append(r["corr"])
+    # shallow features pin the image down, deep ones leave it freer
+    assert min(by["conv1"]) > 0.7 and np.mean(by["conv1"]) > np.mean(by["fc1"]) + 0.1
+
+
+def test_example_deepdream(lenet, tmp_path):
+    res = run("vis_deepdream", tmp_path, lenet[2])
+    assert is_png(res["png"])
+    for before, after in res["energies"].values():
+        assert after > 1.2 * before
+    assert res["dream"].shape == res["image"].shape == (1, 1, 56, 84)
+
+
+@pytest.mark.slow
+def test_example_pgd_and_adversarial_training(lenet, tmp_path):
+    """Adversarial training (100 steps) buys robust accuracy under PGD."""
+    res = run("vis_pgd", tmp_path, lenet[2], "--train-steps", "100", "--n", "100")
+    assert is_png(res["png"])
+    normal, robust = res["curves"]["normal"], res["curves"]["adv-trained"]
+    for (eps, f0, p0), (_, f1, p1) in zip(normal, robust):
+        assert p0 <= f0 + 0.02                  # PGD at least as strong as FGSM
+    at = {e: (p0, p1) for (e, _, p0), (_, _, p1) in zip(normal, robust)}
+    assert at[0.15][1] > at[0.15][0] + 0.2
