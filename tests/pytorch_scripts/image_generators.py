@@ -1,7 +1,7 @@
 """Two image-making programs in everyday PyTorch style:
 
 1. a sub-pixel super-resolution net (Conv2d stack ending in PixelShuffle) trained with
-   Adam on MSE to upscale blurred synthetic images 2x, PSNR from log10, its state_dict
+   Adam on MSE to upscale blurred synthetic images 2x, PSNR from log10, the whole model
    saved, then reloaded by a separate ``--reload`` run that upscales again;
 2. a few DCGAN-style steps: ConvTranspose2d/BatchNorm2d/ReLU generator, Conv2d/
    LeakyReLU/Sigmoid discriminator, weights initialised through ``model.apply``,
@@ -65,8 +65,7 @@ def super_resolution(args):
     criterion = nn.MSELoss()
     path = os.path.join(args.out, "sr_net.pt")
     if args.reload:
-        model = SuperResolution()
-        model.load_state_dict(torch.load(path))
+        model = torch.load(path, weights_only=False)  # the whole model, pickled by class name
         model.eval()
         with torch.no_grad():
             value = psnr(criterion(model(low), high)).item()
@@ -86,7 +85,7 @@ def super_resolution(args):
         print(f"epoch {epoch}: PSNR {history[-1]:.3f} dB")
     bicubic = psnr(criterion(F.interpolate(low, scale_factor=2, mode="bilinear",
                                            align_corners=False), high)).item()
-    torch.save(model.state_dict(), path)
+    torch.save(model, path)
     return {"psnr": history, "bilinear_psnr": bicubic}
 
 
