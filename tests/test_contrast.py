@@ -1,7 +1,7 @@
-"""Local contrast normalisation (gradflow.nn.contrast): values against a direct
-loop over the formula, what the two steps claim (zero local mean, contrast and
-brightness invariance, one shift and scale shared by all channels), gradients
-(gradcheck, and against torch autograd of the same formula), bad input."""
+"""Local contrast normalisation (gradflow/ops/contrast.py, nn.LocalContrastNorm2d): values
+against a direct loop over the formula, what the two steps claim (zero local mean,
+contrast and brightness invariance, one shift and scale shared by all channels),
+gradients (gradcheck, and against torch autograd of the same formula), bad input."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +11,7 @@ import gradflow
 import gradflow.nn as nn
 import gradflow.nn.functional as F
 from gradflow.autograd import gradcheck
-from gradflow.nn.contrast import gaussian_window
+from gradflow.ops.contrast import gaussian_window
 
 
 def reference(x, size, sigma, divisive=True, floor="mean", eps=1e-4):

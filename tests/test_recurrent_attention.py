@@ -1,4 +1,4 @@
-"""Recurrent and attention layers (gradflow/nn/recurrent.py, gradflow/nn/attention.py):
+"""Recurrent and attention layers (gradflow/nn/modules/rnn.py, activation.py, transformer.py):
 outputs, final states and every gradient against PyTorch from the same weights (loaded
 through load_state_dict, so the parameter names and shapes must be PyTorch's), gradcheck
 of the pieces without PyTorch, an LSTM that learns, and the errors for bad input."""
@@ -11,7 +11,7 @@ import gradflow as gf
 import gradflow.nn as nn
 import gradflow.nn.functional as F
 from gradflow.autograd import gradcheck
-from gradflow.nn.recurrent import _gru_step, _lstm_step
+from gradflow.nn.modules.rnn import _gru_step, _lstm_step
 
 from conftest import requires_torch, tols
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 # the primitives and ops re-exported under PyTorch's ``F`` names
 from ..ops import elementwise as _ew
 from ..ops.attention import scaled_dot_product_attention  # noqa: F401
+from ..ops.contrast import local_contrast_norm  # noqa: F401
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from ..ops.elementwise import erf as _erf, logsigmoid, softsign, where as _where  # noqa: F401
 from ..ops.fold import unfold, fold  # noqa: F401
@@ -26,7 +27,6 @@ from ..ops.softmax import softmax, log_softmax  # noqa: F401
 from ..ops.threed import (conv3d, conv_transpose3d, max_pool3d, avg_pool3d,  # noqa: F401
                           adaptive_avg_pool3d, adaptive_max_pool3d)
 from ..tensor import Tensor
-from .contrast import local_contrast_norm  # noqa: F401
 
 
 def relu(x, inplace=False):

@@ -5,9 +5,8 @@ All take ``in_channels`` and ``image_size`` so they fit 28 x 28 grey digits and
 """
 from __future__ import annotations
 
-from .layers import (BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d,
-                     ReLU, Sequential)
-from .module import Module
+from .modules import (BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d,
+                      Module, ReLU, Sequential)
 
 
 class MLP(Module):

@@ -20,7 +20,7 @@ import weakref
 
 from ..autograd import is_grad_enabled, no_grad
 from ..tensor import Tensor
-from .module import Module
+from .modules.module import Module
 
 _MB = 1024 * 1024
 

@@ -3,7 +3,7 @@ from differentiable ops: the gradients come from autograd.
 
 Mask convention (PyTorch's for this function): a bool ``attn_mask`` is True where
 attention is *allowed*; a float mask is *added* to the scores. (``nn.MultiheadAttention``
-uses the opposite bool convention; see :mod:`gradflow.nn.attention`.)
+uses the opposite bool convention; see :mod:`gradflow.nn.modules.activation`.)
 """
 from __future__ import annotations
 

@@ -30,9 +30,9 @@ stride 1 for convolutions and stride = kernel for pools, padding 0, dilation 1.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from ..geometry import conv_out_size, int_tuple
 from ._table import LayerTable
 
 __all__ = ["receptive_field", "ReceptiveField", "RFRow"]
@@ -83,13 +83,7 @@ class ReceptiveField(LayerTable):
 
 
 def _pair(v, default=None):
-    if v is None:
-        v = default
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"receptive_field: expected an int or a pair, got {v!r}")
-        return tuple(int(i) for i in v)
-    return (int(v), int(v))
+    return int_tuple(default if v is None else v, 2, "kernel geometry", "receptive_field")
 
 
 def _spec_from_description(d):
@@ -151,8 +145,7 @@ def _step(prev, k, s, p, dil):
 def _out_size(n, k, s, p, dil, where):
     out = []
     for a in range(2):
-        ke = dil[a] * (k[a] - 1) + 1
-        o = math.floor((n[a] + 2 * p[a] - ke) / s[a]) + 1
+        o = conv_out_size(n[a], k[a], s[a], p[a], dil[a])
         if o <= 0:
             raise ValueError(f"receptive_field: layer {where} would produce an output of size "
                              f"{o} from input {n} (kernel {k}, stride {s}, padding {p}, "

@@ -11,13 +11,13 @@ from collections import OrderedDict, namedtuple
 
 import numpy
 
-from .. import dtypes
-from ..autograd import Function, RemovableHandle, is_grad_enabled, no_grad
-from ..backends import Backend, default_cpu_backend
-from ..device import device as _device
-from ..layout import check
-from ..tensor import Tensor
-from .parameter import Buffer, Parameter
+from ... import dtypes
+from ...autograd import Function, RemovableHandle, is_grad_enabled, no_grad
+from ...backends import Backend, default_cpu_backend
+from ...device import device as _device
+from ...layout import check
+from ...tensor import Tensor
+from ..parameter import Buffer, Parameter
 
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What ``load_state_dict`` returns (PyTorch's ``_IncompatibleKeys``)."""

@@ -1,4 +1,5 @@
-"""Local contrast normalisation (the "normalisation" stage of the early ConvNets of
+"""Local contrast normalisation, ``F.local_contrast_norm`` (the module is
+``nn.LocalContrastNorm2d``; the "normalisation" stage "normalisation" stage of the early ConvNets of
 Jarrett, Kavukcuoglu, Ranzato & LeCun 2009, "What is the best multi-stage
 architecture for object recognition?").
 
@@ -32,11 +33,10 @@ from __future__ import annotations
 
 import math
 
-from ..ops.conv import conv2d
 from ..tensor import Tensor
-from .module import Module
+from .conv import conv2d
 
-__all__ = ["local_contrast_norm", "LocalContrastNorm2d", "gaussian_window"]
+__all__ = ["local_contrast_norm", "gaussian_window"]
 
 
 def gaussian_window(size, sigma):
@@ -91,21 +91,3 @@ def local_contrast_norm(x, size=9, sigma=2.0, divisive=True, floor="mean", eps=1
     else:
         lo = Tensor._make(x.backend.full((1, 1, 1, 1), float(floor), x.dtype), x.backend)
     return v / std.maximum(lo)
-
-
-class LocalContrastNorm2d(Module):
-    """``local_contrast_norm`` as a layer for (N, C, H, W) input; no parameters.
-
-    ``LocalContrastNorm2d(9, 2.0)``: a 9x9 Gaussian window of standard deviation 2."""
-
-    def __init__(self, size=9, sigma=2.0, divisive=True, floor="mean", eps=1e-4):
-        super().__init__()
-        _check_options("LocalContrastNorm2d", size, sigma, floor, eps)
-        self.size, self.sigma, self.divisive, self.floor, self.eps = size, sigma, divisive, floor, eps
-
-    def forward(self, x):
-        return local_contrast_norm(x, self.size, self.sigma, self.divisive, self.floor, self.eps)
-
-    def extra_repr(self):
-        return (f"{self.size}, sigma={self.sigma}, divisive={self.divisive}, "
-                f"floor={self.floor!r}")

@@ -2,7 +2,7 @@
 in :mod:`gradflow.nn.functional`. ``reduction`` is 'mean' (default), 'sum' or 'none'."""
 from __future__ import annotations
 
-from . import functional as F
+from .. import functional as F
 from .module import Module
 
 

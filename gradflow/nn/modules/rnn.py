@@ -24,19 +24,15 @@ from __future__ import annotations
 import math
 import warnings
 
-from ..creation import empty
-from ..ops.shape import cat, stack
-from ..tensor import Tensor
-from . import functional as F
-from . import init
+from ...creation import empty
+from ...ops.shape import cat, stack
+from ...tensor import Tensor
+from .. import functional as F, init
+from ..parameter import Parameter
 from .module import Module
-from .parameter import Parameter
+from .utils import factory_kwargs
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
-def _factory(device=None, dtype=None):
-    return {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
 
 
 # -- one time step on a pre-projected input xw = x @ W_ih^T + b_ih, shape (N, G * H) -------------
@@ -129,7 +125,7 @@ class RNNBase(Module):
         self.num_layers, self.bias, self.batch_first = num_layers, bool(bias), bool(batch_first)
         self.dropout, self.bidirectional, self.proj_size = float(dropout), bool(bidirectional), 0
         self._flat_weights_names = []
-        kw = _factory(device, dtype)
+        kw = factory_kwargs(device, dtype)
         gates = _GATES[mode] * hidden_size
         for layer in range(num_layers):
             layer_in = input_size if layer == 0 else hidden_size * self._directions
@@ -305,7 +301,7 @@ class RNNCellBase(Module):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise ValueError(f"{name}: {what} must be a positive int, got {v!r}")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bool(bias)
-        kw, gates = _factory(device, dtype), _GATES[self._mode] * hidden_size
+        kw, gates = factory_kwargs(device, dtype), _GATES[self._mode] * hidden_size
         self.weight_ih = Parameter(empty(gates, input_size, **kw))
         self.weight_hh = Parameter(empty(gates, hidden_size, **kw))
         self.bias_ih = Parameter(empty(gates, **kw)) if bias else None

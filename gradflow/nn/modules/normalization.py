@@ -1,14 +1,14 @@
-"""Normalisation layers beyond batch norm: LayerNorm, GroupNorm, InstanceNorm2d
-(PyTorch's names, defaults and initialisation: weight 1, bias 0). BatchNorm lives
-with the other regularisation layers in :mod:`gradflow.nn.layers`."""
+"""``LayerNorm``, ``GroupNorm`` and ``LocalResponseNorm`` (PyTorch's names, defaults
+and initialisation: weight 1, bias 0), and ``LocalContrastNorm2d`` (Jarrett et al.
+2009; see :mod:`gradflow.ops.contrast`)."""
 from __future__ import annotations
 
-from ..creation import empty
-from . import functional as F
-from . import init
-from .layers import _factory
+from ...creation import empty
+from ...ops.contrast import _check_options, local_contrast_norm
+from .. import functional as F, init
+from ..parameter import Parameter
 from .module import Module
-from .parameter import Parameter
+from .utils import factory_kwargs
 
 
 class LayerNorm(Module):
@@ -21,7 +21,7 @@ class LayerNorm(Module):
         ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape, self.eps = tuple(int(s) for s in ns), eps
         self.elementwise_affine = elementwise_affine
-        kw = _factory(device, dtype)
+        kw = factory_kwargs(device, dtype)
         self.weight = Parameter(empty(*self.normalized_shape, **kw)) if elementwise_affine else None
         self.bias = Parameter(empty(*self.normalized_shape, **kw)) \
             if elementwise_affine and bias else None
@@ -49,7 +49,7 @@ class GroupNorm(Module):
                              f"num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = \
             num_groups, num_channels, eps, affine
-        kw = _factory(device, dtype)
+        kw = factory_kwargs(device, dtype)
         self.weight = Parameter(empty(num_channels, **kw)) if affine else None
         self.bias = Parameter(empty(num_channels, **kw)) if affine else None
         self.reset_parameters()
@@ -69,31 +69,31 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
-class InstanceNorm2d(Module):
-    """Per-sample, per-channel normalisation over H, W; ``affine=False`` by default and
-    no running statistics (PyTorch's defaults)."""
-
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
-                 track_running_stats=False, device=None, dtype=None):
+class LocalResponseNorm(Module):
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
-        if track_running_stats:
-            raise NotImplementedError("InstanceNorm2d: track_running_stats=True is not supported")
-        self.num_features, self.eps, self.affine = num_features, eps, affine
-        kw = _factory(device, dtype)
-        self.weight = Parameter(empty(num_features, **kw)) if affine else None
-        self.bias = Parameter(empty(num_features, **kw)) if affine else None
-        if affine:
-            init.ones_(self.weight)
-            init.zeros_(self.bias)
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x):
-        if x.ndim not in (3, 4) or x.shape[-3] != self.num_features:
-            raise ValueError(f"InstanceNorm2d: expected input (N, {self.num_features}, H, W), "
-                             f"got shape {x.shape}")
-        if x.ndim == 3:
-            return F.instance_norm(x.unsqueeze(0), weight=self.weight, bias=self.bias,
-                                   eps=self.eps).squeeze(0)
-        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class LocalContrastNorm2d(Module):
+    """``local_contrast_norm`` as a layer for (N, C, H, W) input; no parameters.
+
+    ``LocalContrastNorm2d(9, 2.0)``: a 9x9 Gaussian window of standard deviation 2."""
+
+    def __init__(self, size=9, sigma=2.0, divisive=True, floor="mean", eps=1e-4):
+        super().__init__()
+        _check_options("LocalContrastNorm2d", size, sigma, floor, eps)
+        self.size, self.sigma, self.divisive, self.floor, self.eps = size, sigma, divisive, floor, eps
+
+    def forward(self, x):
+        return local_contrast_norm(x, self.size, self.sigma, self.divisive, self.floor, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.size}, sigma={self.sigma}, divisive={self.divisive}, "
+                f"floor={self.floor!r}")
