@@ -138,3 +138,27 @@ def test_pool_nd_matches_torch(name, n):
     np.testing.assert_allclose(m(gf.tensor(x)).numpy(), mt(torch.tensor(x)).numpy(), atol=1e-12)
     # stride defaults to kernel_size, as PyTorch
     assert getattr(nn, name)(2).stride == getattr(torch.nn, name)(2).stride
+
+
+@pytest.mark.parametrize("old", ["layers", "layers1d", "layers3d", "normalization", "attention",
+                                 "recurrent", "loss", "module", "contrast"])
+def test_old_module_paths_lead_to_the_same_classes(old):
+    """Checkpoints pickled before the move name e.g. gradflow.nn.layers.Linear."""
+    mod = importlib.import_module(f"gradflow.nn.{old}")
+    assert mod.Linear is nn.Linear and mod.Conv3d is nn.Conv3d and mod.Module is nn.Module
+    from gradflow.serialization import _default_policy
+    assert _default_policy().classes[f"gradflow.nn.{old}.LSTM"] is nn.LSTM
+
+
+def test_a_model_pickled_under_an_old_path_loads(tmp_path, monkeypatch):
+    """A whole-model file naming gradflow.nn.layers.Linear (the path before the move)."""
+    gf.manual_seed(0)
+    m = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    path = str(tmp_path / "m.pt")
+    with monkeypatch.context() as mp:  # save as an older gradflow would have: the old path
+        mp.setattr(nn.Linear, "__module__", "gradflow.nn.layers")
+        gf.save(m, path)
+    assert nn.Linear.__module__ == "gradflow.nn.modules.linear"
+    back = gf.load(path, weights_only=True)
+    assert type(back[0]) is nn.Linear
+    np.testing.assert_array_equal(back[0].weight.numpy(), m[0].weight.numpy())

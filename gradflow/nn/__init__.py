@@ -9,3 +9,4 @@ from .parameter import Parameter, Buffer  # noqa: F401
 from .modules import *  # noqa: F401,F403 - every Module class (see gradflow.nn.modules.__all__)
 from . import parallel  # noqa: F401
 from .parallel import DistributedDataParallel  # noqa: F401
+from . import _moved  # noqa: F401 - old module paths (gradflow.nn.layers...) for old checkpoints
