@@ -125,7 +125,7 @@ def _default_policy():
     and the functions/constants modules keep as attributes, plus the user's globals."""
     from . import layout
     from .nn import functional
-    from .nn.module import Module
+    from .nn.modules.module import Module
     from .optim import lr_scheduler
     from .optim.optimizer import Optimizer
     from .device import device
