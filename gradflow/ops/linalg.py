@@ -90,12 +90,15 @@ class Linear(Function):
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
         need = ctx.needs_input_grad
-        gx = matmul(gy, w) if need[0] else None  # gy may be 1-D (a 1-D input)
+        gx = None
+        if need[0]:  # a 1-D input makes gy 1-D: matmul() promotes it
+            gx = MatMul.apply(gy, w) if gy.ndim > 1 else matmul(gy, w)
         gw = gb = None
         if need[1] or (len(need) > 2 and need[2]):
-            g2 = gy.reshape(-1, gy.shape[-1])
+            g2 = gy if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1])
             if need[1]:
-                gw = MatMul.apply(_swap_last(g2), x.reshape(-1, x.shape[-1]))
+                x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+                gw = MatMul.apply(_swap_last(g2), x2)
             if len(need) > 2 and need[2]:
                 gb = g2.sum(dim=0)
         return gx, gw, gb

@@ -42,6 +42,8 @@ def reshape(x, shape):
             (-1 in shape and (known == 0 or n % known)):
         raise ValueError(f"reshape: cannot view a tensor of shape {x.shape} ({n} elements) as "
                          f"{shape}; the element count must match (at most one -1)")
+    if -1 in shape:
+        shape = tuple(n // known if s == -1 else s for s in shape)
     if shape == x.shape:
         return x
     return Reshape.apply(x, shape)
