@@ -57,7 +57,7 @@ from .amp import autocast, is_autocast_enabled  # noqa: F401
 # more of torch's namespace: gradflow.ops.extra, linalg, testing, jit
 from . import tensor_extra  # noqa: F401 - binds the extra Tensor methods
 from .autograd import functional as _autograd_functional  # noqa: F401 - autograd.functional
-from . import linalg, testing, jit  # noqa: F401
+from . import linalg, testing, jit, onnx  # noqa: F401 - onnx needs the package only to export
 from .ops.extra import (narrow, narrow_copy, select, swapaxes, swapaxes as swapdims,  # noqa: F401
                         movedim, movedim as moveaxis, ravel, tile, tensor_split, hsplit, vsplit,
                         diff, repeat_interleave, broadcast_tensors, broadcast_shapes,

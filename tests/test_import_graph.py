@@ -12,7 +12,7 @@ Layers, bottom to top (a module may import its own layer or any layer below):
               functions
     library   nn, optim, data, datasets, utils, serialization (+ _npz_members,
               _weights_only), amp, distributed
-    tools     vis, bench, cli, train, info, testing, jit, __main__, and the package facade
+    tools     vis, bench, cli, train, info, testing, jit, onnx, __main__, and the package facade
               gradflow/__init__
 """
 from __future__ import annotations
@@ -37,7 +37,8 @@ LAYERS = [
     # the package facade imports everything; tools may ``import gradflow`` (the cycle check
     # below keeps the facade and the tools from importing each other in a circle)
     ("tools", ["gradflow.vis", "gradflow.bench", "gradflow.cli", "gradflow.train",
-               "gradflow.info", "gradflow.testing", "gradflow.jit", "gradflow.__main__",
+               "gradflow.info", "gradflow.testing", "gradflow.jit", "gradflow.onnx",
+               "gradflow.__main__",
                "gradflow"]),
 ]
 
