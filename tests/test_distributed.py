@@ -417,3 +417,27 @@ def test_argv_round_trip():
         assert {k: v for k, v in vars(again).items() if k != "nproc"} == \
             {k: v for k, v in vars(args).items() if k != "nproc"}
         assert "--nproc" not in back
+
+
+# -- a PyTorch DDP program with its imports switched ---------------------------------------------------
+@requires_mpi
+@pytest.mark.distributed
+def test_pytorch_ddp_program_runs_under_mpiexec(tmp_path):
+    import json
+    script = os.path.join(HERE, "pytorch_scripts", "ddp_classifier.py")
+    results = {}
+    frameworks = ["gradflow"] + (["torch"] if importlib.util.find_spec("torch") else [])
+    for fw in frameworks:
+        out = tmp_path / fw
+        out.mkdir()
+        r = subprocess.run([find_mpiexec(), "-n", "2", sys.executable, script, str(out)],
+                           capture_output=True, text=True, timeout=300, cwd=ROOT,
+                           env=_env(PROGRAM_FRAMEWORK=fw, DDP_PORT="29541"))
+        _ok(r)
+        assert r.stdout.count("epoch 3: loss") == 1  # rank 0 alone prints
+        results[fw] = json.loads((out / "result.json").read_text())
+    g = results["gradflow"]
+    assert g["world"] == 2 and g["losses"][-1] < 0.5 * g["losses"][0]
+    if "torch" in results:  # same start, same shards, same steps: the same numbers
+        np.testing.assert_allclose(g["losses"], results["torch"]["losses"], rtol=1e-4)
+        np.testing.assert_allclose(g["param_sums"], results["torch"]["param_sums"], rtol=1e-4, atol=1e-5)
