@@ -441,3 +441,25 @@ def test_pytorch_ddp_program_runs_under_mpiexec(tmp_path):
     if "torch" in results:  # same start, same shards, same steps: the same numbers
         np.testing.assert_allclose(g["losses"], results["torch"]["losses"], rtol=1e-4)
         np.testing.assert_allclose(g["param_sums"], results["torch"]["param_sums"], rtol=1e-4, atol=1e-5)
+
+
+# -- NCCL: world size 1 on a GPU (NCCL cannot put two ranks on one GPU) ------------------------------------
+def _cuda_reason():
+    from gradflow.backends import unavailable_reason
+    return unavailable_reason("cupy") or (None if dist.is_nccl_available() else "no cupy.cuda.nccl")
+
+
+@pytest.mark.requires_cuda
+@pytest.mark.skipif(_cuda_reason() is not None, reason=f"NCCL unavailable: {_cuda_reason()}")
+def test_nccl_world_size_one():
+    r = _run_py("import gradflow as gf, gradflow.distributed as dist\n"
+                "dist.init_process_group('nccl', timeout=30)\n"
+                "assert dist.get_backend() == 'nccl' and dist.get_world_size() == 1\n"
+                "t = gf.arange(6.0, backend='cupy').reshape(2, 3)\n"
+                "dist.all_reduce(t, 'avg'); dist.broadcast(t, 0); dist.barrier()\n"
+                "o = gf.zeros(6, backend='cupy'); dist.all_gather_into_tensor(o, t)\n"
+                "m = gf.nn.DistributedDataParallel(gf.nn.Linear(3, 2).to('cupy'))\n"
+                "m(t).sum().backward()\n"
+                "print('OK', t.tolist(), o.tolist())\n")
+    _ok(r)
+    assert "OK [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]] [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]" in r.stdout
