@@ -53,19 +53,24 @@ def main(argv=None):
           f"(last 10)")
     print(f"held-out digits of other classes answered {args.target}: no patch {clean:.1%}, "
           f"random patch {random_:.1%}, learned patch {learned:.1%}")
-    # the picture: the patch, then 6 digits with the patch at random places
+    # the picture: the patch, then digits with the patch at random places -- the first
+    # four it turned into the target and the first two it did not
     rng = np.random.RandomState(3)
-    show_idx = np.flatnonzero(y_test[:n] != args.target)[:6]
-    tops = rng.randint(0, 28 - args.size + 1, len(show_idx))
-    lefts = rng.randint(0, 28 - args.size + 1, len(show_idx))
+    pool = np.flatnonzero(y_test[:n] != args.target)[:60]
+    tops = rng.randint(0, 28 - args.size + 1, len(pool))
+    lefts = rng.randint(0, 28 - args.size + 1, len(pool))
     with gradflow.no_grad():
-        pasted = paste_patch(gradflow.tensor(x_test[show_idx]), patch, tops, lefts)
-        pred = model(pasted).numpy().argmax(1)
+        pasted = paste_patch(gradflow.tensor(x_test[pool]), patch, tops, lefts).numpy()
+        pred = model(gradflow.tensor(pasted)).numpy().argmax(1)
+    hit = np.flatnonzero(pred == args.target)
+    miss = np.flatnonzero(pred != args.target)
+    pick = np.concatenate([hit[:4], miss[:6 - min(len(hit), 4)]])
+    show_idx, pasted, pred = pool[pick], pasted[pick], pred[pick]
     fig = new_figure(1.5 * 7 + 0.3, 2.0)
     show(fig.add_subplot(1, 7, 1), patch.numpy()[0], f"patch → {args.target}")
     for i in range(len(show_idx)):
         ax = fig.add_subplot(1, 7, i + 2)
-        show(ax, pasted.numpy()[i, 0], f"{y_test[show_idx[i]]} → {pred[i]}")
+        show(ax, pasted[i, 0], f"{y_test[show_idx[i]]} → {pred[i]}")
         if pred[i] == args.target:
             ax.title.set_color("crimson")
     path = save(fig, os.path.join(args.out, "adversarial_patch.png"))

@@ -336,3 +336,56 @@ def test_example_pgd_and_adversarial_training(lenet, tmp_path):
         assert p0 <= f0 + 0.02                  # PGD at least as strong as FGSM
     at = {e: (p0, p1) for (e, _, p0), (_, _, p1) in zip(normal, robust)}
     assert at[0.15][1] > at[0.15][0] + 0.2
+
+
+# -- dataset distillation -----------------------------------------------------------------------
+def _unrolled(images, lr, dtype="float64"):
+    """Outer loss after 2 inner steps of a tiny MLP trained on ``images``."""
+    import gradflow
+    import gradflow.nn.functional as F
+    from gradflow.vis.distill import mlp_forward, mlp_init, train_on
+    rng = np.random.RandomState(0)
+    params = mlp_init(3, sizes=(6, 4, 3), dtype=dtype)
+    labels = gradflow.tensor(np.array([0, 1, 2, 1]))
+    trained = train_on(mlp_forward, params, images, labels, lr, 2, create_graph=True)
+    x_real = gradflow.tensor(rng.rand(5, 6), dtype=dtype)
+    return F.cross_entropy(mlp_forward(trained, x_real), gradflow.tensor(np.array([2, 0, 1, 1, 0])))
+
+
+def test_distillation_differentiates_through_the_training_steps():
+    import gradflow
+    from gradflow.autograd import gradcheck
+    imgs = gradflow.tensor(np.random.RandomState(1).rand(4, 6), requires_grad=True)
+    lr = gradflow.tensor(0.7, dtype="float64", requires_grad=True)
+    assert gradcheck(lambda a, b: _unrolled(a, b), (imgs, lr))
+
+
+def test_distillation_gradient_matches_torch():
+    torch = pytest.importorskip("torch")
+    import gradflow
+    from gradflow.vis.distill import mlp_init
+    x0 = np.random.RandomState(1).rand(4, 6)
+    imgs = gradflow.tensor(x0, requires_grad=True)
+    _unrolled(imgs, 0.7).backward()
+    p = [torch.tensor(q.detach().numpy(), requires_grad=True)
+         for q in mlp_init(3, sizes=(6, 4, 3), dtype="float64")]
+    xt = torch.tensor(x0, requires_grad=True)
+
+    def fwd(ps, x):
+        return torch.relu(x @ ps[0].T + ps[1]) @ ps[2].T + ps[3]
+    for _ in range(2):
+        loss = torch.nn.functional.cross_entropy(fwd(p, xt), torch.tensor([0, 1, 2, 1]))
+        g = torch.autograd.grad(loss, p, create_graph=True)
+        p = [a - 0.7 * b for a, b in zip(p, g)]
+    x_real = torch.tensor(np.random.RandomState(0).rand(5, 6))
+    torch.nn.functional.cross_entropy(fwd(p, x_real), torch.tensor([2, 0, 1, 1, 0])).backward()
+    np.testing.assert_allclose(imgs.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_example_distill(tmp_path):
+    res = load_example("vis_distill").main(["--fast", "--out", str(tmp_path), "--nets", "3"])
+    assert is_png(res["png"])
+    assert res["images"].shape == (10, 1, 28, 28) and res["eta"] > 0
+    best_real = np.mean(res["real"][res["best_real_lr"]])
+    assert np.mean(res["distilled"]) > best_real + 0.2, (res["distilled"], res["real"])
+    assert np.mean(res["history"][-10:]) < np.mean(res["history"][:10])

@@ -19,6 +19,7 @@ these tools make that first class. Plotting uses matplotlib's Agg canvas
 ``invert_features(model, x, layer)``     an input whose features match (TV prior)
 ``deepdream(model, x, layer)``           amplify a layer's activations (octaves, jitter)
 ``optimizer_path / loss_surface``        optimisers' paths on a 2-parameter loss surface
+``distill_dataset(init, forward, x, y)``  synthetic images + lr that train a fresh net
 =======================================  ==============================================
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .activation_max import activation_maximization, plot_activation_maximizatio
 from .adversarial import fgsm, plot_fgsm  # noqa: F401
 from .attacks import adversarial_patch, paste_patch, patch_success_rate, pgd  # noqa: F401
 from .deepdream import deepdream, layer_energy  # noqa: F401
+from .distill import distill_dataset  # noqa: F401
 from .inversion import invert_features, total_variation  # noqa: F401
 from .optimizer_paths import loss_surface, optimizer_path, plot_optimizer_paths  # noqa: F401
 from .top_patches import TopPatch, plot_top_patches, top_activating_patches  # noqa: F401
@@ -43,4 +45,4 @@ __all__ = ["summary", "Summary", "SummaryRow", "layer_flops", "receptive_field",
            "style_loss", "content_loss", "pgd", "adversarial_patch", "paste_patch",
            "patch_success_rate", "top_activating_patches", "plot_top_patches", "TopPatch",
            "invert_features", "total_variation", "deepdream", "layer_energy", "loss_surface",
-           "optimizer_path", "plot_optimizer_paths"]
+           "optimizer_path", "plot_optimizer_paths", "distill_dataset"]
