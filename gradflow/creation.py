@@ -101,7 +101,7 @@ def tensor(data, dtype=None, requires_grad=False, backend=None, device=None):
         data = data.numpy()
     keep = isinstance(data, numpy.generic) and data.dtype.kind in "biuf"
     dt = dtypes.as_dtype(dtype) or (None if keep else dtypes.infer_dtype(data))
-    arr = be.asarray(numpy.array(data, dtype=dt) if not hasattr(data, "__cuda_array_interface__")
+    arr = be.asarray(dtypes.host_array(data, dt) if not hasattr(data, "__cuda_array_interface__")
                      else data, dtype=dt)
     if arr is data:
         arr = be.copy(arr)

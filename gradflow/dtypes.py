@@ -51,12 +51,50 @@ def as_dtype(dtype):
         raise TypeError(f"unknown dtype {dtype!r}; use e.g. gradflow.float32, float64, int64") from None
 
 
+def _ragged_where(data):
+    """``(path, length, expected)`` of the first nested list/tuple whose length differs
+    from its siblings' (or that mixes lists with scalars), found breadth-first without
+    recursion; None when the nesting is rectangular."""
+    level = [((), data)]
+    while level:
+        seqs = [(p, v) for p, v in level if isinstance(v, (list, tuple))]
+        if not seqs:
+            return None
+        if len(seqs) != len(level):  # lists next to scalars at the same depth
+            p, v = next((p, v) for p, v in level if not isinstance(v, (list, tuple)))
+            return p, "a scalar", f"a sequence of length {len(seqs[0][1])}"
+        n = len(seqs[0][1])
+        for p, v in seqs:
+            if len(v) != n:
+                return p, f"length {len(v)}", f"length {n} like {_path(seqs[0][0])}"
+        level = [(p + (i,), x) for p, v in seqs for i, x in enumerate(v)]
+    return None
+
+
+def _path(p):
+    return "data" + "".join(f"[{i}]" for i in p)
+
+
+def host_array(data, dtype=None, op="tensor"):
+    """``numpy.array(data, dtype)`` for tensor construction; ragged nested sequences
+    raise a ValueError that names the first offending element."""
+    try:
+        return numpy.array(data, dtype=dtype)
+    except ValueError:
+        where = _ragged_where(data) if isinstance(data, (list, tuple)) else None
+        if where is None:
+            raise
+        p, got, want = where
+        raise ValueError(f"{op}: ragged nested sequence: {_path(p)} is {got}, expected {want}; "
+                         f"every list at one depth must have the same length") from None
+
+
 def infer_dtype(data):
     """dtype for ``gradflow.tensor(data)``: floats -> default float, ints -> int64,
     bools -> bool; NumPy arrays keep their dtype."""
     if isinstance(data, numpy.ndarray) or hasattr(data, "__cuda_array_interface__"):
         return None
-    arr = numpy.asarray(data)
+    arr = host_array(data)
     if arr.dtype.kind == "f":
         return _default_float
     if arr.dtype.kind in "iu":

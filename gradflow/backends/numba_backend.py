@@ -262,8 +262,10 @@ class NumbaBackend(NumpyBackend):
 
     @staticmethod
     def _ok(*arrays):
+        """The fast kernels take same-dtype float arrays with elements (empty batches and
+        zero-size weights go to the NumPy code, which handles them)."""
         dt = arrays[0].dtype
-        return dt in _FLOATS and all(a.dtype == dt for a in arrays[1:])
+        return dt in _FLOATS and all(a.dtype == dt and a.size for a in arrays)
 
     # -- convolution ----------------------------------------------------------------
     def _conv_chunks(self, n, per_sample_bytes):

@@ -249,14 +249,16 @@ class NumpyBackend(Backend):
         cols = self.im2col(x, kernel, stride, padding, dilation)
         n, c, kh, kw, oh, ow = cols.shape
         cols = cols.reshape(n, groups, c // groups, kh, kw, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6)
-        return self.xp.ascontiguousarray(cols).reshape(groups, -1, n * oh * ow), (oh, ow)
+        # sizes spelled out, not -1: an empty batch (n = 0) would make -1 ambiguous
+        return (self.xp.ascontiguousarray(cols).reshape(groups, (c // groups) * kh * kw, n * oh * ow),
+                (oh, ow))
 
     def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
         """y (N, K, OH, OW) = conv(x (N, C, H, W), w (K, C/G, kH, kW)) + b (K,)."""
         k, cg, kh, kw = w.shape
         n = x.shape[0]
         cols, (oh, ow) = self._group_cols(x, (kh, kw), stride, padding, dilation, groups)
-        y = self.xp.matmul(w.reshape(groups, k // groups, -1), cols)   # (G, K/G, N*L)
+        y = self.xp.matmul(w.reshape(groups, k // groups, cg * kh * kw), cols)   # (G, K/G, N*L)
         y = y.reshape(k, n, oh, ow).transpose(1, 0, 2, 3)
         if b is not None:
             y = y + b.reshape(1, k, 1, 1)
@@ -281,7 +283,7 @@ class NumpyBackend(Backend):
             cols, _ = self._group_cols(x, (kh, kw), stride, padding, dilation, groups)
             dw = xp.matmul(gyg, cols.transpose(0, 2, 1)).reshape(w.shape)
         if need_dx:
-            wg = w.reshape(groups, k // groups, -1)
+            wg = w.reshape(groups, k // groups, cg * kh * kw)
             dcols = xp.matmul(wg.transpose(0, 2, 1), gyg)    # (G, C/G*kH*kW, N*L)
             dcols = dcols.reshape(groups, cg, kh, kw, n, oh, ow).transpose(4, 0, 1, 2, 3, 5, 6)
             dcols = dcols.reshape(n, c, kh, kw, oh, ow)

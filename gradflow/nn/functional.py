@@ -97,8 +97,25 @@ def gelu(x, approximate="none"):
 
 
 def one_hot(target, num_classes=-1):
+    """int64 (..., num_classes) with a 1 at each target's class; ``num_classes=-1``:
+    one more than the largest target."""
+    op = "one_hot"
+    if not isinstance(target, Tensor) or target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must be an integer Tensor of class indices, got "
+                        f"{getattr(target, 'dtype', type(target).__name__)}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < -1:
+        raise ValueError(f"{op}: num_classes must be an int >= 0 (or -1 to infer it), got "
+                         f"{num_classes!r}")
     be = target.backend
-    n = int(be.reduce("max", target.array, None, False)) + 1 if num_classes < 0 else num_classes
+    if target.numel():
+        lo = int(be.reduce("min", target.array, None, False))
+        hi = int(be.reduce("max", target.array, None, False))
+        if lo < 0 or (num_classes >= 0 and hi >= num_classes):
+            raise ValueError(f"{op}: class values must lie in [0, {num_classes if num_classes >= 0 else 'inf'})"
+                             f", got values in [{lo}, {hi}]")
+    elif num_classes < 0:
+        raise ValueError(f"{op}: cannot infer num_classes from an empty target; pass num_classes")
+    n = hi + 1 if num_classes < 0 else num_classes
     eye = be.eye(n, n, target.dtype)
     return Tensor._make(be.getitem(eye, target.array), be)
 

@@ -123,6 +123,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"{op}: expected weight (C_out, C_in/groups, kH, kW), got shape {weight.shape}")
     if not isinstance(groups, int) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if weight.shape[0] == 0:  # PyTorch rejects it too
+        raise ValueError(f"{op}: weight {weight.shape} has 0 output channels; a convolution "
+                         f"needs at least 1 (weight shape (C_out >= 1, C_in/groups, kH, kW))")
     k = weight.shape[2:]
     s = pair(stride, "stride", op)
     d = pair(dilation, "dilation", op)

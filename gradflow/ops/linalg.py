@@ -2,6 +2,8 @@
 promoted as NumPy does) and the fused ``linear`` (x @ W^T + b)."""
 from __future__ import annotations
 
+import math
+
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import operands
@@ -95,9 +97,10 @@ class Linear(Function):
             gx = MatMul.apply(gy, w) if gy.ndim > 1 else matmul(gy, w)
         gw = gb = None
         if need[1] or (len(need) > 2 and need[2]):
-            g2 = gy if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1])
+            rows = math.prod(x.shape[:-1])  # not -1: ambiguous for 0 in-features
+            g2 = gy if gy.ndim == 2 else gy.reshape(rows, gy.shape[-1])
             if need[1]:
-                x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+                x2 = x if x.ndim == 2 else x.reshape(rows, x.shape[-1])
                 gw = MatMul.apply(_swap_last(g2), x2)
             if len(need) > 2 and need[2]:
                 gb = g2.sum(dim=0)

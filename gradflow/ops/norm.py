@@ -2,6 +2,8 @@
 batch_norm, local_response_norm, dropout."""
 from __future__ import annotations
 
+import math
+
 from ..autograd import no_grad
 from ..tensor import Tensor
 from .shape import cat
@@ -125,7 +127,7 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.shape != (c,):
             raise ValueError(f"group_norm: {name} must have shape ({c},), got {t.shape}")
-    g = x.reshape(n, num_groups, -1)
+    g = x.reshape(n, num_groups, (c // num_groups) * math.prod(x.shape[2:]))  # n may be 0
     mean = g.mean(2, keepdims=True)
     d = g - mean
     y = (d * ((d * d).mean(2, keepdims=True) + eps).rsqrt()).reshape(x.shape)

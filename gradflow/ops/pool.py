@@ -2,6 +2,7 @@
 and power-average (LP) pooling built on average pooling."""
 from __future__ import annotations
 
+import math
 from numbers import Integral
 
 from ..autograd import Function
@@ -228,4 +229,5 @@ def adaptive_max_pool2d(x, output_size, return_indices=False):
         y = y.reshape(x.shape[:-2] + (oh, ow, kh * kw))
         return select_minmax("max", y, y.ndim - 1)[0]
     return _adaptive_grid(x, oh, ow, lambda win: select_minmax(
-        "max", win.reshape(win.shape[:-2] + (1, -1)), win.ndim - 1, keepdims=True)[0])
+        "max", win.reshape(win.shape[:-2] + (1, win.shape[-2] * win.shape[-1])), win.ndim - 1,
+        keepdims=True)[0])

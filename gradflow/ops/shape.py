@@ -53,7 +53,8 @@ def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return reshape(x, (1,))
     s, e = _dim(start_dim, x.ndim, "flatten"), _dim(end_dim, x.ndim, "flatten")
-    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+    # the merged size spelled out: -1 is ambiguous when another dim is 0 (an empty batch)
+    return reshape(x, x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:])
 
 
 def unflatten(x, dim, sizes):
@@ -368,7 +369,20 @@ def gather(x, dim, index, _unique=False):
         if i != d and a > b:
             raise ValueError(f"gather: index shape {index.shape} exceeds input shape {x.shape} "
                              f"at dim {i}")
+    _check_index_range("gather", index, x.shape[d], d)
     return GetItem.apply(x, _along(x.backend, index.array, d), _unique)
+
+
+def _check_index_range(op, index, size, dim):
+    """IndexError unless every value of the integer Tensor ``index`` is in [-size, size)."""
+    if not index.numel():
+        return
+    be = index.backend
+    lo = int(be.reduce("min", index.array, None, False))
+    hi = int(be.reduce("max", index.array, None, False))
+    if lo < -size or hi >= size:
+        raise IndexError(f"{op}: index values must lie in [{-size}, {size - 1}] for dim {dim} of "
+                         f"size {size}, got min {lo}, max {hi}")
 
 
 def _zero_d(x, op, dim):
@@ -452,12 +466,7 @@ def _index_along_check(op, x, dim, index, src=None):
             raise ValueError(f"{op}: index shape {index.shape} exceeds the input shape {x.shape}"
                              + (f" or the src shape {src.shape}" if src is not None else "")
                              + f" at dim {i}")
-    if index.numel():
-        lo = int(x.backend.reduce("min", index.array, None, False))
-        hi = int(x.backend.reduce("max", index.array, None, False))
-        if lo < -x.shape[d] or hi >= x.shape[d]:
-            raise IndexError(f"{op}: index values must lie in [{-x.shape[d]}, {x.shape[d] - 1}] "
-                             f"for dim {d} of size {x.shape[d]}, got min {lo}, max {hi}")
+    _check_index_range(op, index, x.shape[d], d)
     return d
 
 

@@ -329,16 +329,22 @@ class Module:
         return self._add_hook(self._backward_pre_hooks, hook, prepend)
 
     # -- traversal -----------------------------------------------------------------------------------
+    # The walks use explicit stacks, not recursion: a model nested thousands of modules deep
+    # (a long chain of Sequentials) must not hit Python's recursion limit.
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """``(dotted name, module)`` for this module and every submodule, depth first in
+        registration order (parents before their children)."""
         memo = set() if memo is None else memo
-        if remove_duplicate and id(self) in memo:
-            return
-        memo.add(id(self))
-        yield prefix, self
-        for name, m in self._modules.items():
-            if m is None:
+        stack = [(prefix, self)]
+        while stack:
+            pre, m = stack.pop()
+            if remove_duplicate and id(m) in memo:
                 continue
-            yield from m.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
+            memo.add(id(m))
+            yield pre, m
+            dot = pre + "." if pre else ""
+            stack.extend(reversed([(dot + name, c) for name, c in m._modules.items()
+                                   if c is not None]))
 
     def modules(self):
         for _, m in self.named_modules():
@@ -381,9 +387,16 @@ class Module:
             yield b
 
     def apply(self, fn):
-        for m in self.children():
-            m.apply(fn)
-        fn(self)
+        """``fn(m)`` for every submodule (children before their parent), then ``self``."""
+        stack = [(self, self.children())]
+        while stack:
+            m, kids = stack[-1]
+            child = next(kids, None)
+            if child is None:
+                stack.pop()
+                fn(m)
+            else:
+                stack.append((child, child.children()))
         return self
 
     # -- modes and gradients ---------------------------------------------------------------------------
@@ -547,20 +560,30 @@ class Module:
         return type(self).__name__
 
     def __repr__(self):
-        lines = []
-        extra = self.extra_repr()
-        if extra:
-            lines = extra.split("\n")
-        for name, m in self._modules.items():
-            body = repr(m).replace("\n", "\n  ")
-            lines.append(f"({name}): {body}")
-        main = self._get_name() + "("
-        if lines:
-            if len(lines) == 1 and not self._modules:
-                main += lines[0]
-            else:
-                main += "\n  " + "\n  ".join(lines) + "\n"
-        return main + ")"
+        # emitted line by line from an explicit stack (deep nesting: no recursion, and no
+        # re-indenting of whole sub-reprs, which is quadratic in the depth)
+        out = []
+        stack = [(self, "", "")]          # (module or a closing line, indent, label)
+        while stack:
+            m, pad, label = stack.pop()
+            if isinstance(m, str):
+                out.append(m)
+                continue
+            if not isinstance(m, Module) or type(m).__repr__ is not Module.__repr__:
+                out.append(pad + label + repr(m).replace("\n", "\n" + pad))
+                continue
+            extra = m.extra_repr()
+            lines = extra.split("\n") if extra else []
+            head = pad + label + m._get_name() + "("
+            if not m._modules and len(lines) <= 1:
+                out.append(head + "".join(lines) + ")")
+                continue
+            out.append(head)
+            out.extend(pad + "  " + line for line in lines)
+            stack.append((pad + ")", "", ""))
+            stack.extend((c, pad + "  ", f"({name}): ")
+                         for name, c in reversed(list(m._modules.items())))
+        return "\n".join(out)
 
     def num_parameters(self, trainable_only=False):
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
