@@ -13,6 +13,10 @@ from ..ops.fold import unfold, fold  # noqa: F401
 from ..ops.linalg import linear  # noqa: F401
 from ..ops.loss import (cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss,  # noqa: F401
                         huber_loss, binary_cross_entropy, binary_cross_entropy_with_logits, kl_div)
+from ..ops.margin_loss import (margin_ranking_loss, hinge_embedding_loss,  # noqa: F401
+                               soft_margin_loss, cosine_embedding_loss, triplet_margin_loss,
+                               multilabel_soft_margin_loss, multi_margin_loss, poisson_nll_loss,
+                               gaussian_nll_loss, pdist)
 from ..ops.norm import (batch_norm, local_response_norm, dropout, dropout2d,  # noqa: F401
                         layer_norm, group_norm, instance_norm, normalize, cosine_similarity,
                         pairwise_distance)

@@ -2,7 +2,7 @@
 ``torch.nn.modules`` (``.linear``, ``.conv``, ``.pooling``, ``.activation``, ``.batchnorm``,
 ``.normalization``, ``.instancenorm``, ``.dropout``, ``.container``, ``.padding``,
 ``.sparse``, ``.flatten``, ``.pixelshuffle``, ``.channelshuffle``, ``.fold``,
-``.upsampling``, ``.rnn``, ``.transformer``, ``.loss``, ``.module``). ``gradflow.nn``
+``.upsampling``, ``.rnn``, ``.transformer``, ``.loss``, ``.distance``, ``.module``). ``gradflow.nn``
 re-exports them all."""
 from .module import Module
 from .activation import (ReLU, Sigmoid, Tanh, Hardtanh, ReLU6, PReLU, LeakyReLU, ELU,
@@ -19,7 +19,10 @@ from .fold import Fold, Unfold
 from .instancenorm import InstanceNorm2d
 from .linear import Identity, Linear, Bilinear
 from .loss import (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss,
-                   BCELoss, BCEWithLogitsLoss, KLDivLoss)
+                   BCELoss, BCEWithLogitsLoss, KLDivLoss, MarginRankingLoss, HingeEmbeddingLoss,
+                   SoftMarginLoss, CosineEmbeddingLoss, TripletMarginLoss,
+                   MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, GaussianNLLLoss)
+from .distance import PairwiseDistance, CosineSimilarity
 from .normalization import LayerNorm, GroupNorm, LocalResponseNorm, LocalContrastNorm2d
 from .padding import (ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
                       ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, CircularPad1d,
@@ -46,6 +49,9 @@ __all__ = ["Module", "ReLU", "Sigmoid", "Tanh", "Hardtanh", "ReLU6", "PReLU", "L
            "Unflatten", "Fold", "Unfold", "InstanceNorm2d", "Identity", "Linear",
            "Bilinear", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
            "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
+           "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "CosineEmbeddingLoss",
+           "TripletMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss",
+           "GaussianNLLLoss", "PairwiseDistance", "CosineSimilarity",
            "LayerNorm", "GroupNorm", "LocalResponseNorm", "LocalContrastNorm2d",
            "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
            "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
