@@ -420,6 +420,14 @@ def test_argv_round_trip():
 
 
 # -- a PyTorch DDP program with its imports switched ---------------------------------------------------
+def _free_port():
+    """A localhost TCP port free just now (torch's gloo rendezvous listens on it)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @requires_mpi
 @pytest.mark.distributed
 def test_pytorch_ddp_program_runs_under_mpiexec(tmp_path):
@@ -432,7 +440,7 @@ def test_pytorch_ddp_program_runs_under_mpiexec(tmp_path):
         out.mkdir()
         r = subprocess.run([find_mpiexec(), "-n", "2", sys.executable, script, str(out)],
                            capture_output=True, text=True, timeout=300, cwd=ROOT,
-                           env=_env(PROGRAM_FRAMEWORK=fw, DDP_PORT="29541"))
+                           env=_env(PROGRAM_FRAMEWORK=fw, DDP_PORT=str(_free_port())))
         _ok(r)
         assert r.stdout.count("epoch 3: loss") == 1  # rank 0 alone prints
         results[fw] = json.loads((out / "result.json").read_text())
