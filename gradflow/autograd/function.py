@@ -29,6 +29,7 @@ from __future__ import annotations
 import builtins
 import weakref
 
+from ..backends import current_backend
 from .anomaly import check_finite, user_frame
 from .grad_mode import _mode, is_grad_enabled
 
@@ -263,7 +264,6 @@ class Function:
                 if a.requires_grad:
                     requires = True
         if backend is None:
-            from ..backends import current_backend
             backend = current_backend()
         mode = _mode
         grad_on = getattr(mode, "enabled", True)
