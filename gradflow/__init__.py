@@ -187,8 +187,5 @@ UNSUPPORTED = {
 }
 
 
-def __getattr__(name):
-    why = UNSUPPORTED.get(name)
-    if why is not None:
-        raise AttributeError(f"gradflow.{name} is not supported: {why}")
-    raise AttributeError(f"module 'gradflow' has no attribute {name!r}")
+from .unsupported import module_getattr  # noqa: E402
+__getattr__ = module_getattr("gradflow", UNSUPPORTED)

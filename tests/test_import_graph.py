@@ -4,7 +4,7 @@ that runs up a layer and no cycle among modules.
 
 Layers, bottom to top (a module may import its own layer or any layer below):
 
-    leaf      gradflow.geometry                 imports nothing from gradflow
+    leaf      gradflow.geometry, unsupported    imports nothing from gradflow
     backends  gradflow.backends.*               the Backend ABC and its implementations
     core      dtypes, device, layout, printing, autograd, tensor, creation
     ops       gradflow.ops.*, linalg            the differentiable primitives
@@ -25,7 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PKG = ROOT / "gradflow"
 
 LAYERS = [
-    ("leaf", ["gradflow.geometry"]),
+    ("leaf", ["gradflow.geometry", "gradflow.unsupported"]),
     ("backends", ["gradflow.backends"]),
     ("core", ["gradflow.dtypes", "gradflow.device", "gradflow.layout", "gradflow.printing",
               "gradflow.autograd", "gradflow.tensor", "gradflow.creation"]),

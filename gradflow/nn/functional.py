@@ -13,6 +13,9 @@ from ..ops.fold import unfold, fold  # noqa: F401
 from ..ops.linalg import linear  # noqa: F401
 from ..ops.loss import (cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss,  # noqa: F401
                         huber_loss, binary_cross_entropy, binary_cross_entropy_with_logits, kl_div)
+from ..ops.rms_norm import rms_norm  # noqa: F401
+from ..ops.stochastic import (dropout1d, dropout3d, alpha_dropout, feature_alpha_dropout,  # noqa: F401
+                              gumbel_softmax)
 from ..ops.margin_loss import (margin_ranking_loss, hinge_embedding_loss,  # noqa: F401
                                soft_margin_loss, cosine_embedding_loss, triplet_margin_loss,
                                multilabel_soft_margin_loss, multi_margin_loss, poisson_nll_loss,
@@ -20,7 +23,8 @@ from ..ops.margin_loss import (margin_ranking_loss, hinge_embedding_loss,  # noq
 from ..ops.norm import (batch_norm, local_response_norm, dropout, dropout2d,  # noqa: F401
                         layer_norm, group_norm, instance_norm, normalize, cosine_similarity,
                         pairwise_distance)
-from ..ops.onedim import (conv1d, max_pool1d, avg_pool1d, adaptive_avg_pool1d,  # noqa: F401
+from ..ops.onedim import (conv1d, conv_transpose1d, max_pool1d, avg_pool1d,  # noqa: F401
+                          adaptive_avg_pool1d,
                           adaptive_max_pool1d)
 from ..ops.pool import (max_pool2d, avg_pool2d, lp_pool2d, adaptive_avg_pool2d,  # noqa: F401
                         adaptive_max_pool2d)
@@ -232,3 +236,22 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     be = x.backend
     slopes = be.rand(x.shape, x.dtype) * x.dtype.type(upper - lower) + x.dtype.type(lower)
     return _where(x > 0, x, x * Tensor._make(slopes, be))
+
+
+#: functional names gradflow lacks -> what to do instead
+UNSUPPORTED = {
+    "ctc_loss": "CTC loss is not implemented",
+    "embedding_bag": "embedding_bag is not implemented; use F.embedding(...).sum/mean(dim)",
+    "grid_sample": "grid_sample is not implemented", "affine_grid": "affine_grid is not implemented",
+    "multi_head_attention_forward": "use nn.MultiheadAttention or F.scaled_dot_product_attention",
+    "multilabel_margin_loss": "multilabel_margin_loss is not implemented; see "
+                              "multilabel_soft_margin_loss",
+    "triplet_margin_with_distance_loss": "not implemented; use triplet_margin_loss",
+    "fractional_max_pool2d": "fractional max pooling is not implemented",
+    "max_unpool1d": "only max_unpool2d is implemented", "max_unpool3d": "only max_unpool2d is "
+    "implemented", "lp_pool1d": "only lp_pool2d is implemented",
+}
+
+
+from ..unsupported import module_getattr  # noqa: E402
+__getattr__ = module_getattr("gradflow.nn.functional", UNSUPPORTED)

@@ -97,3 +97,17 @@ def _make_rnn_module():
 
 
 rnn = _make_rnn_module()
+
+
+#: torch.nn.utils names gradflow lacks -> what to do instead
+UNSUPPORTED = {
+    "weight_norm": "weight re-parametrisations are not implemented",
+    "spectral_norm": "weight re-parametrisations are not implemented",
+    "parametrize": "weight re-parametrisations are not implemented",
+    "parametrizations": "weight re-parametrisations are not implemented",
+    "prune": "pruning is not implemented; zero weights with a mask under no_grad",
+}
+
+
+from ..unsupported import module_getattr  # noqa: E402
+__getattr__ = module_getattr("gradflow.nn.utils", UNSUPPORTED)

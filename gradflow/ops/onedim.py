@@ -64,3 +64,19 @@ def adaptive_max_pool1d(x, output_size, return_indices=False):
     return adaptive_max_pool2d(_as_2d(x, "adaptive_max_pool1d"),
                                (1, _one(output_size, "output_size", "adaptive_max_pool1d")),
                                return_indices).squeeze(-2)
+
+
+def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed 1-D convolution: x (N, C_in, L), weight (C_in, C_out/groups, k) ->
+    (N, C_out, L_out), as the 2-D one on a height-1 image."""
+    from .conv import conv_transpose2d
+    if weight.ndim != 3:
+        raise ValueError(f"conv_transpose1d: weight must be (in_channels, out_channels/groups, "
+                         f"k), got shape {weight.shape}")
+    op = "conv_transpose1d"
+    y = conv_transpose2d(_as_2d(x, op), weight.unsqueeze(2), bias,
+                         (1, _one(stride, "stride", op)), (0, _one(padding, "padding", op)),
+                         (0, _one(output_padding, "output_padding", op)), groups,
+                         (1, _one(dilation, "dilation", op)))
+    return y.squeeze(-2)

@@ -12,8 +12,8 @@ from .activation import (ReLU, Sigmoid, Tanh, Hardtanh, ReLU6, PReLU, LeakyReLU,
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .channelshuffle import ChannelShuffle
 from .container import Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict
-from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose2d, ConvTranspose3d
-from .dropout import Dropout, Dropout2d
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout
 from .flatten import Flatten, Unflatten
 from .fold import Fold, Unfold
 from .instancenorm import InstanceNorm2d
@@ -23,7 +23,7 @@ from .loss import (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, Hub
                    SoftMarginLoss, CosineEmbeddingLoss, TripletMarginLoss,
                    MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, GaussianNLLLoss)
 from .distance import PairwiseDistance, CosineSimilarity
-from .normalization import LayerNorm, GroupNorm, LocalResponseNorm, LocalContrastNorm2d
+from .normalization import RMSNorm, LayerNorm, GroupNorm, LocalResponseNorm, LocalContrastNorm2d
 from .padding import (ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
                       ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, CircularPad1d,
                       CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
@@ -51,7 +51,8 @@ __all__ = ["Module", "ReLU", "Sigmoid", "Tanh", "Hardtanh", "ReLU6", "PReLU", "L
            "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
            "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "CosineEmbeddingLoss",
            "TripletMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss",
-           "GaussianNLLLoss", "PairwiseDistance", "CosineSimilarity",
+           "GaussianNLLLoss", "PairwiseDistance", "CosineSimilarity", "ConvTranspose1d",
+           "Dropout1d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "RMSNorm",
            "LayerNorm", "GroupNorm", "LocalResponseNorm", "LocalContrastNorm2d",
            "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
            "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",

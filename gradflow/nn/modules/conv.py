@@ -175,6 +175,11 @@ class _ConvTransposeNd(_ConvNd):
                                     self.dilation)
 
 
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-D convolution; weight (in_channels, out_channels/groups, k)."""
+    _n, _fn = 1, "conv_transpose1d"
+
+
 class ConvTranspose2d(_ConvTransposeNd):
     """Transposed 2-D convolution; weight (in_channels, out_channels/groups, kH, kW),
     initialised as PyTorch (the same rule as Conv2d on this weight shape)."""

@@ -1,4 +1,5 @@
-"""``Dropout`` (elementwise) and ``Dropout2d`` (whole channels); identity in eval mode."""
+"""``Dropout`` (elementwise), ``Dropout1d/2d/3d`` (whole channels) and the alpha dropouts
+(SELU-preserving); identity in eval mode."""
 from __future__ import annotations
 
 from .. import functional as F
@@ -22,3 +23,25 @@ class Dropout(Module):
 class Dropout2d(Dropout):
     def forward(self, x):
         return F.dropout2d(x, self.p, self.training)
+
+
+class Dropout1d(Dropout):
+    def forward(self, x):
+        return F.dropout1d(x, self.p, self.training)
+
+
+class Dropout3d(Dropout):
+    def forward(self, x):
+        return F.dropout3d(x, self.p, self.training)
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps SELU activations' zero mean and unit variance."""
+
+    def forward(self, x):
+        return F.alpha_dropout(x, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    def forward(self, x):
+        return F.feature_alpha_dropout(x, self.p, self.training)

@@ -41,6 +41,19 @@ class LayerNorm(Module):
                f"elementwise_affine={self.elementwise_affine}"
 
 
+class RMSNorm(LayerNorm):
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing ``normalized_shape``
+    dims; ``weight`` starts at 1 (``eps=None``: the dtype's machine epsilon); no bias."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
+                 dtype=None):
+        super().__init__(normalized_shape, eps, elementwise_affine, bias=False, device=device,
+                         dtype=dtype)
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+
 class GroupNorm(Module):
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
         super().__init__()
