@@ -155,9 +155,16 @@ def _walk(order, grads, anomaly, retain_graph, create_graph, capture=None):
     whose gradient is wanted; those gradients are stored there and no leaf's ``.grad``
     is touched."""
     pending = {}  # leaves with hooks: their hooks see the summed gradient, once (PyTorch)
+    # how many edges into each hooked leaf are still to be walked: at 0 its gradient is
+    # final, so it is accumulated and its hooks run then, while the walk goes on (as
+    # PyTorch's AccumulateGrad node; lets DistributedDataParallel start an all-reduce
+    # before the backward pass has finished)
+    waiting = _hooked_leaf_edges(order) if _leaf_hooks[0] and capture is None else None
     for node in reversed(order):
         gy = grads.pop(node, None)
         if gy is None:
+            if waiting:
+                _leaf_edges_done(node, waiting, pending, create_graph)
             continue
         if node.hooks:
             gy = _run_hooks(node.hooks, gy)
@@ -198,10 +205,40 @@ def _walk(order, grads, anomaly, retain_graph, create_graph, capture=None):
             elif id(parent) in capture:
                 prev = capture[id(parent)]
                 capture[id(parent)] = ig if prev is None else _add(prev, ig, create_graph)
+        if waiting:
+            _leaf_edges_done(node, waiting, pending, create_graph)
         if not retain_graph:
             node.release()
     for leaf, g in pending.values():
         _accumulate_leaf_hooked(leaf, g, create_graph)
+
+
+def _has_hooks(t):
+    return bool(getattr(t, "_grad_hooks", None) or getattr(t, "_post_hooks", None))
+
+
+def _hooked_leaf_edges(order):
+    """id(leaf) -> number of edges from nodes in ``order`` to each leaf with hooks."""
+    count = {}
+    for node in order:
+        for p in node.parents:
+            if p is not None and not isinstance(p, Context) and _has_hooks(p):
+                count[id(p)] = count.get(id(p), 0) + 1
+    return count
+
+
+def _leaf_edges_done(node, waiting, pending, create_graph):
+    """``node`` has been walked: its edges to hooked leaves are done; a leaf with none
+    left gets its summed gradient accumulated and its hooks run now."""
+    for p in node.parents:
+        k = id(p)
+        if k in waiting:
+            waiting[k] -= 1
+            if waiting[k] == 0:
+                del waiting[k]
+                item = pending.pop(k, None)
+                if item is not None:
+                    _accumulate_leaf_hooked(item[0], item[1], create_graph)
 
 
 def _call_backward(node, gy):
