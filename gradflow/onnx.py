@@ -17,9 +17,11 @@ dilation, 'same'), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool2d (global, or
 evenly dividing sizes), BatchNorm1d/2d (running statistics), ReLU, LeakyReLU, ELU,
 SELU, Sigmoid, Tanh, GELU (exact and tanh), SiLU, Mish, Softplus, Hardtanh, ReLU6,
 Hardsigmoid, Hardswish, Softmax, LogSoftmax, Flatten, Dropout (identity in eval),
-Identity, PixelShuffle (DepthToSpace CRD), Embedding (Gather). Not supported yet:
-recurrent layers (LSTM/GRU: ONNX's gate order and layout differ from PyTorch's and the
-weights would need re-packing), attention, normalisations other than BatchNorm.
+Identity, PixelShuffle (DepthToSpace CRD), Embedding (Gather), and RNN/LSTM/GRU
+(stacked and bidirectional, batch_first, initial states; weights re-packed into ONNX's
+gate order: LSTM i,o,f,c and GRU z,r,h with ``linear_before_reset``). Not supported:
+attention and Transformer layers, normalisations other than BatchNorm. Nested outputs
+(``output, (h_n, c_n)``) are flattened in order into the graph outputs.
 """
 from __future__ import annotations
 
@@ -273,6 +275,77 @@ def _embedding(g, m, ins, xs, out, pname):
     return g.node("Gather", [_param(g, pname, m, "weight"), ins[0]], axis=0)
 
 
+# ONNX gate order from PyTorch's: LSTM i,f,g,o -> i,o,f,c; GRU r,z,n -> z,r,h; RNN as is
+_GATE_ORDER = {"LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2), "RNN_TANH": (0,), "RNN_RELU": (0,)}
+
+
+def _recurrent(g, m, ins, xs, out, pname):
+    """RNN/LSTM/GRU as one ONNX node per layer (both directions in one node), time-major
+    inside (a batch_first input is transposed in and out). Returns the names of
+    (output, h_n[, c_n])."""
+    mode = m.mode
+    if getattr(m, "proj_size", 0):
+        raise UnsupportedExport("onnx.export: LSTM(proj_size=...) is not supported")
+    if xs[0].ndim != 3:
+        raise UnsupportedExport(f"onnx.export: {type(m).__name__} needs a batched (3-D) input, "
+                                f"got shape {xs[0].shape}")
+    hsz, dirs = m.hidden_size, 2 if m.bidirectional else 1
+    gates = _GATE_ORDER[mode]
+    dt = m.weight_ih_l0.numpy().dtype
+    x = ins[0]
+    if m.batch_first:
+        x = g.node("Transpose", [x], perm=[1, 0, 2])
+    states = []
+    if len(ins) > 1:  # initial states given: (h0,) or (h0, c0), each (layers*dirs, N, H)
+        states = ins[1:]
+
+    def packed(name, layer):
+        mats = []
+        for d in range(dirs):
+            w = getattr(m, f"{name}_l{layer}" + ("_reverse" if d else "")).detach().numpy()
+            blocks = w.reshape(len(gates), hsz, *w.shape[1:])
+            mats.append(numpy.concatenate([blocks[i] for i in gates], 0))
+        return numpy.stack(mats)
+
+    hs, cs = [], []
+    for layer in range(m.num_layers):
+        w = g.const(f"{pname[id(m)]}.W_l{layer}".lstrip("."), packed("weight_ih", layer))
+        r = g.const(f"{pname[id(m)]}.R_l{layer}".lstrip("."), packed("weight_hh", layer))
+        if m.bias:
+            bias = numpy.concatenate([packed("bias_ih", layer), packed("bias_hh", layer)], 1)
+        else:
+            bias = numpy.zeros((dirs, 2 * len(gates) * hsz), dt)
+        b = g.const(f"{pname[id(m)]}.B_l{layer}".lstrip("."), bias)
+        inputs = [x, w, r, b, ""]
+        for k, st in enumerate(states):  # this layer's slice of each initial state
+            sl = g.node("Slice", [st, g.const(g.fresh("start"), numpy.array([layer * dirs])),
+                                  g.const(g.fresh("end"), numpy.array([(layer + 1) * dirs])),
+                                  g.const(g.fresh("axis"), numpy.array([0]))])
+            inputs.append(sl)
+        attrs = dict(hidden_size=hsz, direction="bidirectional" if dirs == 2 else "forward")
+        op = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
+        if op == "GRU":
+            attrs["linear_before_reset"] = 1
+        if op == "RNN":
+            attrs["activations"] = ["Tanh" if mode == "RNN_TANH" else "Relu"] * dirs
+        n_out = 3 if op == "LSTM" else 2
+        outs = [g.fresh(f"{op.lower()}_{k}") for k in range(n_out)]
+        g.node(op, inputs, outs, **attrs)
+        hs.append(outs[1])
+        if op == "LSTM":
+            cs.append(outs[2])
+        # Y (T, dirs, N, H) -> (T, N, dirs * H), the next layer's input
+        y = g.node("Transpose", [outs[0]], perm=[0, 2, 1, 3])
+        x = g.node("Reshape", [y, g.const(g.fresh("shape"), numpy.array([0, 0, -1], numpy.int64))])
+    if m.batch_first:
+        x = g.node("Transpose", [x], perm=[1, 0, 2])
+    h_n = hs[0] if len(hs) == 1 else g.node("Concat", hs, axis=0)
+    if mode != "LSTM":
+        return x, h_n
+    c_n = cs[0] if len(cs) == 1 else g.node("Concat", cs, axis=0)
+    return x, h_n, c_n
+
+
 def _converters():
     from . import nn
     table = {
@@ -293,6 +366,7 @@ def _converters():
         "Flatten": _flatten, "Dropout": _identity, "Dropout1d": _identity,
         "Dropout2d": _identity, "AlphaDropout": _identity, "Identity": _identity,
         "PixelShuffle": _pixel_shuffle, "Embedding": _embedding,
+        "LSTM": _recurrent, "GRU": _recurrent, "RNN": _recurrent,
     }
     return {getattr(nn, k): v for k, v in table.items() if hasattr(nn, k)}
 
@@ -324,6 +398,21 @@ def _trace(model, args, converters):
     return [c for c in calls if id(c[0]) not in inside], output
 
 
+def _flat_tensors(obj):
+    """The Tensors of a (nested) tuple/list, in order."""
+    if isinstance(obj, Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for o in obj for t in _flat_tensors(o)]
+    return []
+
+
+def _count_leaves(obj):
+    if isinstance(obj, (tuple, list)):
+        return sum(_count_leaves(o) for o in obj)
+    return 1
+
+
 def _shape_info(helper, name, t, dyn):
     from onnx import TensorProto
     elem = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE,
@@ -347,7 +436,8 @@ def _dynamic(dynamic_axes, name, ndim):
 def export(model, args, f, input_names=None, output_names=None, dynamic_axes=None,
            opset_version=None, export_params=True, do_constant_folding=True, verbose=False,
            training=None, **kwargs):
-    """Write ``model`` (an ``nn.Module``) traced on ``args`` (a Tensor or a tuple of them)
+    """Write ``model`` (an ``nn.Module``) traced on ``args`` (a Tensor or a tuple of them,
+    nested tuples such as ``(x, (h0, c0))`` flattened into graph inputs in order)
     to ``f`` (a path or a binary file object) as an ONNX model; returns the
     ``onnx.ModelProto``. ``input_names``/``output_names`` name the graph's inputs and
     outputs (default ``input_0``..., ``output_0``...); ``dynamic_axes``
@@ -366,11 +456,13 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     if opset < 14:
         raise ValueError(f"onnx.export: opset_version must be at least 14, got {opset}")
     args = (args,) if isinstance(args, Tensor) else tuple(args)
-    if not all(isinstance(a, Tensor) for a in args):
-        raise TypeError("onnx.export: args must be a Tensor or a tuple of Tensors")
-    input_names = list(input_names or [f"input_{i}" for i in range(len(args))])
-    if len(input_names) != len(args):
-        raise ValueError(f"onnx.export: {len(input_names)} input_names for {len(args)} inputs")
+    flat_args = _flat_tensors(args)
+    if not flat_args or len(flat_args) != _count_leaves(args):
+        raise TypeError("onnx.export: args must be a Tensor or a (nested) tuple of Tensors")
+    input_names = list(input_names or [f"input_{i}" for i in range(len(flat_args))])
+    if len(input_names) != len(flat_args):
+        raise ValueError(f"onnx.export: {len(input_names)} input_names for {len(flat_args)} "
+                         f"inputs")
 
     converters = _converters()
     was_training = model.training
@@ -379,7 +471,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         calls, output = _trace(model, args, converters)
     finally:
         model.train(was_training)
-    outputs = (output,) if isinstance(output, Tensor) else tuple(output)
+    outputs = _flat_tensors(output)
     output_names = list(output_names or [f"output_{i}" for i in range(len(outputs))])
     if len(output_names) != len(outputs):
         raise ValueError(f"onnx.export: {len(output_names)} output_names for {len(outputs)} "
@@ -387,15 +479,15 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
 
     g = _Graph(helper, numpy_helper)
     module_names = {id(m): n for n, m in model.named_modules()}
-    values = {id(a): n for a, n in zip(args, input_names)}
-    keep = list(args)  # tensors stay alive while their id() names a value
+    values = {id(a): n for a, n in zip(flat_args, input_names)}
+    keep = list(flat_args)  # tensors stay alive while their id() names a value
     for module, inputs, out in calls:
         convert = converters.get(type(module))
         label = module_names.get(id(module)) or type(module).__name__
         if convert is None:
             raise UnsupportedExport(f"onnx.export: no ONNX conversion for module {label!r} "
                                     f"({type(module).__name__})")
-        tensors = [t for t in inputs if isinstance(t, Tensor)]
+        tensors = _flat_tensors(inputs)
         unknown = [t for t in tensors if id(t) not in values]
         if unknown:
             raise UnsupportedExport(
@@ -403,12 +495,15 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
                 f"{unknown[0].shape}) was computed outside any module (a functional call such "
                 f"as F.relu, torch.flatten, x.view or x + y in a forward()); the exporter traces "
                 f"modules: use nn.ReLU / nn.Flatten / ... modules there")
-        if not isinstance(out, Tensor):
+        results = _flat_tensors(out)
+        if not results:
             raise UnsupportedExport(f"onnx.export: module {label!r} returned "
-                                    f"{type(out).__name__}, not a Tensor")
-        name = convert(g, module, [values[id(t)] for t in tensors], tensors, out, module_names)
-        values[id(out)] = name
-        keep.append(out)
+                                    f"{type(out).__name__}, not Tensors")
+        names = convert(g, module, [values[id(t)] for t in tensors], tensors, out, module_names)
+        names = (names,) if isinstance(names, str) else names
+        for t, name in zip(results, names):
+            values[id(t)] = name
+        keep.extend(results)
     graph_outputs = []
     for t, name in zip(outputs, output_names):
         if id(t) not in values:
@@ -418,7 +513,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         g.node("Identity", [values[id(t)]], [name])
         graph_outputs.append(_shape_info(helper, name, t, _dynamic(dynamic_axes, name, t.ndim)))
     graph_inputs = [_shape_info(helper, n, a, _dynamic(dynamic_axes, n, a.ndim))
-                    for a, n in zip(args, input_names)]
+                    for a, n in zip(flat_args, input_names)]
     graph = helper.make_graph(g.nodes, type(model).__name__, graph_inputs, graph_outputs,
                               initializer=g.inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],

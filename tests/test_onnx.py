@@ -26,7 +26,7 @@ def _roundtrip(model, x, check_x=None, **kw):
     model.eval()
     with gf.no_grad():
         ref = model(*xs)
-    ref = (ref,) if isinstance(ref, gf.Tensor) else ref
+    ref = gf.onnx._flat_tensors(ref)  # (output, (h_n, c_n)) -> three outputs
     assert len(got) == len(ref)
     for a, b in zip(got, ref):
         assert a.shape == b.shape
@@ -139,6 +139,44 @@ def test_float64_model():
     _roundtrip(model, gf.randn(4, 3, dtype=gf.float64))
 
 
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("batch_first, bidirectional", [(False, False), (True, True)])
+def test_recurrent_layers(mode, batch_first, bidirectional):
+    gf.manual_seed(5)
+    m = getattr(nn, mode)(3, 5, num_layers=2, batch_first=batch_first, bidirectional=bidirectional)
+    proto = _roundtrip(m, gf.randn(4, 6, 3), check_x=gf.randn(4, 6, 3))
+    assert {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}[mode] in {n.op_type for n in proto.graph.node}
+
+
+class Forecaster(nn.Module):
+    """The time-series pattern: an LSTM's outputs through a Linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(1, 8, batch_first=True)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x, state):
+        out, (h, c) = self.lstm(x, state)
+        return self.head(out), h, c
+
+
+def test_lstm_forecaster_with_initial_state_and_dynamic_length():
+    gf.manual_seed(6)
+    model = Forecaster()
+    state = (gf.randn(1, 2, 8), gf.randn(1, 2, 8))
+    buf = io.BytesIO()
+    gf.onnx.export(model, (gf.randn(2, 10, 1), state), buf, input_names=["x", "h0", "c0"],
+                   output_names=["y", "h", "c"], dynamic_axes={"x": {1: "time"}, "y": {1: "time"}})
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    x = gf.randn(2, 17, 1)  # another length than the trace's
+    got = sess.run(None, {"x": x.numpy(), "h0": state[0].numpy(), "c0": state[1].numpy()})
+    with gf.no_grad():
+        ref = model(x, state)
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b.numpy(), rtol=1e-5, atol=1e-5)
+
+
 class Functional(nn.Module):
     def __init__(self):
         super().__init__()
@@ -150,7 +188,7 @@ class Functional(nn.Module):
 
 @pytest.mark.parametrize("model, x, match", [
     (Functional(), gf.randn(2, 4), "'fc2'.*computed outside any module"),
-    (nn.LSTM(3, 4), gf.randn(5, 2, 3), "no ONNX conversion for module"),
+    (nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4)), gf.randn(5, 3), "no ONNX conversion for module"),
     (nn.Sequential(nn.Linear(4, 4), nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect")),
      gf.randn(1, 1, 4, 4), "padding_mode"),
 ])
