@@ -10,6 +10,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test,distributed]"
+	-$(BIN)/gradflow warmup    # precompile the numba kernels (optional: errors ignored)
 	touch $(STAMP)
 
 install: $(STAMP)

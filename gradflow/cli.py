@@ -20,6 +20,7 @@ _COMMANDS = {
     "train": ("gradflow.train", "train a model on a dataset (the main job)"),
     "bench": ("gradflow.bench.cli", "benchmark backends against each other (and PyTorch)"),
     "info": ("gradflow.info", "show backends, devices, threading and cache locations"),
+    "warmup": ("gradflow.warmup", "compile the numba backend's kernels into its disk cache now"),
 }
 
 USAGE_ERROR = 2      # bad input: flags, environment, files

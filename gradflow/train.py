@@ -587,6 +587,8 @@ def _run(args, guard):
     from tqdm import tqdm
     best_val = max((m["val_acc"] for m in metrics), default=-1.0)
     every = cfg["checkpoint_every"]
+    from .compile_progress import CompileProgress
+    compiling = CompileProgress(be if rank == 0 else None, bar=not args.no_progress).start()
     try:
         guard.deferred = True
         guard.check()
@@ -644,6 +646,8 @@ def _run(args, guard):
               f"stopped without writing model.npz ({kept}); "
               f"try a smaller --lr (it was {lr:g} in this epoch)", file=sys.stderr, flush=True)
         return DIVERGED
+    finally:
+        compiling.stop()
     final = metrics[-1] if metrics else None
     if final:
         print(f"final test accuracy {100 * final['test_acc']:.2f}% "

@@ -431,9 +431,8 @@ import json, numpy as np
 from gradflow.backends import get_backend
 be = get_backend('numba')
 be.softmax_cross_entropy_forward(np.zeros((2, 3), np.float32), np.array([0, 1]))
-st = be.K.sce_fwd.stats
-print(json.dumps({'dir': be.info()['cache_dir'], 'hits': sum(st.cache_hits.values()),
-                  'misses': sum(st.cache_misses.values())}))
+st = be.compile_stats()
+print(json.dumps({'dir': be.info()['cache_dir'], 'hits': st['loaded'], 'misses': st['compiled']}))
 """
 
 

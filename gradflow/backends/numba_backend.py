@@ -13,10 +13,13 @@ and ``unavailable_reason()`` never import it). Kernels run for float32 and
 float64 C-contiguous arrays; anything else (float16, integer inputs) falls back
 to the NumPy implementation, so every op of the API works here.
 
-Threading: see :mod:`gradflow.backends.numba_kernels` -- the ``omp``/``tbb``
-layer where available (safe to call from several Python threads; GNU OpenMP
-is not fork-safe: fork worker processes before the first parallel kernel runs,
-or use spawn), otherwise parallel kernels are serialised by a lock. ``info()``
+Compilation and threading: see :mod:`gradflow.backends.numba_runtime`. Kernels
+compile on first call, per float type, serially by default; only inputs of at
+least ``parallel_min_bytes`` use (and compile) a kernel's parallel variant, which
+runs on the ``omp``/``tbb`` layer where available (safe to call from several
+Python threads; GNU OpenMP is not fork-safe: fork worker processes before the
+first parallel kernel runs, or use spawn), otherwise parallel kernels are
+serialised by a lock. ``info()``
 reports the layer, the thread count, the OpenMP wait policy and the
 compile-cache folder.
 
@@ -108,12 +111,15 @@ class NumbaBackend(NumpyBackend):
 
     def __init__(self):
         super().__init__()
-        from . import numba_kernels
+        from . import numba_kernels, numba_runtime
         self.K = numba_kernels
+        self.R = numba_runtime
+        #: where compiled kernels are cached (see numba_runtime)
+        self.cache_dir = numba_runtime.CACHE_DIR
         self._pool = {}
         self._pool_bytes = 0
         self._pool_lock = threading.Lock()
-        self.threads = max(1, int(numba_kernels.num_threads()))
+        self.threads = max(1, int(numba_runtime.num_threads()))
         self._executor = None
         self._executor_pid = None
         self._blas_setter = None
@@ -124,7 +130,7 @@ class NumbaBackend(NumpyBackend):
 
     def info(self):
         import numba
-        K = self.K
+        K = self.R
         return {
             "name": self.name,
             "numpy": numpy.__version__,
@@ -137,11 +143,30 @@ class NumbaBackend(NumpyBackend):
             "blas_threads": get_blas_threads(),
             "cache_dir": K.CACHE_DIR,
             "fastmath": ",".join(sorted(K.FASTMATH)),
+            "kernels_compiled": K.compile_stats()["compiled"],
         }
 
-    def compile_all(self):
-        """Compile (or load from the disk cache) every kernel; {kernel: seconds}."""
-        return self.K.compile_all()
+    # -- compilation ----------------------------------------------------------------
+    def compile_all(self, dtypes=("float32", "float64"), parallel=True):
+        """Compile (or load from the disk cache) every kernel variant for ``dtypes``
+        (serial, and parallel too when ``parallel``); {"kernel dtype [parallel]": seconds}.
+        A run otherwise compiles only what it calls, on first call."""
+        done = self.R.compile_kernels(dtypes=dtypes, parallel=parallel)
+        return {f"{k} {d}" + (" parallel" if p else ""): s for k, d, p, _, s in done}
+
+    def compile_stats(self):
+        """{"compiled": n, "loaded": n, "seconds": s, "compile_seconds": s, "variants": [...]}:
+        the kernel variants this process compiled (cache misses) or loaded from the
+        disk cache so far."""
+        return self.R.compile_stats()
+
+    def add_compile_listener(self, fn):
+        """Call ``fn(event)`` (a :class:`~gradflow.backends.numba_runtime.CompileEvent`)
+        when a kernel starts compiling (cache miss only) and when one is ready."""
+        self.R.add_compile_listener(fn)
+
+    def remove_compile_listener(self, fn):
+        self.R.remove_compile_listener(fn)
 
     #: arrays of at least this many bytes come from the buffer pool (see ``_empty``)
     pool_min_bytes = 1 << 18
@@ -228,7 +253,7 @@ class NumbaBackend(NumpyBackend):
         """How to call a kernel inside :meth:`_pmap` items: on the item's own thread when
         the items run in parallel, else as :meth:`_run` decides."""
         if nitems > 1 and self.threads > 1:
-            return lambda kern, nbytes, *args: self.K.serial_call(kern, *args)
+            return lambda kern, nbytes, *args: kern(*args)
         return self._run
 
     #: 2-D GEMMs of at least this many multiply-adds get ``threads`` BLAS threads
@@ -254,11 +279,12 @@ class NumbaBackend(NumpyBackend):
         return numpy.matmul(a, b)
 
     def _run(self, kern, nbytes, *args):
-        """Call kernel ``kern``; single-threaded when it touches < ``parallel_min_bytes``."""
+        """Call kernel ``kern``: its serial variant when it touches < ``parallel_min_bytes``,
+        else its parallel one (numba's threads)."""
         if nbytes < self.parallel_min_bytes:
-            return self.K.serial_call(kern, *args)
+            return kern(*args)
         self._parallel_at = time.perf_counter()
-        return kern(*args)
+        return kern.parallel(*args)
 
     @staticmethod
     def _ok(*arrays):
