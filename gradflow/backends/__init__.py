@@ -168,6 +168,16 @@ def backend(name: str):
         _state.override = prev
 
 
+def empty_cache() -> None:
+    """Release memory the backends keep cached for reuse (the numba backend's buffer
+    pool; like ``torch.cuda.empty_cache()``): arrays in use are untouched, and only
+    backends already created in this process are asked."""
+    for inst in list(_instances.values()):
+        release = getattr(inst, "empty_cache", None)
+        if release is not None:
+            release()
+
+
 def default_cpu_backend() -> str:
     """What ``device("cpu")`` means: numba where it runs, else numpy."""
     return default_backend_for("cpu")
@@ -176,4 +186,4 @@ def default_cpu_backend() -> str:
 __all__ = ["Backend", "BackendUnavailable", "available_backends", "registered_backends",
            "get_backend", "current_backend", "set_backend", "backend", "unavailable_reason",
            "default_cpu_backend", "default_backend_for", "register_backend", "device_types",
-           "device_type_of", "is_backend_name"]
+           "device_type_of", "is_backend_name", "empty_cache"]

@@ -48,14 +48,14 @@ parts summed in chunk order. When the whole batch's columns fit
 ``save_cols_bytes`` the forward keeps them (``conv2d_forward_saved``) and the
 weight gradient reuses them. Tiny weights (LeNet's conv1) use numba kernels
 instead of BLAS for the forward GEMM and the weight gradient. Large temporaries
-and results come from a small buffer pool (``_empty``) so repeated steps do not
-page-fault fresh mmap'd memory.
+and results come from a buffer pool (``_empty``, :mod:`.buffer_pool`) so repeated
+steps do not page-fault fresh mmap'd memory; it holds at most ``pool_max_bytes``
+(64 MB), drops buffers idle for ``pool_idle_s`` and empties on ``empty_cache()``.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -63,25 +63,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy
 
 from ..geometry import conv_out_size
+from .buffer_pool import BufferPool
 from .numpy_backend import NumpyBackend
 from .threads import fast_blas_setter, get_blas_threads, set_blas_threads
 
 _WORKER = threading.local()   # .active: this thread is running a _pmap item
 
 _FLOATS = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
-
-
-def _free_refcount():
-    """What ``sys.getrefcount`` reports, in :meth:`NumbaBackend._empty`'s loop, for a
-    pooled buffer nobody else references (3 on CPython 3.10-3.12: the list, the loop
-    variable, the call's argument) -- measured, not assumed, so that an interpreter
-    that counts differently can only make the pool reuse less, never too much."""
-    bufs = [numpy.empty(1)]
-    for b in bufs:
-        return sys.getrefcount(b)
-
-
-_FREE_REFS = _free_refcount()
 
 
 def _c(a):
@@ -116,9 +104,8 @@ class NumbaBackend(NumpyBackend):
         self.R = numba_runtime
         #: where compiled kernels are cached (see numba_runtime)
         self.cache_dir = numba_runtime.CACHE_DIR
-        self._pool = {}
-        self._pool_bytes = 0
-        self._pool_lock = threading.Lock()
+        #: large temporaries and results (see buffer_pool for the policy and its bound)
+        self.pool = BufferPool(self.pool_min_bytes, self.pool_max_bytes, self.pool_idle_s)
         self.threads = max(1, int(numba_runtime.num_threads()))
         self._executor = None
         self._executor_pid = None
@@ -168,43 +155,28 @@ class NumbaBackend(NumpyBackend):
     def remove_compile_listener(self, fn):
         self.R.remove_compile_listener(fn)
 
-    #: arrays of at least this many bytes come from the buffer pool (see ``_empty``)
+    #: arrays of at least this many bytes come from the buffer pool (``self.pool``)
     pool_min_bytes = 1 << 18
-    #: the pool keeps at most this many bytes of idle buffers
-    pool_max_bytes = 1 << 28
+    #: the pool holds at most this many bytes, in use and idle (least recently used
+    #: idle buffers are dropped to stay under it); change ``backend.pool.max_bytes``
+    pool_max_bytes = 64 << 20
+    #: idle pooled buffers unused for this many seconds are dropped at the next miss
+    pool_idle_s = 10.0
 
     # -- helpers ------------------------------------------------------------------
     def _empty(self, shape, dtype):
-        """``numpy.empty`` for large arrays, recycled: glibc serves multi-megabyte
-        blocks with mmap and returns them with munmap, so a fresh conv buffer costs a
-        page fault per 4 KB on first touch -- about as much as filling it. The pool
-        hands out a view of a flat buffer that nobody else references any more
-        (its reference count is the baseline ``_FREE_REFS``: the pool's list, the loop
-        variable, getrefcount's argument), so arrays still held by the graph or the
-        user (directly or through views, which reference the buffer) are never reused."""
-        dtype = numpy.dtype(dtype)
-        if isinstance(shape, int):
-            shape = (shape,)
-        size = 1
-        for d in shape:
-            size *= d
-        nbytes = size * dtype.itemsize
-        if nbytes < self.pool_min_bytes:
-            return numpy.empty(shape, dtype)
-        key = (dtype, size)
-        with self._pool_lock:
-            bufs = self._pool.setdefault(key, [])
-            for b in bufs:
-                if sys.getrefcount(b) == _FREE_REFS:
-                    return b.reshape(shape)
-            b = numpy.empty(size, dtype)
-            if self._pool_bytes + nbytes <= self.pool_max_bytes and len(bufs) < 8:
-                bufs.append(b)
-                self._pool_bytes += nbytes
-        return b.reshape(shape)
+        """``numpy.empty``, from the buffer pool when large (see :mod:`.buffer_pool`)."""
+        return self.pool.empty(shape, dtype)
+
+    def empty_cache(self):
+        """Drop the buffer pool's idle buffers (``gradflow.backends.empty_cache()``)."""
+        self.pool.empty_cache()
 
     def memory_info(self):
-        return {"pool_bytes": self._pool_bytes}
+        """The buffer pool's figures: ``pool_bytes`` held (``pool_in_use_bytes`` +
+        ``pool_idle_bytes``), its bound ``pool_max_bytes``, hits, misses and the bytes
+        trimmed so far."""
+        return self.pool.info()
 
     # -- the thread pool ----------------------------------------------------------------
     def _pool_executor(self):
