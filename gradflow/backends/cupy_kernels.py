@@ -29,13 +29,32 @@ def _width(src: str, big: bool) -> str:
     GPU, so 32-bit is used whenever every index of the call fits."""
     return src if big else src.replace("long long", "int").replace("int64", "int32")
 
-def _ek(in_params, out_params, body, name, big):
+
+# The gather kernels (col2im, max/avg-pool backward) walk, for one input pixel, the
+# window taps that read it: this is that walk's step, shared as a CUDA preamble.
+_GATHER_PREAMBLE = r"""
+// The output coordinate whose window tap k reads input coordinate h (one axis; window
+// padding P, dilation D, stride S, O outputs): (h + P - k*D) / S when that divides
+// exactly and lies in [0, O); -1 when tap k reads h for no output; -2 when no later tap
+// can either (h + P - k*D < 0 and taps are walked in increasing k).
+template<typename I>
+__device__ __forceinline__ I gather_out(I h, I k, I P, I D, I S, I O) {
+    const I hh = h + P - k * D;
+    if (hh < 0) return -2;
+    I o = hh;
+    if (S != 1) { if (hh % S) return -1; o = hh / S; }
+    return o < O ? o : -1;
+}
+"""
+
+
+def _ek(in_params, out_params, body, name, big, preamble=""):
     """An ElementwiseKernel whose body indexes with ``I`` (``i`` at the chosen width).
     A parameter type written ``=int64`` keeps 64 bits at either width (data, not indices)."""
     return cupy.ElementwiseKernel(_width(in_params, big).replace("=int32", "int64").replace("=int64", "int64"),
                                   out_params,
                                   _width("const long long I = i;\n" + body, big),
-                                  name + ("" if big else "_i32"))
+                                  name + ("" if big else "_i32"), preamble=preamble)
 
 
 # geometry shared by the sliding-window kernels, as kernel parameters
@@ -75,23 +94,19 @@ def col2im_gather(big=True):
         const long long base = n * sN + c * sC;
         T s = (T)0;
         for (long long ki = 0; ki < KH; ++ki) {
-            const long long hh = h + PH - ki * DH;
-            if (hh < 0) break;
-            if (hh % SH) continue;
-            const long long oh = hh / SH;
-            if (oh >= OH) continue;
+            const long long oh = gather_out(h, ki, PH, DH, SH, OH);
+            if (oh == -2) break;
+            if (oh < 0) continue;
             for (long long kj = 0; kj < KW; ++kj) {
-                const long long ww = w + PW - kj * DW;
-                if (ww < 0) break;
-                if (ww % SW) continue;
-                const long long ow = ww / SW;
-                if (ow >= OW) continue;
+                const long long ow = gather_out(w, kj, PW, DW, SW, OW);
+                if (ow == -2) break;
+                if (ow < 0) continue;
                 s += col[base + ki * sKI + kj * sKJ + oh * sOH + ow * sOW];
             }
         }
         dx = s;
         """,
-        "gradflow_col2im_gather", big)
+        "gradflow_col2im_gather", big, _GATHER_PREAMBLE)
 
 
 @functools.lru_cache(maxsize=None)
@@ -156,17 +171,13 @@ __global__ void col2im_grid(const T* __restrict__ col, T* __restrict__ dx,
         const T* base = col + n * sN + c * sC;
         T s = (T)0;
         for (int ki = 0; ki < KH; ++ki) {
-            const int hh = h + PH - ki * DH;
-            if (hh < 0) break;
-            int oh = hh;
-            if (SH != 1) { if (hh % SH) continue; oh = hh / SH; }
-            if (oh >= OH) continue;
+            const int oh = gather_out(h, ki, PH, DH, SH, OH);
+            if (oh == -2) break;
+            if (oh < 0) continue;
             for (int kj = 0; kj < KW; ++kj) {
-                const int ww = w + PW - kj * DW;
-                if (ww < 0) break;
-                int ow = ww;
-                if (SW != 1) { if (ww % SW) continue; ow = ww / SW; }
-                if (ow >= OW) continue;
+                const int ow = gather_out(w, kj, PW, DW, SW, OW);
+                if (ow == -2) break;
+                if (ow < 0) continue;
                 s += base[ki * sKI + kj * sKJ + oh * sOH + ow * sOW];
             }
         }
@@ -178,7 +189,7 @@ __global__ void col2im_grid(const T* __restrict__ col, T* __restrict__ dx,
 
 @functools.lru_cache(maxsize=None)
 def _conv_module():
-    return cupy.RawModule(code=_CONV_SRC, options=("-std=c++14",),
+    return cupy.RawModule(code=_GATHER_PREAMBLE + _CONV_SRC, options=("-std=c++14",),
                           name_expressions=tuple(f"{k}<{t}>" for k in ("im2col_grid", "col2im_grid")
                                                  for t in ("float", "double")))
 
@@ -240,24 +251,20 @@ def max_pool_bwd(big=True):
         const long long w = I % W, h = (I / W) % H, nc = I / (W * H);
         T s = (T)0;
         for (long long ki = 0; ki < KH; ++ki) {
-            const long long hh = h + PH - ki * DH;
-            if (hh < 0) break;
-            if (hh % SH) continue;
-            const long long oh = hh / SH;
-            if (oh >= OH) continue;
+            const long long oh = gather_out(h, ki, PH, DH, SH, OH);
+            if (oh == -2) break;
+            if (oh < 0) continue;
             for (long long kj = 0; kj < KW; ++kj) {
-                const long long ww = w + PW - kj * DW;
-                if (ww < 0) break;
-                if (ww % SW) continue;
-                const long long ow = ww / SW;
-                if (ow >= OW) continue;
+                const long long ow = gather_out(w, kj, PW, DW, SW, OW);
+                if (ow == -2) break;
+                if (ow < 0) continue;
                 const long long o = (nc * OH + oh) * OW + ow;
                 if (am[o] == (int)(ki * KW + kj)) s += gy[o];
             }
         }
         dx = s;
         """,
-        "gradflow_max_pool_bwd", big)
+        "gradflow_max_pool_bwd", big, _GATHER_PREAMBLE)
 
 
 # divisor of an average-pooling window (PyTorch's rule), as device code
@@ -307,24 +314,20 @@ def avg_pool_bwd(big=True):
         const long long w = I % W, h = (I / W) % H, nc = I / (W * H);
         T s = (T)0;
         for (long long ki = 0; ki < KH; ++ki) {
-            const long long hh = h + PH - ki;
-            if (hh < 0) break;
-            if (hh % SH) continue;
-            const long long oh = hh / SH;
-            if (oh >= OH) continue;
+            const long long oh = gather_out(h, ki, PH, (long long)1, SH, OH);
+            if (oh == -2) break;
+            if (oh < 0) continue;
             for (long long kj = 0; kj < KW; ++kj) {
-                const long long ww = w + PW - kj;
-                if (ww < 0) break;
-                if (ww % SW) continue;
-                const long long ow = ww / SW;
-                if (ow >= OW) continue;
+                const long long ow = gather_out(w, kj, PW, (long long)1, SW, OW);
+                if (ow == -2) break;
+                if (ow < 0) continue;
         """ + _AVG_DIV + """
                 s += gy[(nc * OH + oh) * OW + ow] / dv;
             }
         }
         dx = s;
         """,
-        "gradflow_avg_pool_bwd", big)
+        "gradflow_avg_pool_bwd", big, _GATHER_PREAMBLE)
 
 
 # -- softmax cross-entropy --------------------------------------------------------------------
