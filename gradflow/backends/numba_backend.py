@@ -466,9 +466,18 @@ class NumbaBackend(NumpyBackend):
         n, c = x.shape[:2]
         y = self._empty((n, c, oh, ow), x.dtype)
         idx = self._empty((n, c, oh, ow), numpy.int8)
-        self._run(self.K.maxpool_fwd, x.nbytes, x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
-                           dilation[0], dilation[1], y, idx)
+        if self._pool2(kernel, stride, padding, dilation, x.shape[2:], (oh, ow)):
+            self._run(self.K.maxpool2_fwd, x.nbytes, x, y, idx)
+        else:
+            self._run(self.K.maxpool_fwd, x.nbytes, x, kernel[0], kernel[1], stride[0], stride[1],
+                      padding[0], padding[1], dilation[0], dilation[1], y, idx)
         return y, idx
+
+    @staticmethod
+    def _pool2(kernel, stride, padding, dilation, hw, ohw):
+        """The 2x2 stride-2 geometry of the maxpool2 kernels (windows inside the input)."""
+        return (tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
+                and tuple(dilation) == (1, 1) and 2 * ohw[0] <= hw[0] and 2 * ohw[1] <= hw[1])
 
     def max_pool2d_backward(self, gy, argmax, x_shape, kernel, stride, padding, dilation=(1, 1),
                             ceil_mode=False):
@@ -476,8 +485,11 @@ class NumbaBackend(NumpyBackend):
             return super().max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding,
                                                dilation, ceil_mode)
         dx = self._empty(x_shape, gy.dtype)
-        self._run(self.K.maxpool_bwd, dx.nbytes, _c(gy), _c(argmax), kernel[0], kernel[1], stride[0], stride[1],
-                           padding[0], padding[1], dilation[0], dilation[1], dx)
+        if self._pool2(kernel, stride, padding, dilation, x_shape[2:], gy.shape[2:]):
+            self._run(self.K.maxpool2_bwd, dx.nbytes, _c(gy), _c(argmax), dx)
+        else:
+            self._run(self.K.maxpool_bwd, dx.nbytes, _c(gy), _c(argmax), kernel[0], kernel[1],
+                      stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], dx)
         return dx
 
     def avg_pool2d_forward(self, x, kernel, stride, padding, ceil_mode=False, count_include_pad=True):

@@ -20,6 +20,21 @@ I = "int64"  # noqa: E741
 
 
 # ---------------------------------------------------------------------------
+# the window-loop helper shared by im2col, col2im and the pooling kernels
+# ---------------------------------------------------------------------------
+@njit_inline
+def _tap_range(off, step, size, count):
+    """[lo, hi): the t in [0, count) with 0 <= off + t*step < size (step >= 1) -- the
+    outputs of one im2col tap row that read inside the input, or the taps of one
+    pooling window that do. Empty (lo == hi) when there are none."""
+    lo = 0 if off >= 0 else (-off + step - 1) // step
+    hi = (size - 1 - off) // step + 1 if size - 1 - off >= 0 else 0
+    lo = min(lo, count)
+    hi = max(min(hi, count), lo)
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------
 # convolution: im2col / col2im with the padding handled in-kernel
 # ---------------------------------------------------------------------------
 # ``cols`` is a flat buffer; element (n, r, l) of the chunk lives at
@@ -45,10 +60,7 @@ def im2col(x, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols, sn, sr):
             for j in range(kw):
                 base = n * sn + ((c * kh + i) * kw + j) * sr
                 off = j * dw - pw
-                lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                hi = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
-                lo = min(lo, ow)
-                hi = max(min(hi, ow), lo)
+                lo, hi = _tap_range(off, sw, W, ow)
                 cnt = uint64(hi - lo)
                 usw = uint64(sw)
                 for y in range(oh):
@@ -90,10 +102,7 @@ def col2im(cols, n0, m, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, dx, sn, sr):
             for j in range(kw):
                 base = n * sn + ((c * kh + i) * kw + j) * sr
                 off = j * dw - pw
-                lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                hi = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
-                lo = min(lo, ow)
-                hi = max(min(hi, ow), lo)
+                lo, hi = _tap_range(off, sw, W, ow)
                 cnt = uint64(hi - lo)
                 usw = uint64(sw)
                 for y in range(oh):
@@ -371,6 +380,68 @@ def conv_direct_dw(x, gy, dw, n0, m, ph, pw):
 # ---------------------------------------------------------------------------
 # pooling
 # ---------------------------------------------------------------------------
+# The 2x2 stride-2 unpadded window (LeNet's, VGG's) has kernels of its own: a
+# process compiles only the kernels of the geometries it uses.
+@_k("void({f}[:,:,:,::1], {f}[:,:,:,::1], int8[:,:,:,::1])", parallel=True)
+def maxpool2_fwd(x, y, idx):
+    """maxpool_fwd for kernel 2x2, stride 2, no padding/dilation, 2*OH <= H, 2*OW <= W."""
+    N = x.shape[0]
+    C = x.shape[1]
+    OH = y.shape[2]
+    OW = y.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        for oy in range(OH):
+            for ox in range(OW):
+                a = x[n, c, 2 * oy, 2 * ox]
+                b = x[n, c, 2 * oy, 2 * ox + 1]
+                d = x[n, c, 2 * oy + 1, 2 * ox]
+                e = x[n, c, 2 * oy + 1, 2 * ox + 1]
+                best = a
+                bi = 0
+                if b > best or (b != b and best == best):
+                    best = b
+                    bi = 1
+                if d > best or (d != d and best == best):
+                    best = d
+                    bi = 2
+                if e > best or (e != e and best == best):
+                    best = e
+                    bi = 3
+                y[n, c, oy, ox] = best
+                idx[n, c, oy, ox] = bi
+
+
+@_k("void({f}[:,:,:,::1], int8[:,:,:,::1], {f}[:,:,:,::1])", parallel=True)
+def maxpool2_bwd(gy, idx, dx):
+    """maxpool_bwd for the geometry of maxpool2_fwd: the windows do not overlap, so
+    every dx element is written once and there is no zeroing pass."""
+    N = dx.shape[0]
+    C = dx.shape[1]
+    H = dx.shape[2]
+    W = dx.shape[3]
+    OH = gy.shape[2]
+    OW = gy.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        for oy in range(OH):
+            for ox in range(OW):
+                k = idx[n, c, oy, ox]
+                g = gy[n, c, oy, ox]
+                dx[n, c, 2 * oy, 2 * ox] = g if k == 0 else 0
+                dx[n, c, 2 * oy, 2 * ox + 1] = g if k == 1 else 0
+                dx[n, c, 2 * oy + 1, 2 * ox] = g if k == 2 else 0
+                dx[n, c, 2 * oy + 1, 2 * ox + 1] = g if k == 3 else 0
+            for b in range(2 * OW, W):      # odd width: the last column is in no window
+                dx[n, c, 2 * oy, b] = 0
+                dx[n, c, 2 * oy + 1, b] = 0
+        for a in range(2 * OH, H):          # odd height: the last row
+            for b in range(W):
+                dx[n, c, a, b] = 0
+
+
 @_k(f"void({{f}}[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, "
     f"{{f}}[:,:,:,::1], int8[:,:,:,::1])", parallel=True)
 def maxpool_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
@@ -382,50 +453,26 @@ def maxpool_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     W = x.shape[3]
     OH = y.shape[2]
     OW = y.shape[3]
-    fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 \
-        and dh == 1 and dw == 1 and 2 * OH <= H and 2 * OW <= W
     for t in prange(N * C):
         n = t // C
         c = t - n * C
-        if fast:
-            for oy in range(OH):
-                for ox in range(OW):
-                    a = x[n, c, 2 * oy, 2 * ox]
-                    b = x[n, c, 2 * oy, 2 * ox + 1]
-                    d = x[n, c, 2 * oy + 1, 2 * ox]
-                    e = x[n, c, 2 * oy + 1, 2 * ox + 1]
-                    best = a
-                    bi = 0
-                    if b > best or (b != b and best == best):
-                        best = b
-                        bi = 1
-                    if d > best or (d != d and best == best):
-                        best = d
-                        bi = 2
-                    if e > best or (e != e and best == best):
-                        best = e
-                        bi = 3
-                    y[n, c, oy, ox] = best
-                    idx[n, c, oy, ox] = bi
-        else:
-            for oy in range(OH):
-                for ox in range(OW):
-                    best = -np.inf  # a window wholly in the padding is -inf (as NumPy, PyTorch)
-                    bi = -1
-                    for i in range(kh):
-                        ih = oy * sh - ph + i * dh
-                        if ih < 0 or ih >= H:
-                            continue
-                        for j in range(kw):
-                            iw = ox * sw - pw + j * dw
-                            if iw < 0 or iw >= W:
-                                continue
-                            v = x[n, c, ih, iw]
-                            if bi < 0 or v > best or (v != v and best == best):
-                                best = v
-                                bi = i * kw + j
-                    y[n, c, oy, ox] = best
-                    idx[n, c, oy, ox] = bi
+        for oy in range(OH):
+            h0 = oy * sh - ph
+            ilo, ihi = _tap_range(h0, dh, H, kh)
+            for ox in range(OW):
+                w0 = ox * sw - pw
+                jlo, jhi = _tap_range(w0, dw, W, kw)
+                best = -np.inf  # a window wholly in the padding is -inf (as NumPy, PyTorch)
+                bi = -1
+                for i in range(ilo, ihi):     # taps outside the input are skipped
+                    ih = h0 + i * dh
+                    for j in range(jlo, jhi):
+                        v = x[n, c, ih, w0 + j * dw]
+                        if bi < 0 or v > best or (v != v and best == best):
+                            best = v
+                            bi = i * kw + j
+                y[n, c, oy, ox] = best
+                idx[n, c, oy, ox] = bi
 
 
 @_k(f"void({{f}}[:,:,:,::1], int8[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {I}, "
@@ -438,28 +485,9 @@ def maxpool_bwd(gy, idx, kh, kw, sh, sw, ph, pw, dh, dw, dx):
     W = dx.shape[3]
     OH = gy.shape[2]
     OW = gy.shape[3]
-    fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 \
-        and dh == 1 and dw == 1 and 2 * OH <= H and 2 * OW <= W
     for t in prange(N * C):
         n = t // C
         c = t - n * C
-        if fast:
-            # non-overlapping 2x2 windows: every dx element written once, no zeroing pass
-            for oy in range(OH):
-                for ox in range(OW):
-                    k = idx[n, c, oy, ox]
-                    g = gy[n, c, oy, ox]
-                    dx[n, c, 2 * oy, 2 * ox] = g if k == 0 else 0
-                    dx[n, c, 2 * oy, 2 * ox + 1] = g if k == 1 else 0
-                    dx[n, c, 2 * oy + 1, 2 * ox] = g if k == 2 else 0
-                    dx[n, c, 2 * oy + 1, 2 * ox + 1] = g if k == 3 else 0
-                for b in range(2 * OW, W):      # odd width: the last column is in no window
-                    dx[n, c, 2 * oy, b] = 0
-                    dx[n, c, 2 * oy + 1, b] = 0
-            for a in range(2 * OH, H):          # odd height: the last row
-                for b in range(W):
-                    dx[n, c, a, b] = 0
-            continue
         for a in range(H):
             for b in range(W):
                 dx[n, c, a, b] = 0
@@ -488,21 +516,17 @@ def avgpool_fwd(x, kh, kw, sh, sw, ph, pw, include_pad, y):
         c = t - n * C
         for oy in range(OH):
             h0 = oy * sh - ph
-            h1 = min(h0 + kh, H + ph)
-            ch = h1 - h0
-            h0c = max(h0, 0)
-            h1c = min(h1, H)
+            ch = min(h0 + kh, H + ph) - h0      # window rows, padding included (divisor)
+            ilo, ihi = _tap_range(h0, 1, H, kh)
             for ox in range(OW):
                 w0 = ox * sw - pw
-                w1 = min(w0 + kw, W + pw)
-                cw = w1 - w0
-                w0c = max(w0, 0)
-                w1c = min(w1, W)
+                cw = min(w0 + kw, W + pw) - w0
+                jlo, jhi = _tap_range(w0, 1, W, kw)
                 s = zero
-                for a in range(h0c, h1c):
-                    for b in range(w0c, w1c):
+                for a in range(h0 + ilo, h0 + ihi):
+                    for b in range(w0 + jlo, w0 + jhi):
                         s += x[n, c, a, b]
-                div = ch * cw if include_pad else (h1c - h0c) * (w1c - w0c)
+                div = ch * cw if include_pad else (ihi - ilo) * (jhi - jlo)
                 y[n, c, oy, ox] = s / div
 
 
@@ -522,20 +546,16 @@ def avgpool_bwd(gy, kh, kw, sh, sw, ph, pw, include_pad, dx):
                 dx[n, c, a, b] = 0
         for oy in range(OH):
             h0 = oy * sh - ph
-            h1 = min(h0 + kh, H + ph)
-            ch = h1 - h0
-            h0c = max(h0, 0)
-            h1c = min(h1, H)
+            ch = min(h0 + kh, H + ph) - h0
+            ilo, ihi = _tap_range(h0, 1, H, kh)
             for ox in range(OW):
                 w0 = ox * sw - pw
-                w1 = min(w0 + kw, W + pw)
-                cw = w1 - w0
-                w0c = max(w0, 0)
-                w1c = min(w1, W)
-                div = ch * cw if include_pad else (h1c - h0c) * (w1c - w0c)
+                cw = min(w0 + kw, W + pw) - w0
+                jlo, jhi = _tap_range(w0, 1, W, kw)
+                div = ch * cw if include_pad else (ihi - ilo) * (jhi - jlo)
                 g = gy[n, c, oy, ox] / div
-                for a in range(h0c, h1c):
-                    for b in range(w0c, w1c):
+                for a in range(h0 + ilo, h0 + ihi):
+                    for b in range(w0 + jlo, w0 + jhi):
                         dx[n, c, a, b] += g
 
 
