@@ -2,7 +2,8 @@
 
     gradflow warmup                     # float32, serial variants: what CPU training uses
     gradflow warmup --dtypes float32,float64 --parallel
-    gradflow warmup --jobs 4            # compile in 4 processes (one kernel per process at a time)
+    gradflow warmup --jobs 4            # compile in 4 processes (each kernel in one of them)
+    gradflow warmup --kernels im2col,col2im
 
 The numba backend otherwise compiles each kernel on its first call (about 0.3-3 s
 each; a LeNet-5 step needs 14), so the first run on a machine starts slowly.
@@ -28,7 +29,8 @@ def add_arguments(p):
                    help="also the parallel variants (used only for inputs of >= 4 MB)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="compile in N processes (default: the number of CPU cores, at most 4)")
-    p.add_argument("--kernels", default=None, help=argparse.SUPPRESS)   # a --jobs worker's share
+    p.add_argument("--kernels", default=None, metavar="LIST",
+                   help="only these kernels, comma-separated (default: all)")
     p.add_argument("--quiet", action="store_true", help="print only errors")
 
 
@@ -53,13 +55,19 @@ def run(args):
         return 0
     be = get_backend("numba")
     names = list(be.R.KERNELS)
-    if args.kernels:                           # a worker of --jobs
-        names = [n for n in args.kernels.split(",") if n]
-        be.R.compile_kernels(names, dtypes, args.parallel)
-        return 0
+    if args.kernels:
+        wanted = [n.strip() for n in args.kernels.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in be.R.KERNELS]
+        if unknown or not wanted:
+            return _fail(f"--kernels: unknown kernel(s) {', '.join(unknown) or '(none given)'}; "
+                         f"valid: {', '.join(names)}")
+        names = wanted
     t0 = time.perf_counter()
-    jobs = args.jobs or min(4, os.cpu_count() or 1)
+    jobs = min(args.jobs or min(4, os.cpu_count() or 1), len(names))
     if jobs > 1:
+        if not args.quiet:
+            print(f"gradflow warmup: compiling {len(names)} kernels in {jobs} processes "
+                  f"(those already cached are loaded) ...", flush=True)
         codes = _compile_in_processes(names, args, jobs)
         if any(codes):
             print(f"gradflow warmup: error: a compile process failed (exit codes {codes})",
