@@ -1,11 +1,11 @@
 """``gradflow warmup``: compile the numba backend's kernels into its disk cache now.
 
-    gradflow warmup                     # float32, serial variants: what CPU training uses
-    gradflow warmup --dtypes float32,float64 --parallel
+    gradflow warmup                     # every kernel, float32 (the default dtype)
+    gradflow warmup --dtypes float32,float64
     gradflow warmup --jobs 4            # compile in 4 processes (each kernel in one of them)
     gradflow warmup --kernels im2col,col2im
 
-The numba backend otherwise compiles each kernel on its first call (about 0.3-3 s
+The numba backend otherwise compiles each kernel on its first call (about 0.5-5 s
 each; a LeNet-5 step needs 14), so the first run on a machine starts slowly.
 After a warm-up, runs load the compiled kernels from the cache
 (``gradflow info`` shows the folder; ``NUMBA_CACHE_DIR`` overrides it) -- valid for
@@ -25,8 +25,6 @@ import time
 def add_arguments(p):
     p.add_argument("--dtypes", default="float32", help="comma-separated: float32, float64 "
                    "(default float32, the default dtype)")
-    p.add_argument("--parallel", action="store_true",
-                   help="also the parallel variants (used only for inputs of >= 4 MB)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="compile in N processes (default: the number of CPU cores, at most 4)")
     p.add_argument("--kernels", default=None, metavar="LIST",
@@ -78,11 +76,10 @@ def run(args):
         from .compile_progress import CompileProgress
         with (contextlib.nullcontext() if args.quiet
               else CompileProgress(be, idle_s=3600)):
-            be.R.compile_kernels(names, dtypes, args.parallel)
+            be.R.compile_kernels(names, dtypes)
         stats = be.compile_stats()
     if not args.quiet:
-        what = f"{len(names)} kernels x {', '.join(dtypes)}" + \
-            (" (serial and parallel)" if args.parallel else "")
+        what = f"{len(names)} kernels x {', '.join(dtypes)}"
         extra = "" if stats is None else \
             f" ({stats['compiled']} compiled, {stats['loaded']} already cached)"
         print(f"gradflow warmup: {what} ready in {time.perf_counter() - t0:.1f} s{extra}; "
@@ -94,7 +91,7 @@ def _compile_in_processes(names, args, jobs):
     """Split the kernels round-robin over ``jobs`` child processes (each kernel's cache
     index is written by one process only); their exit codes."""
     base = [sys.executable, "-m", "gradflow", "warmup", "--dtypes", args.dtypes, "--jobs", "1",
-            "--quiet"] + (["--parallel"] if args.parallel else [])
+            "--quiet"]
     procs = [subprocess.Popen(base + ["--kernels", ",".join(names[j::jobs])])
              for j in range(jobs) if names[j::jobs]]
     return [p.wait() for p in procs]

@@ -50,30 +50,31 @@ print(json.dumps({{'stats': be.compile_stats(), 'events': events, 'shown': buf.g
 """
 
 
-def test_only_the_called_kernel_dtype_and_serial_variant_compile_then_load(tmp_path):
+def test_only_the_called_kernel_and_dtype_compile_then_load(tmp_path):
     first = _py(_RELU.format(dtype="float32"), tmp_path)
-    assert [(v["kernel"], v["dtype"], v["parallel"], v["compiled"])
-            for v in first["stats"]["variants"]] == [("relu", "float32", False, True)]
-    assert first["events"] == [["relu", "float32", False, "start", True],
-                               ["relu", "float32", False, "end", True]]
+    assert [(v["kernel"], v["dtype"], v["compiled"])
+            for v in first["stats"]["variants"]] == [("relu", "float32", True)]
+    assert first["events"] == [["relu", "float32", True, "start", True],
+                               ["relu", "float32", True, "end", True]]
     assert "compiling Numba kernels (first run only)" in first["shown"]
     assert "compiled 1 Numba kernel in" in first["shown"]
     again = _py(_RELU.format(dtype="float32"), tmp_path)       # the disk cache: no compile
     assert again["stats"]["compiled"] == 0 and again["stats"]["loaded"] == 1
-    assert again["events"] == [["relu", "float32", False, "end", False]]
+    assert again["events"] == [["relu", "float32", True, "end", False]]
     assert again["shown"] == ""                                # loading is quiet
     other = _py(_RELU.format(dtype="float64"), tmp_path)       # another dtype: its own variant
     assert [(v["dtype"], v["compiled"]) for v in other["stats"]["variants"]] == [("float64", True)]
 
 
-def test_large_inputs_use_the_parallel_variant(tmp_path):
+def test_small_and_large_inputs_share_one_compiled_kernel(tmp_path):
     res = _py("import json, numpy as np\n"
               "from gradflow.backends import get_backend\n"
               "be = get_backend('numba')\n"
-              "x = np.ones(2 * be.parallel_min_bytes // 4, np.float32)\n"
-              "assert (be.unary('relu', x) == 1).all()\n"
+              "small = np.ones(1 << 15, np.float32)                    # the calling thread\n"
+              "large = np.ones(2 * be.parallel_min_bytes // 4, np.float32)   # numba's threads\n"
+              "assert (be.unary('relu', small) == 1).all() and (be.unary('relu', large) == 1).all()\n"
               "print(json.dumps(be.compile_stats()))", tmp_path)
-    assert [(v["kernel"], v["parallel"]) for v in res["variants"]] == [("relu", True)]
+    assert [(v["kernel"], v["dtype"]) for v in res["variants"]] == [("relu", "float32")]
 
 
 def test_kernel_rejects_other_dtypes_clearly():

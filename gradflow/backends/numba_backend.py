@@ -13,10 +13,9 @@ and ``unavailable_reason()`` never import it). Kernels run for float32 and
 float64 C-contiguous arrays; anything else (float16, integer inputs) falls back
 to the NumPy implementation, so every op of the API works here.
 
-Compilation and threading: see :mod:`gradflow.backends.numba_runtime`. Kernels
-compile on first call, per float type, serially by default; only inputs of at
-least ``parallel_min_bytes`` use (and compile) a kernel's parallel variant, which
-runs on the ``omp``/``tbb`` layer where available (safe to call from several
+Compilation and threading: see :mod:`gradflow.backends.numba_runtime`. A kernel
+compiles (or loads from the disk cache) on its first call, per float type; its
+parallel loops run on the ``omp``/``tbb`` layer where available (safe to call from several
 Python threads; GNU OpenMP is not fork-safe: fork worker processes before the
 first parallel kernel runs, or use spawn), otherwise parallel kernels are
 serialised by a lock. ``info()``
@@ -134,16 +133,14 @@ class NumbaBackend(NumpyBackend):
         }
 
     # -- compilation ----------------------------------------------------------------
-    def compile_all(self, dtypes=("float32", "float64"), parallel=True):
-        """Compile (or load from the disk cache) every kernel variant for ``dtypes``
-        (serial, and parallel too when ``parallel``); {"kernel dtype [parallel]": seconds}.
-        A run otherwise compiles only what it calls, on first call."""
-        done = self.R.compile_kernels(dtypes=dtypes, parallel=parallel)
-        return {f"{k} {d}" + (" parallel" if p else ""): s for k, d, p, _, s in done}
+    def compile_all(self, dtypes=("float32", "float64")):
+        """Compile (or load from the disk cache) every kernel for ``dtypes``;
+        {"kernel dtype": seconds}. A run otherwise compiles only what it calls."""
+        return {f"{k} {d}": s for k, d, _, _, s in self.R.compile_kernels(dtypes=dtypes)}
 
     def compile_stats(self):
         """{"compiled": n, "loaded": n, "seconds": s, "compile_seconds": s, "variants": [...]}:
-        the kernel variants this process compiled (cache misses) or loaded from the
+        the (kernel, float type) pairs this process compiled (cache misses) or loaded from the
         disk cache so far."""
         return self.R.compile_stats()
 
@@ -251,8 +248,8 @@ class NumbaBackend(NumpyBackend):
         return numpy.matmul(a, b)
 
     def _run(self, kern, nbytes, *args):
-        """Call kernel ``kern``: its serial variant when it touches < ``parallel_min_bytes``,
-        else its parallel one (numba's threads)."""
+        """Call kernel ``kern``: on the calling thread when it touches < ``parallel_min_bytes``,
+        else on numba's threads."""
         if nbytes < self.parallel_min_bytes:
             return kern(*args)
         self._parallel_at = time.perf_counter()

@@ -20,13 +20,15 @@ I = "int64"  # noqa: E741
 
 
 # ---------------------------------------------------------------------------
-# the window-loop helper shared by im2col, col2im and the pooling kernels
+# the window-loop helper shared by im2col and col2im
 # ---------------------------------------------------------------------------
+# (The pooling kernels keep their own per-tap bounds tests: rewritten with this
+# helper, the average-pool forward measured 3-5x slower.)
 @njit_inline
 def _tap_range(off, step, size, count):
     """[lo, hi): the t in [0, count) with 0 <= off + t*step < size (step >= 1) -- the
-    outputs of one im2col tap row that read inside the input, or the taps of one
-    pooling window that do. Empty (lo == hi) when there are none."""
+    outputs of one im2col tap row whose reads fall inside the input. Empty (lo == hi)
+    when there are none."""
     lo = 0 if off >= 0 else (-off + step - 1) // step
     hi = (size - 1 - off) // step + 1 if size - 1 - off >= 0 else 0
     lo = min(lo, count)
@@ -447,17 +449,18 @@ def maxpool_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
         n = t // C
         c = t - n * C
         for oy in range(OH):
-            h0 = oy * sh - ph
-            ilo, ihi = _tap_range(h0, dh, H, kh)
             for ox in range(OW):
-                w0 = ox * sw - pw
-                jlo, jhi = _tap_range(w0, dw, W, kw)
                 best = -np.inf  # a window wholly in the padding is -inf (as NumPy, PyTorch)
                 bi = -1
-                for i in range(ilo, ihi):     # taps outside the input are skipped
-                    ih = h0 + i * dh
-                    for j in range(jlo, jhi):
-                        v = x[n, c, ih, w0 + j * dw]
+                for i in range(kh):
+                    ih = oy * sh - ph + i * dh
+                    if ih < 0 or ih >= H:
+                        continue
+                    for j in range(kw):
+                        iw = ox * sw - pw + j * dw
+                        if iw < 0 or iw >= W:
+                            continue
+                        v = x[n, c, ih, iw]
                         if bi < 0 or v > best or (v != v and best == best):
                             best = v
                             bi = i * kw + j
@@ -498,17 +501,21 @@ def avgpool_fwd(x, kh, kw, sh, sw, ph, pw, include_pad, y):
         c = t - n * C
         for oy in range(OH):
             h0 = oy * sh - ph
-            ch = min(h0 + kh, H + ph) - h0      # window rows, padding included (divisor)
-            ilo, ihi = _tap_range(h0, 1, H, kh)
+            h1 = min(h0 + kh, H + ph)
+            ch = h1 - h0
+            h0c = max(h0, 0)
+            h1c = min(h1, H)
             for ox in range(OW):
                 w0 = ox * sw - pw
-                cw = min(w0 + kw, W + pw) - w0
-                jlo, jhi = _tap_range(w0, 1, W, kw)
+                w1 = min(w0 + kw, W + pw)
+                cw = w1 - w0
+                w0c = max(w0, 0)
+                w1c = min(w1, W)
                 s = zero
-                for a in range(h0 + ilo, h0 + ihi):
-                    for b in range(w0 + jlo, w0 + jhi):
+                for a in range(h0c, h1c):
+                    for b in range(w0c, w1c):
                         s += x[n, c, a, b]
-                div = ch * cw if include_pad else (ihi - ilo) * (jhi - jlo)
+                div = ch * cw if include_pad else (h1c - h0c) * (w1c - w0c)
                 y[n, c, oy, ox] = s / div
 
 
@@ -524,16 +531,20 @@ def avgpool_bwd(gy, kh, kw, sh, sw, ph, pw, include_pad, dx):
                 dx[n, c, a, b] = 0
         for oy in range(OH):
             h0 = oy * sh - ph
-            ch = min(h0 + kh, H + ph) - h0
-            ilo, ihi = _tap_range(h0, 1, H, kh)
+            h1 = min(h0 + kh, H + ph)
+            ch = h1 - h0
+            h0c = max(h0, 0)
+            h1c = min(h1, H)
             for ox in range(OW):
                 w0 = ox * sw - pw
-                cw = min(w0 + kw, W + pw) - w0
-                jlo, jhi = _tap_range(w0, 1, W, kw)
-                div = ch * cw if include_pad else (ihi - ilo) * (jhi - jlo)
+                w1 = min(w0 + kw, W + pw)
+                cw = w1 - w0
+                w0c = max(w0, 0)
+                w1c = min(w1, W)
+                div = ch * cw if include_pad else (h1c - h0c) * (w1c - w0c)
                 g = gy[n, c, oy, ox] / div
-                for a in range(h0 + ilo, h0 + ihi):
-                    for b in range(w0 + jlo, w0 + jhi):
+                for a in range(h0c, h1c):
+                    for b in range(w0c, w1c):
                         dx[n, c, a, b] += g
 
 

@@ -8,7 +8,7 @@ that backend is first selected). Before numba is imported it chooses:
   per-user folder under the temp dir when the home cache cannot be written. The
   package folder may be read-only; a second process loads compiled kernels from
   this folder and pays no compile time.
-* **the threading layer** (used only by the parallel variants, see below):
+* **the threading layer**:
   ``NUMBA_THREADING_LAYER`` if the user set it, else numba's ``"threadsafe"``
   choice (TBB, else OpenMP) when one of them can be loaded. Those layers may be
   entered from several Python threads at once. If only the ``workqueue`` layer
@@ -16,21 +16,18 @@ that backend is first selected). Before numba is imported it chooses:
   concurrently), every parallel kernel call is serialised with one process-wide
   lock instead. numba's GNU OpenMP runtime is loaded with
   ``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a policy (its default
-  spinning after each region starves OpenBLAS's GEMM threads).
+  spinning after each region starves OpenBLAS's GEMM threads). Small inputs
+  run a parallel kernel on the calling thread only (see :class:`Kernel`).
 * **the fastmath policy**: only flags that keep NaN/Inf semantics (``FASTMATH``:
   no ``nnan``/``ninf``).
 
 Kernels (:mod:`gradflow.backends.numba_kernels`) are declared with
 :func:`kernel`: a Python function and a numba signature template with ``{f}``
 for the float type. Nothing is compiled at import. A :class:`Kernel` compiles
-(or loads from the disk cache) one *variant* the first time it is called with
-it: per float type (float32 / float64, told by the kernel's first ``{f}``
-argument) and per loop mode -- calling the kernel runs its loops serially
-(``prange`` is ``range``), ``kernel.parallel(...)`` runs them on numba's
-threads. The backend runs small inputs serially and only large ones in
-parallel, so a LeNet-5 training run in float32 compiles each kernel it calls
-once, serially, and never pays numba's (3-5x dearer) parallel compilation.
-Compiles are announced to :func:`add_compile_listener` callbacks (the
+(or loads from the disk cache) a float type (float32 / float64, told by the
+kernel's first ``{f}`` argument) the first time it is called with it, so a
+float32 run never compiles float64 code, and a kernel a run does not call is
+never compiled. Compiles are announced to :func:`add_compile_listener` callbacks (the
 ``gradflow train`` progress bar) and logged (logger ``gradflow.numba``);
 :func:`compile_kernels` precompiles into the cache (``gradflow warmup``).
 """
@@ -42,7 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-import types
 from dataclasses import dataclass
 
 
@@ -174,7 +170,8 @@ log = logging.getLogger("gradflow.numba")
 # ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CompileEvent:
-    """One kernel variant being prepared. ``phase`` is ``"start"`` when numba begins
+    """One kernel being prepared for one float type (``parallel``: it was declared
+    with ``parallel=True``). ``phase`` is ``"start"`` when numba begins
     compiling it (sent only on a cache miss: loading from the cache sends no
     "start") and ``"end"`` when it is ready (``compiled``: False when it was loaded
     from the disk cache; ``seconds``: time spent)."""
@@ -187,16 +184,17 @@ class CompileEvent:
 
     @property
     def label(self) -> str:
-        return f"{self.kernel} {self.dtype}" + (" parallel" if self.parallel else "")
+        return f"{self.kernel} {self.dtype}"
 
 
 _listeners: list = []
-#: every variant prepared in this process, in order: (kernel, dtype, parallel, compiled, seconds)
+#: every (kernel, float type) prepared in this process, in order:
+#: (kernel, dtype, parallel, compiled, seconds)
 COMPILE_LOG: list = []
 
 
 def add_compile_listener(fn) -> None:
-    """Call ``fn(event: CompileEvent)`` whenever a kernel variant is compiled or loaded."""
+    """Call ``fn(event: CompileEvent)`` whenever a kernel is compiled or loaded."""
     _listeners.append(fn)
 
 
@@ -225,8 +223,8 @@ class _CompileStarted(numba.core.event.Listener):
     def on_start(self, event):
         if not self.fired:
             self.fired = True
-            log.info("compiling numba kernel %s %s%s (first run only; cached in %s)",
-                     self.args[0], self.args[1], " parallel" if self.args[2] else "", CACHE_DIR)
+            log.info("compiling numba kernel %s %s (first run only; cached in %s)",
+                     self.args[0], self.args[1], CACHE_DIR)
             _notify(CompileEvent(*self.args, phase="start"))
 
     def on_end(self, event):
@@ -255,12 +253,18 @@ def _split_args(signature):
 
 
 class Kernel:
-    """A kernel declared with :func:`kernel`. ``kern(*args)`` runs it serially,
-    ``kern.parallel(*args)`` with its ``prange`` loops on numba's threads (the same
-    as serial for a kernel declared without ``parallel=True``). Each (float type,
-    mode) variant is compiled -- or loaded from the disk cache -- on its first call.
-    Arguments must match the signature exactly (C-contiguous arrays of one float
-    type; the backend checks before calling)."""
+    """A kernel declared with :func:`kernel`. ``kern(*args)`` runs it on the calling
+    thread, ``kern.parallel(*args)`` with its ``prange`` loops on numba's threads
+    (the same for a kernel declared without ``parallel=True``). Each float type is
+    compiled -- or loaded from the disk cache -- on its first call, so a process
+    compiles only the kernels and float types it uses. Arguments must match the
+    signature exactly (C-contiguous arrays of one float type; the backend checks).
+
+    A parallel kernel is compiled once, with ``parallel=True``, for both uses: on
+    the calling thread it runs with numba's thread count set to 1 for the call. A
+    second, ``parallel=False`` compile would be 3-5x cheaper, but its code measured
+    up to 2x slower on one thread (the 2x2 max-pool forward: 1.2 vs 0.56 ms), so
+    the cold start pays for the faster code."""
 
     def __init__(self, fn, signature, parallel):
         self.name = fn.__name__
@@ -269,52 +273,52 @@ class Kernel:
         self.has_parallel = bool(parallel)
         args = _split_args(signature)
         self._farg = next(i for i, a in enumerate(args) if a.startswith("{f}["))
-        self._serial = {}      # dtype char -> callable
-        self._par = {} if self.has_parallel else self._serial
+        self._disp = {}        # dtype char -> callable
         self.__doc__ = fn.__doc__
 
     def __repr__(self):
         return f"<numba kernel {self.name}>"
 
     def __call__(self, *args):
-        f = self._serial.get(args[self._farg].dtype.char)
+        f = self._disp.get(args[self._farg].dtype.char)
         if f is None:
-            f = self._variant(args[self._farg].dtype.char, False)
-        return f(*args)
+            f = self._variant(args[self._farg].dtype.char)
+        if not self.has_parallel:
+            return f(*args)
+        get, put = _SETTERS or _init_setters()
+        prev = get()
+        if prev == 1:
+            return f(*args)
+        put(1)
+        try:
+            return f(*args)
+        finally:
+            put(prev)
 
     def parallel(self, *args):
-        f = self._par.get(args[self._farg].dtype.char)
+        f = self._disp.get(args[self._farg].dtype.char)
         if f is None:
-            f = self._variant(args[self._farg].dtype.char, self.has_parallel)
+            f = self._variant(args[self._farg].dtype.char)
         return f(*args)
 
-    def variants(self):
-        """[(dtype, parallel)] of the variants this process has prepared."""
-        return [(_DTYPES[c], False) for c in self._serial] + \
-            ([(_DTYPES[c], True) for c in self._par] if self.has_parallel else [])
+    def dtypes(self):
+        """The float types this process has prepared the kernel for."""
+        return [_DTYPES[c] for c in self._disp]
 
-    def _variant(self, char, parallel):
+    def _variant(self, char):
         if char not in _DTYPES:
             raise TypeError(f"numba kernel {self.name}: float32 or float64 arrays expected, "
                             f"got dtype {char!r}")
-        parallel = parallel and self.has_parallel
-        table = self._par if parallel else self._serial
         with _COMPILE_LOCK:
-            f = table.get(char)
+            f = self._disp.get(char)
             if f is None:
-                f = table[char] = self._build(_DTYPES[char], parallel)
+                f = self._disp[char] = self._build(_DTYPES[char])
         return f
 
-    def _build(self, dtype, parallel):
-        fn = self.py_func
-        if parallel:
-            # numba's disk cache keys a function by module, qualname and line, not by
-            # its flags: the parallel variant is a copy under its own name
-            fn = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__,
-                                    fn.__closure__)
-            fn.__qualname__ = f"{self.py_func.__qualname__}__parallel"
+    def _build(self, dtype):
+        parallel = self.has_parallel
         disp = numba.njit(parallel=parallel, cache=True, nogil=True, fastmath=set(FASTMATH),
-                          error_model="numpy")(fn)
+                          error_model="numpy")(self.py_func)
         watch = _CompileStarted(self.name, dtype, parallel)
         t0 = time.perf_counter()
         with numba.core.event.install_listener("numba:compile", watch):
@@ -331,6 +335,26 @@ class Kernel:
         return disp
 
 
+def _thread_setters():
+    """numba's getter/setter of the calling thread's thread count."""
+    threading_layer()
+    from numba.np.ufunc import parallel as P
+    get = getattr(P, "_get_num_threads", None)
+    put = getattr(P, "_set_num_threads", None)
+    if get is None or put is None:  # pragma: no cover - other numba versions
+        return numba.get_num_threads, numba.set_num_threads
+    return get, put
+
+
+_SETTERS = None
+
+
+def _init_setters():
+    global _SETTERS
+    _SETTERS = _thread_setters()
+    return _SETTERS
+
+
 KERNELS: dict[str, Kernel] = {}
 
 
@@ -345,19 +369,14 @@ def kernel(signature, parallel=False):
     return deco
 
 
-def compile_kernels(names=None, dtypes=("float32",), parallel=False):
-    """Prepare (compile, or load from the disk cache) the serial variants -- and the
-    parallel ones too when ``parallel`` -- of the kernels ``names`` (default: all) for
-    ``dtypes``; returns the COMPILE_LOG entries this call added."""
+def compile_kernels(names=None, dtypes=("float32",)):
+    """Prepare (compile, or load from the disk cache) the kernels ``names`` (default:
+    all) for ``dtypes``; returns the COMPILE_LOG entries this call added."""
     import numpy as np
     n0 = len(COMPILE_LOG)
     for name in (names or list(KERNELS)):
-        k = KERNELS[name]
         for dt in dtypes:
-            c = np.dtype(dt).char
-            k._variant(c, False)
-            if parallel and k.has_parallel:
-                k._variant(c, True)
+            KERNELS[name]._variant(np.dtype(dt).char)
     return COMPILE_LOG[n0:]
 
 
