@@ -12,7 +12,8 @@ Layers, bottom to top (a module may import its own layer or any layer below):
               functions
     library   nn, optim, data, datasets, utils, serialization (+ _npz_members,
               _weights_only), amp, distributed
-    tools     vis, bench, cli, train, info, testing, jit, onnx, __main__, and the package facade
+    tools     vis, bench, cli, train, info, testing, jit, onnx, __main__, warmup,
+              compile_progress, and the package facade
               gradflow/__init__
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ LAYERS = [
     # below keeps the facade and the tools from importing each other in a circle)
     ("tools", ["gradflow.vis", "gradflow.bench", "gradflow.cli", "gradflow.train",
                "gradflow.info", "gradflow.testing", "gradflow.jit", "gradflow.onnx",
-               "gradflow.__main__",
+               "gradflow.__main__", "gradflow.warmup", "gradflow.compile_progress",
                "gradflow"]),
 ]
 
