@@ -8,7 +8,7 @@ Backends that compile announce it through ``add_compile_listener`` /
 this is then a no-op). Loading kernels from the disk cache is quiet: only a real
 compile (a cache miss) opens the display, a tqdm line
 
-    compiling Numba kernels (first run only): 6 done [00:04] im2col float32
+    compiling Numba kernels (first run only): 6 done [00:04], im2col float32
 
 that is replaced, once no compile has started for ``idle_s`` seconds, by one
 summary line (``compiled 14 Numba kernels in 9.3 s; later runs load them from
@@ -88,7 +88,7 @@ class CompileProgress:
                 tqdm = None
             if tqdm is not None:
                 self._bar = tqdm(desc=desc, unit="kernel", file=self.file, leave=False,
-                                 bar_format="{desc}: {n} done [{elapsed}] {postfix}")
+                                 bar_format="{desc}: {n} done [{elapsed}]{postfix}")
                 return
         print(desc + " ...", file=self.file, flush=True)
 
