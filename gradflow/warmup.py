@@ -14,7 +14,6 @@ Exits 0 without compiling anything when numba is not available.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import subprocess

@@ -72,7 +72,6 @@ _numba_was_imported = "numba" in sys.modules
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
-from numba import prange, uint64  # noqa: E402
 
 if _numba_was_imported and not USER_SET_CACHE_DIR and not numba.config.CACHE_DIR:
     # numba read its environment before we set it: point the config at our folder
@@ -372,7 +371,6 @@ def kernel(signature, parallel=False):
 def compile_kernels(names=None, dtypes=("float32",)):
     """Prepare (compile, or load from the disk cache) the kernels ``names`` (default:
     all) for ``dtypes``; returns the COMPILE_LOG entries this call added."""
-    import numpy as np
     n0 = len(COMPILE_LOG)
     for name in (names or list(KERNELS)):
         for dt in dtypes:
