@@ -387,8 +387,10 @@ def conv_direct_dw(x, gy, dw, n0, m, ph, pw):
 @_k("void({f}[:,:,:,::1], {f}[:,:,:,::1], int8[:,:,:,::1])", parallel=True)
 def maxpool2_fwd(x, y, idx):
     """maxpool_fwd for kernel 2x2, stride 2, no padding/dilation, 2*OH <= H, 2*OW <= W."""
-    N, C = x.shape[0], x.shape[1]
-    OH, OW = y.shape[2], y.shape[3]
+    N = x.shape[0]
+    C = x.shape[1]
+    OH = y.shape[2]
+    OW = y.shape[3]
     for t in prange(N * C):
         n = t // C
         c = t - n * C
@@ -417,8 +419,12 @@ def maxpool2_fwd(x, y, idx):
 def maxpool2_bwd(gy, idx, dx):
     """maxpool_bwd for the geometry of maxpool2_fwd: the windows do not overlap, so
     every dx element is written once and there is no zeroing pass."""
-    N, C, H, W = dx.shape
-    OH, OW = gy.shape[2], gy.shape[3]
+    N = dx.shape[0]
+    C = dx.shape[1]
+    H = dx.shape[2]
+    W = dx.shape[3]
+    OH = gy.shape[2]
+    OW = gy.shape[3]
     for t in prange(N * C):
         n = t // C
         c = t - n * C
@@ -443,8 +449,12 @@ def maxpool2_bwd(gy, idx, dx):
 def maxpool_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     """Window max and the tap index (i*kw + j) of its first maximum; a NaN wins.
     Taps outside the input (padding, ceil_mode overhang) are skipped."""
-    N, C, H, W = x.shape
-    OH, OW = y.shape[2], y.shape[3]
+    N = x.shape[0]
+    C = x.shape[1]
+    H = x.shape[2]
+    W = x.shape[3]
+    OH = y.shape[2]
+    OW = y.shape[3]
     for t in prange(N * C):
         n = t // C
         c = t - n * C
@@ -472,8 +482,12 @@ def maxpool_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     f"{{f}}[:,:,:,::1])", parallel=True)
 def maxpool_bwd(gy, idx, kh, kw, sh, sw, ph, pw, dh, dw, dx):
     """dx = 0, then each output's gradient added at its argmax tap (per plane)."""
-    N, C, H, W = dx.shape
-    OH, OW = gy.shape[2], gy.shape[3]
+    N = dx.shape[0]
+    C = dx.shape[1]
+    H = dx.shape[2]
+    W = dx.shape[3]
+    OH = gy.shape[2]
+    OW = gy.shape[3]
     for t in prange(N * C):
         n = t // C
         c = t - n * C
@@ -493,8 +507,12 @@ def maxpool_bwd(gy, idx, kh, kw, sh, sw, ph, pw, dh, dw, dx):
 @_k(f"void({{f}}[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {{f}}[:,:,:,::1])", parallel=True)
 def avgpool_fwd(x, kh, kw, sh, sw, ph, pw, include_pad, y):
     """Window mean with PyTorch's divisor (count_include_pad and ceil_mode rules)."""
-    N, C, H, W = x.shape
-    OH, OW = y.shape[2], y.shape[3]
+    N = x.shape[0]
+    C = x.shape[1]
+    H = x.shape[2]
+    W = x.shape[3]
+    OH = y.shape[2]
+    OW = y.shape[3]
     zero = np.zeros(1, dtype=y.dtype)[0]     # not x[...] * 0: NaN when that is inf
     for t in prange(N * C):
         n = t // C
@@ -521,8 +539,12 @@ def avgpool_fwd(x, kh, kw, sh, sw, ph, pw, include_pad, y):
 
 @_k(f"void({{f}}[:,:,:,::1], {I}, {I}, {I}, {I}, {I}, {I}, {I}, {{f}}[:,:,:,::1])", parallel=True)
 def avgpool_bwd(gy, kh, kw, sh, sw, ph, pw, include_pad, dx):
-    N, C, H, W = dx.shape
-    OH, OW = gy.shape[2], gy.shape[3]
+    N = dx.shape[0]
+    C = dx.shape[1]
+    H = dx.shape[2]
+    W = dx.shape[3]
+    OH = gy.shape[2]
+    OW = gy.shape[3]
     for t in prange(N * C):
         n = t // C
         c = t - n * C
