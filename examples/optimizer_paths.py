@@ -1,6 +1,6 @@
 """SGD, momentum and Adam on the 2-D loss surface of a tiny model.
 
-    python examples/optimizer_paths.py [--fast] [--out DIR] [--steps 60]
+    python examples/optimizer_paths.py [--fast] [--backend NAME] [--out DIR] [--steps 60]
 
 The model is a straight line y = w x + b (``nn.Linear(1, 1)``: two parameters)
 fitted by mean squared error to 64 noisy points with x in [1, 4]. Because the
@@ -12,16 +12,18 @@ three paths, and prints each one's final loss and distance to the minimum.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
-import gradflow
-import gradflow.nn as nn
-import gradflow.nn.functional as F
-from gradflow.vis.optimizer_paths import loss_surface, optimizer_path, plot_optimizer_paths
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gradflow  # noqa: E402
+import gradflow.nn as nn  # noqa: E402
+import gradflow.nn.functional as F  # noqa: E402
+from gradflow.vis.optimizer_paths import loss_surface, optimizer_path, plot_optimizer_paths  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 
 OPTIMIZERS = {
     "SGD lr 0.11": lambda p: gradflow.optim.SGD(p, lr=0.11),
@@ -38,11 +40,12 @@ def line_data(n=64, seed=0):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fast", action="store_true", help="fewer steps, coarser grid (tests)")
+    ap = example_parser(
+        __doc__, takes="about 20 s",
+        fast_takes="about 10 s")
     ap.add_argument("--out", default="runs/vis", help="folder for the PNG (default runs/vis)")
     ap.add_argument("--steps", type=int, default=None, help="steps per optimiser (default 60)")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     steps = args.steps or (30 if args.fast else 60)
     x, y = line_data()
     xt, yt = gradflow.tensor(x), gradflow.tensor(y)
@@ -80,4 +83,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("optimizer_paths"):
+        main(sys.argv[1:])

@@ -1,6 +1,6 @@
 """Local contrast normalisation: a strip of digits under uneven lighting, before and after.
 
-    python examples/vis_contrast_norm.py [--fast] [--out DIR] [--size 9] [--sigma 3]
+    python examples/vis_contrast_norm.py [--fast] [--backend NAME] [--out DIR] [--size 9] [--sigma 3]
 
 Six bundled digits are laid side by side and lit badly: the contrast falls from
 left to right by a factor of 20 and a brightness ramp runs across the strip.
@@ -12,7 +12,6 @@ pixels minus mean of its background) in the input and the outputs.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -24,6 +23,7 @@ import gradflow  # noqa: E402
 import gradflow.nn as nn  # noqa: E402
 from gradflow.vis._plot import new_figure, save, show  # noqa: E402
 from vis_common import load_digits  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 
 
 def badly_lit_strip(n=6, seed=0):
@@ -48,13 +48,13 @@ def per_digit_contrast(img, ink, n):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fast", action="store_true",
-                    help="accepted for uniformity with the other examples (this one is instant)")
+    ap = example_parser(
+        __doc__, takes="about 5 s",
+        fast_takes="about 5 s (the same run)")
     ap.add_argument("--out", default="runs/vis", help="folder for the PNG (default runs/vis)")
     ap.add_argument("--size", type=int, default=9, help="window side, odd (default 9)")
     ap.add_argument("--sigma", type=float, default=3.0, help="window std in pixels (default 3)")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     n = 6
     x, ink = badly_lit_strip(n)
     sub = nn.LocalContrastNorm2d(args.size, args.sigma, divisive=False)
@@ -80,4 +80,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_contrast_norm"):
+        main(sys.argv[1:])

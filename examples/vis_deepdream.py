@@ -1,6 +1,6 @@
 """DeepDream on a sheet of digits, with a LeNet-5's conv layers.
 
-    python examples/vis_deepdream.py [--fast] [--out DIR] [--steps 10] [--octaves 3]
+    python examples/vis_deepdream.py [--fast] [--backend NAME] [--out DIR] [--steps 10] [--octaves 3]
 
 Trains (or loads) a LeNet-5 on the bundled digits, lays 2 x 3 held-out digits
 out as one 56 x 84 image, and climbs the energy mean(a^2) of the conv layers'
@@ -14,7 +14,6 @@ prints the layer's energy before and after each.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -26,6 +25,7 @@ import gradflow  # noqa: E402
 from gradflow.vis import deepdream, layer_energy  # noqa: E402
 from gradflow.vis._plot import new_figure, save, show  # noqa: E402
 from vis_common import add_common_args, lenet_from_args  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 
 
 def sheet(x, rows=2, cols=3):
@@ -34,11 +34,13 @@ def sheet(x, rows=2, cols=3):
 
 
 def main(argv=None):
-    ap = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap = add_common_args(example_parser(
+        __doc__, takes="about 30 s",
+        fast_takes="about 10 s"))
     ap.add_argument("--steps", type=int, default=None, help="steps per octave (default 10)")
     ap.add_argument("--octaves", type=int, default=3)
     ap.add_argument("--lr", type=float, default=0.02)
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     model, (x_test, _) = lenet_from_args(args)
     steps = args.steps or (4 if args.fast else 10)
     image = gradflow.tensor(sheet(x_test))
@@ -64,4 +66,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_deepdream"):
+        main(sys.argv[1:])

@@ -1,6 +1,6 @@
 """Dataset distillation (Wang et al. 2018): ten synthetic digits that train a network.
 
-    python examples/vis_distill.py [--fast] [--out DIR] [--steps 300] [--per-class 1]
+    python examples/vis_distill.py [--fast] [--backend NAME] [--out DIR] [--steps 300] [--per-class 1]
 
 Learns --per-class synthetic images per digit class and one learning rate such
 that a freshly initialised MLP (784-64-10, a new random initialisation at every
@@ -14,7 +14,6 @@ digits. Writes OUT/distill.png: the distilled images and the accuracies.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ import gradflow  # noqa: E402
 from gradflow.vis._plot import new_figure, save, show  # noqa: E402
 from gradflow.vis.distill import distill_dataset, mlp_forward, mlp_init, train_on  # noqa: E402
 from vis_common import load_digits, split  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 
 INNER_STEPS = 5
 
@@ -40,14 +40,15 @@ def accuracy_after_training(x, y, lr, seed, x_test, y_test):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fast", action="store_true", help="60 distillation steps (tests)")
+    ap = example_parser(
+        __doc__, takes="about 4 min (the distillation took 183 s)",
+        fast_takes="about 30 s")
     ap.add_argument("--out", default="runs/vis", help="folder for the PNG (default runs/vis)")
     ap.add_argument("--steps", type=int, default=None, help="distillation steps (default 300)")
     ap.add_argument("--per-class", type=int, default=1, help="synthetic images per class")
     ap.add_argument("--lr", type=float, default=0.02, help="Adam lr for the images")
     ap.add_argument("--nets", type=int, default=5, help="fresh nets to evaluate with")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     steps = args.steps or (60 if args.fast else 300)
     (xtr, ytr), (xte, yte) = split(*load_digits())
     t0 = time.perf_counter()
@@ -91,4 +92,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_distill"):
+        main(sys.argv[1:])

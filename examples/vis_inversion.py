@@ -1,6 +1,6 @@
 """Reconstructing digits from their features, shallow to deep (Mahendran & Vedaldi 2015).
 
-    python examples/vis_inversion.py [--fast] [--out DIR] [--steps 200] [--tv 0.01]
+    python examples/vis_inversion.py [--fast] [--backend NAME] [--out DIR] [--steps 200] [--tv 0.01]
 
 Trains (or loads) a LeNet-5 on the bundled digits, takes held-out digits, and
 for each of conv1, conv2 (after their ReLUs), fc1 and fc2 starts from noise and
@@ -12,7 +12,6 @@ more the image is free to change as long as the network sees the same thing.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -24,16 +23,19 @@ import gradflow  # noqa: E402
 from gradflow.vis import invert_features  # noqa: E402
 from gradflow.vis._plot import new_figure, save, show  # noqa: E402
 from vis_common import add_common_args, lenet_from_args  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 
 LAYERS = (("1", "conv1"), ("4", "conv2"), ("8", "fc1"), ("10", "fc2"))
 
 
 def main(argv=None):
-    ap = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap = add_common_args(example_parser(
+        __doc__, takes="a few minutes (12 reconstructions of 200 steps)",
+        fast_takes="about 20 s"))
     ap.add_argument("--steps", type=int, default=None, help="Adam steps (default 200)")
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--tv", type=float, default=0.01, help="total-variation weight")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     model, (x_test, y_test) = lenet_from_args(args)
     steps = args.steps or (40 if args.fast else 200)
     picks = [0, 1] if args.fast else [0, 1, 2]
@@ -62,4 +64,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_inversion"):
+        main(sys.argv[1:])

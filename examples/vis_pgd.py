@@ -1,6 +1,6 @@
 """PGD vs FGSM, and what adversarial training buys (Madry et al. 2018).
 
-    python examples/vis_pgd.py [--fast] [--out DIR] [--train-eps 0.15]
+    python examples/vis_pgd.py [--fast] [--backend NAME] [--out DIR] [--train-eps 0.15]
 
 Trains (or loads) a LeNet-5 on the bundled digits and attacks the held-out
 digits with FGSM (one signed step of size eps) and PGD (10 steps of
@@ -13,7 +13,6 @@ attack vs eps for both nets and both attacks, and PGD examples on each net.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ import gradflow  # noqa: E402
 from gradflow.vis import fgsm  # noqa: E402
 from gradflow.vis._plot import new_figure, save, show  # noqa: E402
 from gradflow.vis.attacks import pgd  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 from vis_common import (accuracy, add_common_args, lenet5, lenet_from_args,  # noqa: E402
                         load_digits, split, train)
 
@@ -63,11 +63,13 @@ def adversarially_trained(args, steps, batch_size):
 
 
 def main(argv=None):
-    ap = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap = add_common_args(example_parser(
+        __doc__, takes="about 30 min on a busy machine (the adversarial training alone took 1120 s)",
+        fast_takes="a few minutes"))
     ap.add_argument("--train-eps", type=float, default=0.15,
                     help="eps of the adversarial training batches (default 0.15)")
     ap.add_argument("--n", type=int, default=None, help="test digits to attack (default 500)")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     model, (x_test, y_test) = lenet_from_args(args)
     steps = args.train_steps or (150 if args.fast else 300)
     robust = adversarially_trained(args, steps, 32 if args.fast else 64)
@@ -114,4 +116,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_pgd"):
+        main(sys.argv[1:])

@@ -1,6 +1,6 @@
 """Top-9 activating patches per unit, layer by layer (Zeiler & Fergus 2014).
 
-    python examples/vis_top_patches.py [--fast] [--out DIR] [--units 6]
+    python examples/vis_top_patches.py [--fast] [--backend NAME] [--out DIR] [--units 6]
 
 Trains (or loads) a LeNet-5 on the bundled digits, runs the 500 held-out digits
 through it, and for several units (channels) of conv1, conv2 and fc1 (after
@@ -12,7 +12,6 @@ one row per layer, one 3x3 mosaic per unit.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -22,14 +21,17 @@ import gradflow  # noqa: E402
 from gradflow.vis import receptive_field  # noqa: E402
 from gradflow.vis.top_patches import plot_top_patches, top_activating_patches  # noqa: E402
 from vis_common import add_common_args, lenet_from_args  # noqa: E402
+from _common import Timer, example_parser, parse  # noqa: E402
 
 LAYERS = (("1", "conv1"), ("4", "conv2"), ("8", "fc1"))
 
 
 def main(argv=None):
-    ap = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap = add_common_args(example_parser(
+        __doc__, takes="about 15 s with the LeNet cached in OUT, plus its training otherwise (see vis_fgsm.py)",
+        fast_takes="about 10 s"))
     ap.add_argument("--units", type=int, default=None, help="units per layer (default 6)")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     model, (x_test, _) = lenet_from_args(args)
     units = args.units or (3 if args.fast else 6)
     images = gradflow.tensor(x_test)
@@ -56,4 +58,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with Timer("vis_top_patches"):
+        main(sys.argv[1:])

@@ -89,7 +89,9 @@ def test_readme_api_example_runs(tmp_path, monkeypatch):
 
 _SCRIPTS = ["xor_mlp.py", "mnist_lenet.py", "fashion_mnist_convnet.py", "custom_function.py",
             "style_transfer.py", "vis_summary.py", "vis_receptive_field.py", "vis_filters.py",
-            "vis_saliency.py", "vis_activation_max.py", "vis_fgsm.py"]
+            "vis_saliency.py", "vis_activation_max.py", "vis_fgsm.py", "vis_contrast_norm.py",
+            "vis_top_patches.py", "optimizer_paths.py", "vis_inversion.py", "vis_deepdream.py",
+            "vis_pgd.py", "vis_adversarial_patch.py", "vis_distill.py"]
 
 
 @pytest.mark.parametrize("name", _SCRIPTS)
