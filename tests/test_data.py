@@ -202,3 +202,74 @@ def test_utils_data_alias():
     from gradflow.utils.data import DataLoader as DL, TensorDataset as TD
     import gradflow.utils.data as ud
     assert DL is DataLoader and TD is TensorDataset and ud is gf.data
+
+
+def _crop_one_by_one(x, size, padding, seed):
+    """The per-sample formulation RandomCrop.apply_batch must equal: the same draws
+    (all row offsets, then all column offsets), each sample padded and sliced alone."""
+    rng = np.random.default_rng(seed)
+    th, tw = size
+    h, w = x.shape[-2] + 2 * padding, x.shape[-1] + 2 * padding
+    i = rng.integers(0, h - th + 1, size=len(x))
+    j = rng.integers(0, w - tw + 1, size=len(x))
+    width = [(0, 0)] * (x.ndim - 3) + [(padding, padding)] * 2
+    return np.stack([np.pad(s, width)[..., a:a + th, b:b + tw] for s, a, b in zip(x, i, j)])
+
+
+@pytest.mark.parametrize("shape,size,padding", [((7, 1, 6, 5), (6, 5), 2), ((5, 3, 8, 8), (5, 7), 1),
+                                                ((4, 9, 9), (9, 9), 3), ((3, 2, 4, 4), (2, 3), 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_random_crop_batch_equals_per_sample_reference(shape, size, padding, dtype):
+    x = (np.arange(np.prod(shape)) % 251 + 1).astype(dtype).reshape(shape)
+    out = RandomCrop(size, padding=padding, seed=11).apply_batch(x)
+    np.testing.assert_array_equal(out, _crop_one_by_one(x, size, padding, seed=11))
+    assert out.dtype == dtype and out.flags.c_contiguous and out.shape == shape[:-2] + size
+    with pytest.raises(ValueError, match="RandomCrop"):
+        RandomCrop(20, padding=1).apply_batch(x)
+
+
+def _loaders(ds, **kw):
+    """The gathered batches and, for comparison, the per-sample path (a collate_fn
+    turns the dataset's _fetch_batch off: one __getitem__ per sample + default_collate)."""
+    return DataLoader(ds, **kw), DataLoader(ds, collate_fn=default_collate, **kw)
+
+
+@pytest.mark.parametrize("kind", ["tensors", "arrays", "array_dataset", "subset"])
+@pytest.mark.parametrize("kw", [dict(batch_size=4), dict(batch_size=4, shuffle=True, seed=5),
+                                dict(batch_size=3, shuffle=True, seed=9, drop_last=True),
+                                dict(batch_size=5, drop_last=True), dict(batch_size=32, shuffle=True, seed=1)])
+def test_gathered_batches_equal_per_sample_batches(kind, kw):
+    rng = np.random.default_rng(0)
+    x = rng.random((11, 2, 3)).astype(np.float32)
+    y = rng.integers(0, 10, 11)
+    if kind == "tensors":
+        ds = TensorDataset(gf.tensor(x), gf.tensor(y))
+    elif kind == "arrays":
+        ds = TensorDataset(x, y.astype(np.float64))
+    elif kind == "array_dataset":
+        ds = ArrayDataset((x * 255).astype(np.uint8), y)
+    else:
+        ds = Subset(TensorDataset(gf.tensor(x), gf.tensor(y)), [10, 3, 4, 0, 7, 7, 2, 9, 1])
+    fast, slow = _loaders(ds, **kw)
+    for _ in range(2):  # two epochs: the shuffles must advance identically
+        got, want = list(fast), list(slow)
+        assert len(got) == len(want) == len(fast)
+        for gb, wb in zip(got, want):
+            assert len(gb) == len(wb) == 2
+            for g, w in zip(gb, wb):
+                assert isinstance(g, gf.Tensor) and g.dtype == w.dtype and g.shape == w.shape
+                np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+def test_gathered_batches_follow_samplers():
+    from gradflow.data import BatchSampler, SequentialSampler
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    ds = TensorDataset(x, np.arange(10))
+    bs = [[3, 1], [9], [0, 0, 5]]
+    for kw in (dict(batch_sampler=bs), dict(sampler=[4, 2, 8, 6], batch_size=3),
+               dict(batch_sampler=BatchSampler(SequentialSampler(ds), 4, drop_last=False))):
+        fast, slow = _loaders(ds, **kw)
+        for (gx, gy), (wx, wy) in zip(fast, slow, strict=True):
+            np.testing.assert_array_equal(gx.numpy(), wx.numpy())
+            np.testing.assert_array_equal(gy.numpy(), wy.numpy())
+    assert [b[1].tolist() for b in DataLoader(ds, batch_sampler=bs)] == bs

@@ -10,6 +10,7 @@ kind. ``apply_batch`` works on NumPy batches (the DataLoader makes the Tensors).
 from __future__ import annotations
 
 import numpy
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..backends import current_backend
 from ..tensor import Tensor
@@ -163,8 +164,10 @@ class RandomCrop:
         p = self.padding
         if not p:
             return x
-        width = [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)]
-        return numpy.pad(x, width, constant_values=self.fill)
+        h, w = x.shape[-2:]
+        out = numpy.full(x.shape[:-2] + (h + 2 * p, w + 2 * p), self.fill, dtype=x.dtype)
+        out[..., p:p + h, p:p + w] = x
+        return out
 
     def __call__(self, x):
         x = self._pad(_host(x))
@@ -175,17 +178,20 @@ class RandomCrop:
         return numpy.ascontiguousarray(x[..., i:i + th, j:j + tw])
 
     def apply_batch(self, x):
+        """(N, [C,] H, W) -> (N, [C,] th, tw): one window per sample, picked by one
+        fancy index into the batch's sliding-window view (no Python loop over samples)."""
         x = self._pad(_host(x))
         n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
         th, tw = self.size
+        if th > h or tw > w:
+            raise ValueError(f"RandomCrop: crop size {self.size} is larger than the padded "
+                             f"image {(h, w)}")
         i = self._rng.integers(0, h - th + 1, size=n)
         j = self._rng.integers(0, w - tw + 1, size=n)
-        rows = (i[:, None] + numpy.arange(th)[None, :])          # (n, th)
-        cols = (j[:, None] + numpy.arange(tw)[None, :])          # (n, tw)
-        nidx = numpy.arange(n)[:, None, None]
-        xt = numpy.moveaxis(x, 0, -3) if x.ndim == 4 else x      # (C, n, H, W) or (n, H, W)
-        out = xt[..., nidx, rows[:, :, None], cols[:, None, :]]
-        return numpy.ascontiguousarray(numpy.moveaxis(out, -3, 0) if x.ndim == 4 else out)
+        windows = sliding_window_view(x, (th, tw), axis=(-2, -1))  # (N, [C,] h-th+1, w-tw+1, th, tw)
+        # the sample, window row and column are advanced indices: they pair up per sample
+        # and (with the channel slice between them) their axis goes first -> (N, [C,] th, tw)
+        return numpy.ascontiguousarray(windows[(numpy.arange(n),) + (slice(None),) * (x.ndim - 3) + (i, j)])
 
     def __repr__(self):
         return f"RandomCrop(size={self.size}, padding={self.padding})"
