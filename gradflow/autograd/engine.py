@@ -92,9 +92,12 @@ def _seed(out, grad, op):
     be = out.backend
     if grad is None:
         if out.array.size != 1:
-            what = "grad_outputs is required for the non-scalar output" if op == "grad" else \
-                "grad can be implicitly created only for a one-element output, got"
-            raise RuntimeError(f"{op}: {what} of shape {out.shape}; pass a gradient of that "
+            if op == "grad":
+                raise RuntimeError(f"grad: grad_outputs is required for the non-scalar output "
+                                   f"of shape {out.shape}; pass one of that shape (or call "
+                                   f".sum() first)")
+            raise RuntimeError(f"{op}: grad can be implicitly created only for a one-element "
+                               f"output, got shape {out.shape}; pass grad= a tensor of that "
                                f"shape (or call .sum() first)")
         return Tensor._make(be.full(out.shape, 1, out.dtype), be)
     if not isinstance(grad, Tensor):

@@ -259,7 +259,7 @@ class Function:
                 elif a.backend is not backend:
                     shapes = ", ".join(f"{t.shape} on {t.backend.name}" for t in tensors)
                     raise RuntimeError(
-                        f"{cls.__name__}: inputs live on different backends ({shapes}); data never "
+                        f"{cls.__name__.removesuffix('Fn')}: inputs live on different backends ({shapes}); data never "
                         f"moves implicitly -- move them with .to('{backend.name}') first")
                 if a.requires_grad:
                     requires = True

@@ -127,6 +127,10 @@ class CupyBackend(NumpyBackend):
     def synchronize(self):
         self.xp.cuda.get_current_stream().synchronize()
 
+    def errstate(self):
+        """CUDA kernels never warn on inf/NaN; host-side NumPy conversions are quiet too."""
+        return numpy.errstate(all="ignore")
+
     def data_ptr(self, a):
         return a.data.ptr  # device address (CuPy arrays have no __array_interface__)
 

@@ -46,7 +46,7 @@ class NumpyBackend(Backend):
 
     # -- creation and transfer ------------------------------------------------
     def errstate(self):
-        return numpy.errstate(all="ignore")
+        return self.xp.errstate(all="ignore")
 
     def asarray(self, data, dtype=None):
         return self.xp.asarray(data, dtype=dtype)
