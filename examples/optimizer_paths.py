@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gradflow  # noqa: E402
 import gradflow.nn as nn  # noqa: E402
 import gradflow.nn.functional as F  # noqa: E402
-from gradflow.vis.optimizer_paths import loss_surface, optimizer_path, plot_optimizer_paths  # noqa: E402
+from gradflow.vis.optimizer_paths import (loss_surface, optimizer_path,  # noqa: E402
+                                          plot_optimizer_paths)
 from _common import Timer, example_parser, parse  # noqa: E402
 
 OPTIMIZERS = {

@@ -1,6 +1,7 @@
 """A targeted adversarial patch (Brown et al. 2017) against a LeNet-5 on the digits.
 
-    python examples/vis_adversarial_patch.py [--fast] [--backend NAME] [--out DIR] [--size 10] [--target 8]
+    python examples/vis_adversarial_patch.py [--fast] [--backend NAME]
+           [--out DIR] [--size 10] [--target 8]
 
 Trains (or loads) a LeNet-5 on the bundled digits, then learns a --size x --size
 square of pixels (Adam on the pixels, kept in [0, 1]) so that pasting it at a

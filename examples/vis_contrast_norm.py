@@ -1,6 +1,7 @@
 """Local contrast normalisation: a strip of digits under uneven lighting, before and after.
 
-    python examples/vis_contrast_norm.py [--fast] [--backend NAME] [--out DIR] [--size 9] [--sigma 3]
+    python examples/vis_contrast_norm.py [--fast] [--backend NAME]
+           [--out DIR] [--size 9] [--sigma 3]
 
 Six bundled digits are laid side by side and lit badly: the contrast falls from
 left to right by a factor of 20 and a brightness ramp runs across the strip.

@@ -1,6 +1,7 @@
 """DeepDream on a sheet of digits, with a LeNet-5's conv layers.
 
-    python examples/vis_deepdream.py [--fast] [--backend NAME] [--out DIR] [--steps 10] [--octaves 3]
+    python examples/vis_deepdream.py [--fast] [--backend NAME]
+           [--out DIR] [--steps 10] [--octaves 3]
 
 Trains (or loads) a LeNet-5 on the bundled digits, lays 2 x 3 held-out digits
 out as one 56 x 84 image, and climbs the energy mean(a^2) of the conv layers'

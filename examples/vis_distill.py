@@ -1,6 +1,7 @@
 """Dataset distillation (Wang et al. 2018): ten synthetic digits that train a network.
 
-    python examples/vis_distill.py [--fast] [--backend NAME] [--out DIR] [--steps 300] [--per-class 1]
+    python examples/vis_distill.py [--fast] [--backend NAME]
+           [--out DIR] [--steps 300] [--per-class 1]
 
 Learns --per-class synthetic images per digit class and one learning rate such
 that a freshly initialised MLP (784-64-10, a new random initialisation at every

@@ -64,7 +64,8 @@ def adversarially_trained(args, steps, batch_size):
 
 def main(argv=None):
     ap = add_common_args(example_parser(
-        __doc__, takes="about 35 min on a busy machine (measured: 443 s LeNet, 1120 s adversarial training, 529 s attacks)",
+        __doc__, takes="about 35 min on a busy machine (measured: 443 s LeNet, "
+                       "1120 s adversarial training, 529 s attacks)",
         fast_takes="a few minutes"))
     ap.add_argument("--train-eps", type=float, default=0.15,
                     help="eps of the adversarial training batches (default 0.15)")

@@ -28,7 +28,8 @@ LAYERS = (("1", "conv1"), ("4", "conv2"), ("8", "fc1"))
 
 def main(argv=None):
     ap = add_common_args(example_parser(
-        __doc__, takes="about 15 s with the LeNet cached in OUT, plus its training otherwise (see vis_fgsm.py)",
+        __doc__, takes="about 15 s with the LeNet cached in OUT, plus its training "
+                       "otherwise (see vis_fgsm.py)",
         fast_takes="about 10 s"))
     ap.add_argument("--units", type=int, default=None, help="units per layer (default 6)")
     args = parse(ap, argv)

@@ -1,7 +1,7 @@
 """Local contrast normalisation, ``F.local_contrast_norm`` (the module is
-``nn.LocalContrastNorm2d``; the "normalisation" stage "normalisation" stage of the early ConvNets of
+``nn.LocalContrastNorm2d``): the "normalisation" stage of the early ConvNets of
 Jarrett, Kavukcuoglu, Ranzato & LeCun 2009, "What is the best multi-stage
-architecture for object recognition?").
+architecture for object recognition?".
 
 For an input ``x`` of shape (N, C, H, W) and a Gaussian window ``w`` of
 ``size x size`` pixels and standard deviation ``sigma``, replicated over the C
