@@ -1,5 +1,5 @@
 """The vis examples in fast mode, asserting their effect on a quickly trained
-LeNet-5 (trained once per module on the bundled digits and shared through a
+LeNet-5 (trained once per session on the bundled digits and shared through a
 weights file that every example loads)."""
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def is_png(path):
     return head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 2000
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lenet(tmp_path_factory):
     """LeNet-5 after 100 Adam steps of batch 32 on 4,500 digits (a few seconds)."""
     common = load_example("vis_common")
