@@ -254,14 +254,6 @@ def epoch_lr(cfg, epoch):
     return cfg["lr"]
 
 
-def epoch_lr(cfg, epoch):
-    """Learning rate for 0-based ``epoch``: constant, or cosine annealing from ``lr`` to
-    0 over ``epochs`` (CosineAnnealingLR's closed form, so resuming is exact)."""
-    if cfg.get("schedule", "constant") == "cosine":
-        return 0.5 * cfg["lr"] * (1 + math.cos(math.pi * epoch / cfg["epochs"]))
-    return cfg["lr"]
-
-
 # -- random streams --------------------------------------------------------------------------------------
 def epoch_batches(n, batch_size, seed, epoch):
     """The shuffled batches (lists of indices into the train split) of 0-based ``epoch``."""
