@@ -273,3 +273,24 @@ def test_gathered_batches_follow_samplers():
             np.testing.assert_array_equal(gx.numpy(), wx.numpy())
             np.testing.assert_array_equal(gy.numpy(), wy.numpy())
     assert [b[1].tolist() for b in DataLoader(ds, batch_sampler=bs)] == bs
+
+
+@pytest.mark.parametrize("shape", [(9, 1, 3, 4), (6, 5, 2), (1, 2, 2, 2), (0, 1, 3, 3)])
+def test_random_flip_batch_equals_per_sample(shape):
+    from gradflow.data.transforms import RandomHorizontalFlip
+    x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    out = RandomHorizontalFlip(p=0.5, seed=4).apply_batch(x)
+    one = RandomHorizontalFlip(p=0.5, seed=4)
+    ref = np.stack([one(s) for s in x]) if len(x) else x
+    np.testing.assert_array_equal(out, ref)
+    assert out.shape == x.shape and out.flags.c_contiguous
+    if len(x) > 5:  # some flipped, some not
+        flipped = [not np.array_equal(o, s) for o, s in zip(out, x)]
+        assert any(flipped) and not all(flipped)
+    # in a Compose, the dataset builds its batches by the gather path
+    data = (np.arange(8 * 3 * 3) % 200).astype(np.uint8).reshape(8, 3, 3)
+    ds = ArrayDataset(data, np.arange(8), transform=Compose([ToTensor(), RandomHorizontalFlip(seed=1)]))
+    assert ds._fetch_batch([0, 1]) is not None
+    (xb, yb), = list(DataLoader(ds, batch_size=8))
+    ref_flip = RandomHorizontalFlip(seed=1)
+    np.testing.assert_array_equal(xb.numpy(), np.stack([ref_flip(ToTensor()(s)) for s in data]))

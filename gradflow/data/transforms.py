@@ -149,6 +149,15 @@ class RandomHorizontalFlip:
         x = _host(x)
         return numpy.ascontiguousarray(x[..., ::-1]) if self._rng.random() < self.p else x
 
+    def apply_batch(self, x):
+        """(N, ..., W): flips the samples whose draw is below ``p``; the draws are the
+        ones N per-sample calls would make, in order."""
+        x = _host(x)
+        flip = self._rng.random(len(x)) < self.p
+        out = numpy.array(x, copy=True, order="C")
+        out[flip] = x[flip][..., ::-1]
+        return out
+
 
 class RandomCrop:
     """Pad CHW samples by ``padding`` (zeros) and cut a random ``size`` window: random
