@@ -173,9 +173,7 @@ def empty_cache() -> None:
     pool; like ``torch.cuda.empty_cache()``): arrays in use are untouched, and only
     backends already created in this process are asked."""
     for inst in list(_instances.values()):
-        release = getattr(inst, "empty_cache", None)
-        if release is not None:
-            release()
+        inst.empty_cache()
 
 
 def default_cpu_backend() -> str:

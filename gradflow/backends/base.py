@@ -289,6 +289,10 @@ class Backend(ABC):
     def synchronize(self) -> None:
         """Block until queued work is done (a no-op on the CPU)."""
 
+    def empty_cache(self) -> None:
+        """Release memory kept for reuse (buffer pools, allocator caches); arrays in use
+        are untouched. Default: nothing is cached."""
+
     def memory_info(self) -> dict:
         """Bytes in use / held by the allocator, where the backend knows."""
         return {}

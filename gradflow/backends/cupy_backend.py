@@ -127,6 +127,10 @@ class CupyBackend(NumpyBackend):
     def synchronize(self):
         self.xp.cuda.get_current_stream().synchronize()
 
+    def empty_cache(self):
+        """Return the memory pool's free blocks to the device (``torch.cuda.empty_cache()``)."""
+        self.xp.get_default_memory_pool().free_all_blocks()
+
     def errstate(self):
         """CUDA kernels never warn on inf/NaN; host-side NumPy conversions are quiet too."""
         return numpy.errstate(all="ignore")

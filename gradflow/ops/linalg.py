@@ -97,7 +97,7 @@ class Linear(Function):
             gx = MatMul.apply(gy, w) if gy.ndim > 1 else matmul(gy, w)
         gw = gb = None
         if need[1] or (len(need) > 2 and need[2]):
-            rows = math.prod(x.shape[:-1])  # not -1: ambiguous for 0 in-features
+            rows = math.prod(gy.shape[:-1])  # not -1: ambiguous for 0 in-features
             g2 = gy if gy.ndim == 2 else gy.reshape(rows, gy.shape[-1])
             if need[1]:
                 x2 = x if x.ndim == 2 else x.reshape(rows, x.shape[-1])
