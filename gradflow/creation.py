@@ -16,12 +16,14 @@ def _be(backend=None, device=None):
     return get_backend(backend) if backend is not None else current_backend()
 
 
-def _shape(size):
+def _shape(size, op="tensor factory"):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     for s in size:
-        if not isinstance(s, (int, numpy.integer)) or s < 0:
-            raise ValueError(f"shape must be non-negative ints, got {size}")
+        if isinstance(s, bool) or not isinstance(s, (int, numpy.integer)):
+            raise TypeError(f"{op}: size must be non-negative ints, got {size!r}")
+        if s < 0:
+            raise ValueError(f"{op}: size must be non-negative ints, got {size}")
     return tuple(int(s) for s in size)
 
 
@@ -135,12 +137,12 @@ def as_tensor(data, dtype=None, backend=None, device=None):
 
 def zeros(*size, dtype=None, requires_grad=False, backend=None, device=None):
     be = _be(backend, device)
-    return _make(be.zeros(_shape(size), _float_dtype(dtype)), be, requires_grad)
+    return _make(be.zeros(_shape(size, "zeros"), _float_dtype(dtype)), be, requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False, backend=None, device=None):
     be = _be(backend, device)
-    return _make(be.full(_shape(size), 1, _float_dtype(dtype)), be, requires_grad)
+    return _make(be.full(_shape(size, "ones"), 1, _float_dtype(dtype)), be, requires_grad)
 
 
 def empty(*size, dtype=None, requires_grad=False, backend=None, device=None):
@@ -151,12 +153,17 @@ def full(size, fill_value, dtype=None, requires_grad=False, backend=None, device
     be = _be(backend, device)
     if dtype is None:
         dtype = dtypes.infer_dtype(fill_value)
-    return _make(be.full(_shape((size,)), fill_value, dtypes.as_dtype(dtype)), be, requires_grad)
+    return _make(be.full(_shape((size,), "full"), fill_value, dtypes.as_dtype(dtype)), be, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False, backend=None, device=None):
     if end is None:
         start, end = 0, start
+    for name, v in (("start", start), ("end", end), ("step", step)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, numpy.number)):
+            raise TypeError(f"arange: {name} must be a number, got {type(v).__name__} {v!r}")
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
     if dtype is None:
         dtype = dtypes.infer_dtype([start, end, step])
     be = _be(backend, device)
@@ -192,7 +199,7 @@ def manual_seed(seed: int):
 
 def rand(*size, generator=None, dtype=None, requires_grad=False, backend=None, device=None):
     be = _be(backend, device)
-    shape, dt = _shape(size), _float_dtype(dtype)
+    shape, dt = _shape(size, "rand"), _float_dtype(dtype)
     if _check_generator(generator, "rand") is not None:
         return _make(_host_draw(generator, be, "rand", shape, dt), be, requires_grad)
     return _make(be.rand(shape, dt), be, requires_grad)
@@ -200,7 +207,7 @@ def rand(*size, generator=None, dtype=None, requires_grad=False, backend=None, d
 
 def randn(*size, generator=None, dtype=None, requires_grad=False, backend=None, device=None):
     be = _be(backend, device)
-    shape, dt = _shape(size), _float_dtype(dtype)
+    shape, dt = _shape(size, "randn"), _float_dtype(dtype)
     if _check_generator(generator, "randn") is not None:
         return _make(_host_draw(generator, be, "randn", shape, dt), be, requires_grad)
     return _make(be.randn(shape, dt), be, requires_grad)
@@ -215,7 +222,7 @@ def randint(low, high=None, size=(), generator=None, dtype=None, backend=None, d
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     be = _be(backend, device)
-    shape, dt = _shape((size,)), dtypes.as_dtype(dtype) or dtypes.int64
+    shape, dt = _shape((size,), "randint"), dtypes.as_dtype(dtype) or dtypes.int64
     if _check_generator(generator, "randint") is not None:
         return Tensor._make(be.asarray(generator._rng.integers(low, high, size=shape).astype(dt)), be)
     return Tensor._make(be.randint(low, high, shape, dt), be)
@@ -239,7 +246,7 @@ def normal(mean, std, size=None, generator=None, dtype=None, backend=None, devic
         return z * std + mean
     if size is None:
         raise TypeError("normal: give size= when mean and std are numbers")
-    return randn(*_shape((size,) if isinstance(size, int) else tuple(size)), generator=generator,
+    return randn(*_shape((size,) if isinstance(size, int) else tuple(size), "normal"), generator=generator,
                  dtype=dtype, backend=backend, device=device) * std + mean
 
 

@@ -45,12 +45,17 @@ def triple(v, name, op, minimum=1):
 def int_tuple(v, n, name, where):
     """``v`` (an int or n values ``int()`` accepts) as an n-tuple of ints; the lenient
     reading of the Module constructors. ValueError naming ``where`` on a wrong length."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != n:
-            raise ValueError(f"{where}: {name} must be an int or {_WORDS.get(n, f'{n} ints')}, "
-                             f"got {v!r}")
-        return tuple(int(i) for i in v)
-    return (int(v),) * n
+    vals = v if isinstance(v, (tuple, list)) else (v,)
+    if isinstance(v, (tuple, list)) and len(v) != n:
+        raise ValueError(f"{where}: {name} must be an int or {_WORDS.get(n, f'{n} ints')}, "
+                         f"got {v!r}")
+    for i in vals:
+        try:
+            int(i)
+        except (TypeError, ValueError):
+            raise TypeError(f"{where}: {name} must be an int or {_WORDS.get(n, f'{n} ints')}, "
+                            f"got {v!r}") from None
+    return tuple(int(i) for i in v) if isinstance(v, (tuple, list)) else (int(v),) * n
 
 
 def conv_out_size(size, k, s, p, d=1, ceil_mode=False):

@@ -409,6 +409,8 @@ class NumpyBackend(Backend):
     # -- softmax family -------------------------------------------------------------------------------
     def log_softmax(self, x, axis):
         xp = self.xp
+        if x.size == 0:  # an empty batch: nothing to normalise (max has no identity)
+            return xp.zeros(x.shape, x.dtype)
         m = x.max(axis=axis, keepdims=True)
         # an all -inf row shifts by 0 (-> NaN, as PyTorch); a +inf max stays, so that row is
         # NaN throughout (inf - inf), as PyTorch's, not NaN at the +inf alone

@@ -350,3 +350,6 @@ def _same_shape(op, a, b):
     if a.shape != b.shape:
         raise ValueError(f"{op}: input shape {a.shape} and target shape {b.shape} differ; "
                          f"they must be equal (reshape the target)")
+    if a.dtype != b.dtype and a.dtype.kind == b.dtype.kind == "f":
+        raise TypeError(f"{op}: input dtype {a.dtype} and target dtype {b.dtype} differ; "
+                        f"convert one (gradflow never promotes silently)")

@@ -121,6 +121,8 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
     if x.ndim < 2:
         raise ValueError(f"group_norm: expected input (N, C, ...), got shape {x.shape}")
     n, c = x.shape[:2]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, int):
+        raise TypeError(f"group_norm: num_groups must be an int, got {num_groups!r}")
     if num_groups <= 0 or c % num_groups:
         raise ValueError(f"group_norm: num_channels {c} must be divisible by num_groups "
                          f"{num_groups}")

@@ -25,6 +25,8 @@ def _as_2d(x, op):
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """y (N, C_out, L_out) = x (N, C_in, L) * weight (C_out, C_in/groups, k) + bias."""
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"conv1d: weight must be a Tensor, got {type(weight).__name__}")
     if weight.ndim != 3:
         raise ValueError(f"conv1d: weight must be (out_channels, in_channels/groups, k), got "
                          f"shape {weight.shape}")

@@ -13,12 +13,17 @@ def norm_axes(axis, ndim, op):
     tuple -> all axes). A 0-d tensor accepts dim 0 and -1 and has no axes to reduce."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else \
-        (axis.__index__(),) if hasattr(axis, "__index__") else tuple(axis)  # numpy ints too
+    if isinstance(axis, bool) or not (hasattr(axis, "__index__") or isinstance(axis, (tuple, list))):
+        raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got "
+                        f"{type(axis).__name__} {axis!r}")
+    axes = (axis.__index__(),) if hasattr(axis, "__index__") else tuple(axis)  # numpy ints too
     if not axes:
         return tuple(range(ndim))
     out = []
     for a in axes:
+        if isinstance(a, bool) or not hasattr(a, "__index__"):
+            raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {axis!r}")
+        a = a.__index__()
         if not -max(ndim, 1) <= a < max(ndim, 1):
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions "
                              f"(valid: {-ndim}..{ndim - 1})")

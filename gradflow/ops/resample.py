@@ -278,6 +278,8 @@ def _output_size(x, k, size, scale_factor, recompute_scale_factor):
         scales = (None,) * k
     else:
         sf = tuple(float(s) for s in _per_dim(scale_factor, k, "scale_factor", x))
+        if not all(s > 0 for s in sf):
+            raise ValueError(f"interpolate: scale_factor must be > 0, got {scale_factor!r}")
         out = tuple(int(math.floor(n * s)) for n, s in zip(ins, sf))
         # PyTorch interpolates with 1/scale_factor unless asked to use in/out sizes
         scales = (None,) * k if recompute_scale_factor else tuple(1.0 / s for s in sf)

@@ -18,6 +18,9 @@ def shape_arg(args):
 
 
 def _dim(d, ndim, op):
+    if isinstance(d, bool) or not hasattr(d, "__index__"):
+        raise TypeError(f"{op}: dim must be an int, got {type(d).__name__} {d!r}")
+    d = d.__index__()
     if not -ndim <= d < max(ndim, 1):
         raise ValueError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
     return d % max(ndim, 1)
@@ -35,7 +38,9 @@ class Reshape(Function):
 
 
 def reshape(x, shape):
-    shape = tuple(int(s) for s in shape)
+    if any(isinstance(s, bool) or not hasattr(s, "__index__") for s in shape):
+        raise TypeError(f"reshape: shape must be ints, got {tuple(shape)!r}")
+    shape = tuple(s.__index__() for s in shape)
     known = math.prod(s for s in shape if s != -1)
     n = x.array.size
     if shape.count(-1) > 1 or (-1 not in shape and known != n) or \
@@ -65,7 +70,7 @@ def unflatten(x, dim, sizes):
 def squeeze(x, dim=None):
     if dim is None:
         return reshape(x, tuple(s for s in x.shape if s != 1))
-    dims = {_dim(d, x.ndim, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
+    dims = set(_dims_arg(dim, x.ndim, "squeeze"))
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
 
 
@@ -101,6 +106,8 @@ def transpose(x, axes):
         return permute(x, tuple(range(x.ndim))[::-1])
     if len(axes) == 2:
         a, b = _dim(axes[0], x.ndim, "transpose"), _dim(axes[1], x.ndim, "transpose")
+        if x.ndim == 0:  # dims 0 / -1 of a 0-d tensor: nothing to swap
+            return permute(x, ())
         order = list(range(x.ndim))
         order[a], order[b] = order[b], order[a]
         return permute(x, tuple(order))
@@ -283,6 +290,9 @@ def _check_join(op, xs, axis, same_rank_shape):
         xs = [t if t.dtype == dt else t.to(dt) for t in xs]
         ref = xs[0]
     shapes = [t.shape for t in xs]
+    if same_rank_shape and any(t.ndim == 0 for t in xs):
+        raise ValueError(f"{op}: zero-dimensional tensors cannot be concatenated (shapes "
+                         f"{shapes}); use stack")
     ax = _dim(axis, ref.ndim + (0 if same_rank_shape else 1), op)
     for s in shapes:
         if same_rank_shape:
@@ -415,6 +425,9 @@ def argsort(x, dim=-1, descending=False, stable=False):
 def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - PyTorch's name
     """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
     from ..tensor import ValuesIndices
+    if isinstance(k, bool) or not hasattr(k, "__index__"):
+        raise TypeError(f"topk: k must be an int, got {type(k).__name__} {k!r}")
+    k = k.__index__()
     if x.ndim == 0:
         if k != 1:
             raise ValueError(f"topk: k={k} is out of range for a 0-d tensor")
@@ -539,6 +552,13 @@ def index_select(x, dim, index):
                         f"{getattr(index, 'shape', type(index).__name__)} "
                         f"{getattr(index, 'dtype', '')}")
     d = _dim(dim, x.ndim, "index_select")
+    if x.ndim == 0:  # as PyTorch: a 0-d input takes exactly one index, 0, and stays 0-d
+        if index.numel() != 1:
+            raise ValueError(f"index_select: a 0-d input takes exactly one index, got "
+                             f"{index.numel()}")
+        _check_index_range("index_select", index, 1, 0)
+        return getitem(x.reshape(1), (index.reshape(-1),)).reshape(())
+    _check_index_range("index_select", index, x.shape[d], d)
     return getitem(x, (slice(None),) * d + (index.reshape(-1),))
 
 
@@ -576,6 +596,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None):
     if not isinstance(input, Tensor) or input.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be an integer Tensor, got "
                         f"{getattr(input, 'dtype', type(input).__name__)}")
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"embedding: weight must be a Tensor, got {type(weight).__name__}")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got {weight.shape}")
     n = weight.shape[0]
@@ -599,8 +621,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None):
 # reordering: flip, roll, rot90, pixel / channel shuffle, max-unpooling
 # ---------------------------------------------------------------------------
 def _dims_arg(dims, ndim, op):
-    dims = [dims] if isinstance(dims, int) else list(dims)
-    out = [_dim(int(d), ndim, op) for d in dims]
+    if not (hasattr(dims, "__index__") or isinstance(dims, (tuple, list))):
+        raise TypeError(f"{op}: dims must be an int or a sequence of ints, got "
+                        f"{type(dims).__name__} {dims!r}")
+    dims = [dims] if hasattr(dims, "__index__") else list(dims)
+    out = [_dim(d, ndim, op) for d in dims]
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dims {tuple(dims)} name a dimension twice")
     return out
@@ -611,7 +636,8 @@ def flip(x, dims):
     backward writes the gradient back reversed)."""
     idx = [slice(None)] * x.ndim
     for d in _dims_arg(dims, x.ndim, "flip"):
-        idx[d] = slice(None, None, -1)
+        if x.ndim:  # a 0-d tensor accepts dim 0 / -1 and has nothing to reverse
+            idx[d] = slice(None, None, -1)
     return GetItem.apply(x, tuple(idx))
 
 
@@ -671,6 +697,8 @@ def rot90(x, k=1, dims=(0, 1)):
 
 def pixel_shuffle(x, upscale_factor):
     """(*, C r^2, H, W) -> (*, C, H r, W r), PyTorch's channel order (sub-pixel conv)."""
+    if isinstance(upscale_factor, bool) or not hasattr(upscale_factor, "__index__"):
+        raise TypeError(f"pixel_shuffle: upscale_factor must be an int, got {upscale_factor!r}")
     r = int(upscale_factor)
     if x.ndim < 3 or r <= 0 or x.shape[-3] % (r * r):
         raise ValueError(f"pixel_shuffle: expected input (*, C*r^2, H, W) with channels "

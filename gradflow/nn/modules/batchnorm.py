@@ -8,7 +8,7 @@ from ...creation import ones, tensor as _tensor, zeros
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
-from .utils import factory_kwargs
+from .utils import check_sizes, factory_kwargs
 
 
 class _BatchNorm(Module):
@@ -17,6 +17,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None):
         super().__init__()
+        check_sizes(type(self).__name__, 1, num_features=num_features)
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         kw = factory_kwargs(device, dtype)

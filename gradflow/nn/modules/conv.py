@@ -16,7 +16,7 @@ from ...geometry import int_tuple
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
-from .utils import factory_kwargs
+from .utils import check_sizes, factory_kwargs
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -33,6 +33,7 @@ class _ConvNd(Module):
                  output_padding=0):
         super().__init__()
         cls, n = type(self).__name__, self._n
+        check_sizes(cls, in_channels=in_channels, out_channels=out_channels, groups=groups)
         if groups <= 0:
             raise ValueError(f"{cls}: groups must be a positive integer, got {groups}")
         for what, c in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -47,6 +48,8 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), \
             int(groups)
         self.kernel_size = int_tuple(kernel_size, n, "kernel_size", cls)
+        if min(self.kernel_size) < 1:
+            raise ValueError(f"{cls}: kernel_size must be >= 1, got {kernel_size!r}")
         self.stride = int_tuple(stride, n, "stride", cls)
         self.dilation = int_tuple(dilation, n, "dilation", cls)
         if isinstance(padding, str):

@@ -8,7 +8,7 @@ from ...creation import empty
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
-from .utils import factory_kwargs
+from .utils import check_sizes, factory_kwargs
 
 
 class Identity(Module):
@@ -24,8 +24,7 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
-        if in_features < 0 or out_features < 0:
-            raise ValueError(f"Linear: features must be non-negative, got ({in_features}, {out_features})")
+        check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = int(in_features), int(out_features)
         kw = factory_kwargs(device, dtype)
         self.weight = Parameter(empty(out_features, in_features, **kw))

@@ -8,7 +8,7 @@ from ...ops.contrast import _check_options, local_contrast_norm
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
-from .utils import factory_kwargs
+from .utils import check_sizes, factory_kwargs
 
 
 class LayerNorm(Module):
@@ -57,6 +57,8 @@ class RMSNorm(LayerNorm):
 class GroupNorm(Module):
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
         super().__init__()
+        check_sizes("GroupNorm", 1, num_groups=num_groups)
+        check_sizes("GroupNorm", num_channels=num_channels)
         if num_groups <= 0 or num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")

@@ -30,7 +30,7 @@ from ...tensor import Tensor
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
-from .utils import factory_kwargs
+from .utils import check_sizes, factory_kwargs
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -106,6 +106,8 @@ class RNNBase(Module):
                  dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
+        check_sizes(name, 1, hidden_size=hidden_size, num_layers=num_layers)
+        check_sizes(name, input_size=input_size)
         if proj_size:
             raise NotImplementedError(f"{name}: proj_size={proj_size} is not supported by gradflow "
                                       f"(only proj_size=0)")

@@ -6,7 +6,7 @@ from ...creation import empty
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
-from .utils import factory_kwargs
+from .utils import check_sizes, factory_kwargs
 
 
 class Embedding(Module):
@@ -16,6 +16,7 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, device=None, dtype=None):
         super().__init__()
+        check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         if padding_idx is not None and padding_idx < 0:
             padding_idx += num_embeddings
