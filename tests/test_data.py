@@ -294,3 +294,30 @@ def test_random_flip_batch_equals_per_sample(shape):
     ref_flip = RandomHorizontalFlip(seed=1)
     np.testing.assert_array_equal(xb.numpy(), np.stack([ref_flip(ToTensor()(s)) for s in data]))
     assert ds._fetch_batch([0, 1]) is not None  # (advances the flip's stream: checked last)
+
+
+@pytest.mark.parametrize("kind", ["arrays", "tensors", "mixed"])
+def test_concat_dataset_gathers_like_per_sample(kind):
+    rng = np.random.default_rng(2)
+    parts = [(rng.random((n, 3)).astype(np.float32), rng.integers(0, 9, n)) for n in (5, 1, 7)]
+    if kind == "arrays":
+        dsets = [TensorDataset(x, y) for x, y in parts]
+    elif kind == "tensors":
+        dsets = [TensorDataset(gf.tensor(x), gf.tensor(y)) for x, y in parts]
+    else:  # NumPy fields from one part, Tensors from another: the per-sample path
+        dsets = [TensorDataset(*parts[0]), TensorDataset(*map(gf.tensor, parts[1])), TensorDataset(*parts[2])]
+    ds = ConcatDataset(dsets)
+    assert (ds._fetch_batch([0, 5]) is None) == (kind == "mixed")  # 5 is the 1-sample part
+    if kind == "mixed":
+        return  # (default_collate itself cannot stack a Tensor with an array)
+    for kw in (dict(batch_size=4, shuffle=True, seed=3), dict(batch_size=5, drop_last=True)):
+        fast, slow = _loaders(ds, **kw)
+        for gb, wb in zip(fast, slow, strict=True):
+            for g, w in zip(gb, wb, strict=True):
+                assert g.dtype == w.dtype
+                np.testing.assert_array_equal(g.numpy(), w.numpy())
+    x, y = ds._fetch_batch([-1, 5, 0, -13])  # negative indices count from the end, as ds[i]
+    np.testing.assert_array_equal(x.numpy() if kind == "tensors" else x,
+                                  np.stack([parts[2][0][-1], parts[1][0][0], parts[0][0][0], parts[0][0][0]]))
+    with pytest.raises(IndexError, match="ConcatDataset"):
+        ds._fetch_batch([13])

@@ -145,6 +145,39 @@ class ConcatDataset(Dataset):
         start = 0 if d == 0 else self.cumulative_sizes[d - 1]
         return self.datasets[d][idx - start]
 
+    def _fetch_batch(self, indices):
+        """One gather per part, put back in the batch's order; None (per-sample path)
+        unless every part gathers and all return the same kind of field (NumPy arrays,
+        or Tensors on one backend)."""
+        fetches = [getattr(d, "_fetch_batch", None) for d in self.datasets]
+        if any(f is None for f in fetches):
+            return None
+        idx = numpy.asarray(indices, dtype=numpy.int64)
+        n = len(self)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"ConcatDataset: index out of range for {n} samples")
+        idx = numpy.where(idx < 0, idx + n, idx)
+        part = numpy.searchsorted(self.cumulative_sizes, idx, side="right")
+        starts = numpy.asarray([0] + self.cumulative_sizes[:-1], dtype=numpy.int64)
+        used = numpy.unique(part)
+        got = [fetches[d](idx[part == d] - starts[d]) for d in used]
+        if any(g is None or not isinstance(g, (tuple, list)) or len(g) != len(got[0]) for g in got):
+            return None
+        where = numpy.concatenate([numpy.flatnonzero(part == d) for d in used])
+        back = numpy.empty_like(where)
+        back[where] = numpy.arange(len(where))  # row k of the batch is row back[k] of the concatenation
+        out = []
+        for fields in zip(*got):
+            if all(isinstance(f, numpy.ndarray) for f in fields):
+                out.append(numpy.concatenate(fields)[back])
+            elif all(isinstance(f, Tensor) and f.backend is fields[0].backend for f in fields):
+                be = fields[0].backend
+                cat = be.concat([f.array for f in fields], 0) if len(fields) > 1 else fields[0].array
+                out.append(Tensor._make(be.getitem(cat, be.asarray(back)), be))
+            else:
+                return None
+        return tuple(out)
+
 
 def random_split(dataset, lengths, generator=None, seed=None):
     """Split into non-overlapping random Subsets of the given lengths (or fractions
