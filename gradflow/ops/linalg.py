@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from .elementwise import operands
 from .shape import IndexInto, reshape
@@ -92,6 +92,10 @@ class Linear(Function):
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
         need = ctx.needs_input_grad
+        if not is_grad_enabled():
+            # nothing is recorded (a first-order backward): the same three products on the
+            # backend's arrays, without a graph node each (the MLP step's hot path)
+            return _linear_grads_arrays(gy, x, w, need)
         gx = None
         if need[0]:  # a 1-D input makes gy 1-D: matmul() promotes it
             gx = MatMul.apply(gy, w) if gy.ndim > 1 else matmul(gy, w)
@@ -105,6 +109,23 @@ class Linear(Function):
             if len(need) > 2 and need[2]:
                 gb = g2.sum(dim=0)
         return gx, gw, gb
+
+
+def _linear_grads_arrays(gy, x, w, need):
+    """Linear's (gx, gw, gb) computed on backend arrays: gy @ w, gy2^T @ x2, sum(gy2)."""
+    be, g = gy.backend, gy.array
+    gx = gw = gb = None
+    if need[0]:
+        gx = Tensor._make(be.matmul(g, w.array), be)
+    if need[1] or (len(need) > 2 and need[2]):
+        rows = math.prod(gy.shape[:-1])
+        g2 = be.reshape(g, (rows, gy.shape[-1]))
+        if need[1]:
+            x2 = be.reshape(x.array, (rows, x.shape[-1]))
+            gw = Tensor._make(be.matmul(be.transpose(g2, (1, 0)), x2), be)
+        if len(need) > 2 and need[2]:
+            gb = Tensor._make(be.reduce("sum", g2, 0, False), be)
+    return gx, gw, gb
 
 
 def linear(x, weight, bias=None):
