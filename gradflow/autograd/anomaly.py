@@ -15,11 +15,11 @@ class AnomalyError(RuntimeError):
 
 
 def is_anomaly_enabled() -> bool:
-    return getattr(_mode, "anomaly", False)
+    return _mode.anomaly
 
 
 def is_anomaly_check_nan_enabled() -> bool:
-    return getattr(_mode, "anomaly_nan", True)
+    return _mode.anomaly_nan
 
 
 class detect_anomaly(contextlib.ContextDecorator):
@@ -45,8 +45,8 @@ class detect_anomaly(contextlib.ContextDecorator):
         self._prev = []
 
     def __enter__(self):
-        self._prev.append((is_anomaly_enabled(), getattr(_mode, "anomaly_nan", True),
-                           getattr(_mode, "anomaly_inf", False)))
+        self._prev.append((is_anomaly_enabled(), _mode.anomaly_nan,
+                           _mode.anomaly_inf))
         _mode.anomaly = self.mode
         _mode.anomaly_nan = self.check_nan
         _mode.anomaly_inf = self.check_inf
@@ -79,8 +79,8 @@ def check_finite(node, arr, what):
     default) or +-Inf (when it was entered with ``check_inf=True``)."""
     if getattr(arr, "dtype", None) is None or arr.dtype.kind not in "fc":
         return
-    check_nan = getattr(_mode, "anomaly_nan", True)
-    check_inf = getattr(_mode, "anomaly_inf", False)
+    check_nan = _mode.anomaly_nan
+    check_inf = _mode.anomaly_inf
     if not (check_nan or check_inf):
         return
     be = node.backend

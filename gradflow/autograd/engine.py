@@ -133,7 +133,7 @@ def _run_quiet(order, grads, retain_graph, create_graph, capture, leaf=None):
     """Run the walk with recording set to ``create_graph`` and every backend's
     floating-point warnings silenced once for the whole walk (log(0)'s gradient is inf,
     silently, as in PyTorch)."""
-    prev_grad, prev_quiet = getattr(_mode, "enabled", True), getattr(_mode, "quiet", False)
+    prev_grad, prev_quiet = _mode.enabled, _mode.quiet
     backends = {n.backend for n in order}
     if leaf is not None:
         backends.add(leaf[0].backend)

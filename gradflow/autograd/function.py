@@ -224,16 +224,6 @@ def _multi_fns(cls):
     return fns
 
 
-def _shares_storage(out, tensors):
-    """The input whose storage the forward's output array views, or None."""
-    base = getattr(out.array, "base", None)
-    if base is not None:
-        for t in tensors:
-            if base is t.array or base is getattr(t.array, "base", False):
-                return t
-    return None
-
-
 class Function:
     """Base class of every differentiable primitive (library and user-defined)."""
 
@@ -247,73 +237,136 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        """Run ``forward`` on ``args`` and, if an input requires grad and grad mode is on,
+        record a node for the output(s)."""
         Tensor = _TENSOR[0]
         backend = None
         requires = False
-        tensors = []
         for a in args:
             if isinstance(a, Tensor):
-                tensors.append(a)
                 if backend is None:
                     backend = a.backend
                 elif a.backend is not backend:
-                    shapes = ", ".join(f"{t.shape} on {t.backend.name}" for t in tensors)
-                    raise RuntimeError(
-                        f"{cls.__name__.removesuffix('Fn')}: inputs live on different backends ({shapes}); data never "
-                        f"moves implicitly -- move them with .to('{backend.name}') first")
+                    _mixed_backends(cls, args, backend)
                 if a.requires_grad:
                     requires = True
         if backend is None:
             backend = current_backend()
         mode = _mode
-        grad_on = getattr(mode, "enabled", True)
-        requires = requires and grad_on
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args) if requires else \
-            (False,) * len(args)
-        ctx = Context(cls, needs, backend)
-        anomaly = getattr(mode, "anomaly", False)
-        if anomaly:
-            ctx.created_at = user_frame()
-            ctx.input_shapes = tuple(getattr(a, "shape", None) for a in args)
+        if (requires and mode.enabled) or mode.anomaly:
+            return _apply_recorded(cls, args, kwargs, backend, requires and mode.enabled)
+        # Nothing is recorded (no_grad, constants, and every op of a first-order backward
+        # pass): a bare context, the forward, its output wrapped -- no node, nothing saved.
+        ctx = _Unrecorded(cls, backend, len(args))
+        out = _run_forward(cls, ctx, args, kwargs, backend, mode)
+        if isinstance(out, tuple):
+            return _finish_multi(cls, ctx, out, args, [a for a in args if isinstance(a, Tensor)],
+                                 backend, False, False)
+        if isinstance(out, Tensor):
+            return _own_output(ctx, out, [a for a in args if isinstance(a, Tensor)])
+        if not hasattr(out, "shape"):
+            _bad_output(cls, out)
+        out = Tensor._make(out, backend)
+        src = _view_source(out, args)
+        if src is not None:  # a view of an input shares its version counter (PyTorch)
+            out._version = src._version
+        return out
+
+
+class _Unrecorded(Context):
+    """The context of a Function application that records no node: only what
+    ``forward`` may use (``needs_input_grad`` all False, so it saves nothing)."""
+    __slots__ = ()
+
+    def __init__(self, fn, backend, n):
+        self.fn = fn
+        self.backend = backend
+        self.needs_input_grad = (False,) * n
+        self._saved = ()
+        self._non_diff = ()
+        self.materialize_grads = True
+
+
+def _mixed_backends(cls, args, backend):
+    Tensor = _TENSOR[0]
+    shapes = ", ".join(f"{t.shape} on {t.backend.name}" for t in args if isinstance(t, Tensor))
+    raise RuntimeError(
+        f"{cls.__name__.removesuffix('Fn')}: inputs live on different backends ({shapes}); data "
+        f"never moves implicitly -- move them with .to('{backend.name}') first")
+
+
+def _bad_output(cls, out):
+    raise TypeError(f"{cls.__name__}.forward returned {type(out).__name__}; it must return a "
+                    f"Tensor or backend array, or a tuple of them")
+
+
+def _run_forward(cls, ctx, args, kwargs, backend, mode):
+    """``cls.forward`` with recording off and the backend's float errors silenced (once:
+    inside a backward walk they already are)."""
+    if mode.enabled:
         mode.enabled = False
         try:
-            if getattr(mode, "quiet", False):  # inside a backward walk: errors already silenced
-                out = cls.forward(ctx, *args, **kwargs)
-            else:
-                with backend.errstate():  # inf/NaN results are silent, as in PyTorch
-                    out = cls.forward(ctx, *args, **kwargs)
+            return _run_forward(cls, ctx, args, kwargs, backend, mode)
         finally:
-            mode.enabled = grad_on
-        if isinstance(out, tuple):
-            return _finish_multi(cls, ctx, out, args, tensors, backend, requires, anomaly)
-        raw = out  # a 0-d NumPy result may be a scalar that Tensor._make replaces
-        if not isinstance(out, Tensor):
-            if not hasattr(out, "shape"):
-                raise TypeError(
-                    f"{cls.__name__}.forward returned {type(out).__name__}; it must return a "
-                    f"Tensor or backend array, or a tuple of them")
-            out = Tensor._make(out, backend)
-            src = _shares_storage(out, tensors)
-            if src is not None:  # a view of an input shares its version counter (PyTorch)
-                out._version = src._version
-                ctx.is_view = out.array is not src.array  # setitem returns the input's own array
-        else:
-            out = _own_output(ctx, out, tensors)
-        ctx.backend = out.backend  # gradients w.r.t. the output live here
-        if anomaly:
-            check_finite(ctx, out.array, "forward output")
-        if requires and not (ctx._non_diff and id(out) in ctx._non_diff):
-            ctx.parents = tuple(((a._node or a) if a.requires_grad else None)
-                                if isinstance(a, Tensor) else None for a in args)
-            ctx.input_shapes = tuple(a.array.shape if isinstance(a, Tensor) else None
-                                     for a in args)
-            out._node = ctx
-            out.requires_grad = True
-            if ctx._saved:
-                _mark_saved_outputs(ctx, [out], [raw], single=True)
-        elif ctx._saved:
-            ctx._saved = ()  # nothing will run backward: keep nothing alive
-        return out
+            mode.enabled = True
+    if mode.quiet:
+        return cls.forward(ctx, *args, **kwargs)
+    with backend.errstate():  # inf/NaN results are silent, as in PyTorch
+        return cls.forward(ctx, *args, **kwargs)
+
+
+def _view_source(out, args):
+    """The input Tensor whose storage the forward's output array views, or None."""
+    base = getattr(out.array, "base", None)
+    if base is not None:
+        Tensor = _TENSOR[0]
+        for t in args:
+            if isinstance(t, Tensor) and (base is t.array or base is getattr(t.array, "base", False)):
+                return t
+    return None
+
+
+def _apply_recorded(cls, args, kwargs, backend, requires):
+    """``Function.apply`` when a node may be recorded (or anomaly mode is on)."""
+    Tensor = _TENSOR[0]
+    mode = _mode
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args) if requires else \
+        (False,) * len(args)
+    ctx = Context(cls, needs, backend)
+    anomaly = mode.anomaly
+    if anomaly:
+        ctx.created_at = user_frame()
+        ctx.input_shapes = tuple(getattr(a, "shape", None) for a in args)
+    out = _run_forward(cls, ctx, args, kwargs, backend, mode)
+    if isinstance(out, tuple):
+        return _finish_multi(cls, ctx, out, args, tensors, backend, requires, anomaly)
+    raw = out  # a 0-d NumPy result may be a scalar that Tensor._make replaces
+    if not isinstance(out, Tensor):
+        if not hasattr(out, "shape"):
+            _bad_output(cls, out)
+        out = Tensor._make(out, backend)
+        src = _view_source(out, tensors)
+        if src is not None:  # a view of an input shares its version counter (PyTorch)
+            out._version = src._version
+            ctx.is_view = out.array is not src.array  # setitem returns the input's own array
+    else:
+        out = _own_output(ctx, out, tensors)
+    ctx.backend = out.backend  # gradients w.r.t. the output live here
+    if anomaly:
+        check_finite(ctx, out.array, "forward output")
+    if requires and not (ctx._non_diff and id(out) in ctx._non_diff):
+        ctx.parents = tuple(((a._node or a) if a.requires_grad else None)
+                            if isinstance(a, Tensor) else None for a in args)
+        ctx.input_shapes = tuple(a.array.shape if isinstance(a, Tensor) else None
+                                 for a in args)
+        out._node = ctx
+        out.requires_grad = True
+        if ctx._saved:
+            _mark_saved_outputs(ctx, [out], [raw], single=True)
+    elif ctx._saved:
+        ctx._saved = ()  # nothing will run backward: keep nothing alive
+    return out
 
 
 def _mark_saved_outputs(ctx, outs, raws, single):
@@ -363,7 +416,7 @@ def _finish_multi(cls, ctx, out, args, tensors, backend, requires, anomaly):
             outs[j] = _own_output(ctx, o, tensors)
         elif hasattr(o, "shape") and hasattr(o, "dtype"):
             outs[j] = Tensor._make(o, backend)
-            src = _shares_storage(outs[j], tensors)
+            src = _view_source(outs[j], tensors)
             if src is not None:
                 outs[j]._version = src._version
         # anything else (numbers, None) passes through and gets no gradient

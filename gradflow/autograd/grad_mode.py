@@ -1,18 +1,27 @@
 """Grad mode: whether ops record the graph (``no_grad``, ``enable_grad``, ...).
 
 The flag is thread-local: a ``no_grad()`` block in one thread leaves the others
-recording. ``_mode.enabled`` is read on every op, so it is a plain attribute.
+recording. ``_mode``'s flags are read on every op, so they are plain attributes
+with class-level defaults (a new thread starts recording, quiet, without anomaly mode).
 """
 from __future__ import annotations
 
 import contextlib
 import threading
 
-_mode = threading.local()
+class _Mode(threading.local):
+    enabled = True       # ops record the graph
+    quiet = False        # inside a backward walk: the backends' float errors already silenced
+    anomaly = False      # detect_anomaly
+    anomaly_nan = True
+    anomaly_inf = False
+
+
+_mode = _Mode()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_mode, "enabled", True)
+    return _mode.enabled
 
 
 class set_grad_enabled(contextlib.ContextDecorator):

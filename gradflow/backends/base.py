@@ -28,6 +28,14 @@ import contextlib
 from abc import ABC, abstractmethod
 
 
+#: For :meth:`Backend.unary_backward`: whether each differentiable unary op's derivative
+#: is computed from its input ``"x"`` or its output ``"y"`` (whichever is cheaper).
+UNARY_BACKWARD_FROM = {
+    "exp": "y", "log": "x", "sqrt": "y", "abs": "x", "tanh": "y", "sigmoid": "y",
+    "sin": "x", "cos": "x", "log1p": "x", "expm1": "y", "atan": "x",
+}
+
+
 class BackendUnavailable(RuntimeError):
     """Raised when a backend is selected on a machine that cannot run it."""
 
@@ -269,6 +277,13 @@ class Backend(ABC):
     @abstractmethod
     def relu_backward(self, gy, y):
         """``gy`` where ``y > 0``, else 0."""
+
+    @abstractmethod
+    def unary_backward(self, op, g, s):
+        """``g * f'``: the gradient through the unary op ``f`` named ``op``, from ``g``
+        (shaped like ``s``) and ``s``, which is the op's input ``x`` or its output ``y``
+        as :data:`UNARY_BACKWARD_FROM` says (``tanh``: ``g * (1 - y*y)``; ``sin``:
+        ``g * cos(x)``). Every op in that table is supported."""
 
     # -- in-place optimizer updates ---------------------------------------------------
     @abstractmethod

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy
 
 from ..geometry import conv_out_size
-from .base import Backend
+from .base import UNARY_BACKWARD_FROM, Backend
 
 _UNARY = {
     "neg": "negative", "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "abs",
@@ -439,6 +439,31 @@ class NumpyBackend(Backend):
     # -- activations ----------------------------------------------------------------------------------
     def relu_backward(self, gy, y):
         return gy * (y > 0)
+
+    def unary_backward(self, op, g, s):
+        xp = self.xp
+        if op == "exp" or op == "expm1":  # s = y: exp' = y, expm1' = y + 1
+            return g * s if op == "exp" else g * (s + 1)
+        if op == "tanh":                  # s = y
+            return g * (1 - s * s)
+        if op == "sigmoid":               # s = y
+            return g * (s * (1 - s))
+        if op == "sqrt":                  # s = y: 1 / (2 sqrt(x))
+            return g / (s * 2)
+        if op == "log":
+            return g / s
+        if op == "log1p":
+            return g / (s + 1)
+        if op == "abs":
+            return g * xp.sign(s)
+        if op == "sin":
+            return g * xp.cos(s)
+        if op == "cos":
+            return -(g * xp.sin(s))
+        if op == "atan":
+            return g / (s * s + 1)
+        raise ValueError(f"unary_backward: no derivative for op {op!r}; differentiable unary "
+                         f"ops: {', '.join(sorted(UNARY_BACKWARD_FROM))}")
 
     # -- in-place optimizer updates ------------------------------------------------------------------
     def sgd_step_(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):

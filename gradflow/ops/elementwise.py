@@ -13,6 +13,7 @@ import numpy
 
 from .. import dtypes
 from ..autograd import Function
+from ..backends.base import UNARY_BACKWARD_FROM
 from ..tensor import Tensor
 
 
@@ -270,21 +271,23 @@ def atan2(a, b):
 
 
 # ---------------------------------------------------------------------------
-# unary math: derivative beside each name, from x (input), y (output), g (grad)
+# unary math: the first derivative is one backend kernel (``unary_backward``, from
+# the op's input x or output y as UNARY_BACKWARD_FROM says); its own derivative, for
+# gradients of gradients, is written here in Tensor ops beside each name
 # ---------------------------------------------------------------------------
-# each entry: (derivative from input x, output y and gradient g; needs x?, needs y?)
-_DERIVATIVES = {
-    "exp": (lambda x, y, g: g * y, False, True),
-    "log": (lambda x, y, g: g / x, True, False),
-    "sqrt": (lambda x, y, g: g / (y * 2.0), False, True),
-    "abs": (lambda x, y, g: g * sign(x), True, False),
-    "tanh": (lambda x, y, g: g * (1.0 - y * y), False, True),
-    "sigmoid": (lambda x, y, g: g * (y * (1.0 - y)), False, True),
-    "sin": (lambda x, y, g: g * unary("cos", x), True, False),
-    "cos": (lambda x, y, g: -(g * unary("sin", x)), True, False),
-    "log1p": (lambda x, y, g: g / (x + 1.0), True, False),
-    "expm1": (lambda x, y, g: g * (y + 1.0), False, True),
-    "atan": (lambda x, y, g: g / (x * x + 1.0), True, False),
+# d f'(s) / ds, times h = (incoming gradient) * g, for s = x or y; None: f'' = 0
+_CURVATURE = {
+    "exp": lambda s, h: h,                                  # f'(y) = y
+    "expm1": lambda s, h: h,                                # f'(y) = y + 1
+    "log": lambda s, h: -(h / (s * s)),                     # f'(x) = 1/x
+    "log1p": lambda s, h: -(h / ((s + 1.0) * (s + 1.0))),   # f'(x) = 1/(x + 1)
+    "sqrt": lambda s, h: -(h / (s * s * 2.0)),              # f'(y) = 1/(2y)
+    "abs": lambda s, h: None,                               # f'(x) = sign(x)
+    "tanh": lambda s, h: h * (s * -2.0),                    # f'(y) = 1 - y^2
+    "sigmoid": lambda s, h: h * (1.0 - s * 2.0),            # f'(y) = y (1 - y)
+    "sin": lambda s, h: -(h * unary("sin", s)),             # f'(x) = cos x
+    "cos": lambda s, h: -(h * unary("cos", s)),             # f'(x) = -sin x
+    "atan": lambda s, h: h * (s * -2.0) / ((s * s + 1.0) * (s * s + 1.0)),  # 1/(x^2 + 1)
 }
 
 
@@ -292,15 +295,35 @@ class Unary(Function):
     @staticmethod
     def forward(ctx, x, op):
         y = x.backend.unary(op, x.array)
-        _, need_x, need_y = _DERIVATIVES.get(op, (None, False, False))
-        ctx.save_for_backward(x if need_x else None, y if need_y else None)
+        src = UNARY_BACKWARD_FROM.get(op)
+        ctx.save_for_backward(y if src == "y" else x if src == "x" else None)
         ctx.op = op
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, y = ctx.saved_tensors
-        return _DERIVATIVES[ctx.op][0](x, y, gy), None
+        if ctx.op not in UNARY_BACKWARD_FROM:
+            raise RuntimeError(f"{ctx.op}: not differentiable")
+        s, = ctx.saved_tensors
+        return UnaryGrad.apply(gy, s, ctx.op), None
+
+
+class UnaryGrad(Function):
+    """``g * f'(s)`` for the unary op ``f`` (``s`` its input or output): one backend
+    kernel. Linear in ``g``, so d/dg is itself; d/ds is ``g * f''`` from _CURVATURE."""
+
+    @staticmethod
+    def forward(ctx, g, s, op):
+        ctx.save_for_backward(g if ctx.needs_input_grad[1] else None, s)
+        ctx.op = op
+        return g.backend.unary_backward(op, g.array, s.array)
+
+    @staticmethod
+    def backward(ctx, gg):
+        g, s = ctx.saved_tensors
+        dg = UnaryGrad.apply(gg, s, ctx.op) if ctx.needs_input_grad[0] else None
+        ds = _CURVATURE[ctx.op](s, gg * g) if ctx.needs_input_grad[1] else None
+        return dg, ds, None
 
 
 def unary(op, x):
