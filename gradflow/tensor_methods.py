@@ -274,7 +274,7 @@ class _TensorSurface:
     def __rpow__(self, o): return _ew.pow(o, self)
     def __matmul__(self, o): return _la.matmul(self, o)
     def __rmatmul__(self, o): return _la.matmul(o, self)
-    def __neg__(self): return _ew.Neg.apply(self)
+    def __neg__(self): return _ew.neg(self)
     def __pos__(self): return self
     def __abs__(self): return _ew.unary("abs", self)
     # other operand types (None, pytest.approx, ...) get NotImplemented, so Python
@@ -318,7 +318,7 @@ class _TensorSurface:
     def mm(self, o): return _la.mm(self, o)
     def bmm(self, o): return _la.bmm(self, o)
     def dot(self, o): return _la.dot(self, o)
-    def neg(self): return _ew.Neg.apply(self)
+    def neg(self): return _ew.neg(self)
     def eq(self, o): return _ew.compare("eq", self, o)
     def ne(self, o): return _ew.compare("ne", self, o)
     def lt(self, o): return _ew.compare("lt", self, o)

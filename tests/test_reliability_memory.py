@@ -73,7 +73,7 @@ def test_backward_releases_saved_tensors_while_loss_is_alive():
         nodes = _graph_nodes(loss)
         refs = _saved_arrays(nodes, [x.array, target.array] + [p.array for p in params])
         node_refs = [weakref.ref(n) for n in nodes if n is not loss._node]
-        assert len(refs) >= 8, "the graph should keep intermediate arrays before backward"
+        assert len(refs) >= 6, "the graph should keep intermediate arrays before backward"
         del nodes
         assert all(r() is not None for _, r in refs)
         loss.backward()

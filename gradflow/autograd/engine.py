@@ -49,7 +49,7 @@ def _add(a, b, create_graph):
         return a.merge(b, lambda u, v: _add(u, v, create_graph))
     if create_graph:
         return a + b
-    return tensor_class()._make(a.array + b.array, a.backend)
+    return tensor_class()._make(a.backend.binary("add", a.array, b.array), a.backend)
 
 
 def _as_grad(g, node, i):
@@ -163,6 +163,7 @@ def _walk(order, grads, anomaly, retain_graph, create_graph, capture=None):
     # PyTorch's AccumulateGrad node; lets DistributedDataParallel start an all-reduce
     # before the backward pass has finished)
     waiting = _hooked_leaf_edges(order) if _leaf_hooks[0] and capture is None else None
+    Tensor = tensor_class()
     for node in reversed(order):
         gy = grads.pop(node, None)
         if gy is None:
@@ -188,9 +189,10 @@ def _walk(order, grads, anomaly, retain_graph, create_graph, capture=None):
         for i, (parent, ig) in enumerate(zip(node.parents, in_grads)):
             if parent is None or ig is None:
                 continue
-            ig = _as_grad(ig, node, i)
+            if type(ig) is not Tensor:
+                ig = _as_grad(ig, node, i)
             shape = node.input_shapes[i]
-            if shape is not None and ig.shape != shape:
+            if shape is not None and ig.array.shape != shape:
                 ig = _sum_to_shape(ig, shape, create_graph)
             if anomaly and type(ig) is not MultiGrad:
                 check_finite(node, ig.array, f"gradient for input {i}")

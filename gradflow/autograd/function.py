@@ -119,18 +119,12 @@ class Context:
         if True not in self.needs_input_grad:  # nothing will be recorded: keep nothing
             return
         Tensor = _TENSOR[0]
-        saved = []
-        for t in items:
-            if isinstance(t, Tensor) and t._node is not None:
-                # a non-leaf: an alias with the same node, array and version counter, so a
-                # later in-place rebinding of ``t`` (``h.relu_()``) leaves what we saved
-                a = Tensor._make(t.array, t.backend, t.requires_grad)
-                a._node, a._version = t._node, t._version
-                t = a
-            saved.append(t)
-        self._saved = tuple(saved)
-        self._saved_versions = tuple(t._version[0] if isinstance(t, Tensor) else None
-                                     for t in saved)
+        self._saved = items
+        # per Tensor, what it holds now: (version counter, version, node, array). Backward
+        # checks the version; a tensor rebound since (an in-place op on a graph tensor,
+        # ``detach_()``) comes back as an alias of what was saved
+        self._saved_versions = tuple((t._version, t._version[0], t._node, t.array)
+                                     if isinstance(t, Tensor) else None for t in items)
 
     @property
     def saved_tensors(self):
@@ -141,12 +135,21 @@ class Context:
                 f"first backward() to keep them.")
         out = []
         for t, v in zip(self._saved, self._saved_versions):
-            if t is not None and v is not None and t._version[0] != v:
-                raise RuntimeError(
-                    f"{self.name}: a tensor of shape {t.shape} saved for backward was modified by "
-                    f"an in-place operation (version {v} -> {t._version[0]}); compute it out of "
-                    f"place or clone() it before modifying")
-            out.append(t.unpack(self) if type(t) is _SavedOutput else t)
+            if v is not None:
+                counter, version, node, array = v
+                if counter[0] != version:
+                    raise RuntimeError(
+                        f"{self.name}: a tensor of shape {tuple(array.shape)} saved for backward "
+                        f"was modified by an in-place operation (version {version} -> "
+                        f"{counter[0]}); compute it out of place or clone() it before "
+                        f"modifying")
+                if type(t) is _SavedOutput:
+                    t = t.unpack(self)
+                elif t._version is not counter or t._node is not node:
+                    a = _TENSOR[0]._make(array, t.backend, node is not None or t.requires_grad)
+                    a._node, a._version = node, counter
+                    t = a
+            out.append(t)
         return tuple(out)
 
     # -- PyTorch's FunctionCtx API for user Functions --------------------------------------
@@ -172,7 +175,7 @@ class Context:
 
     def release(self):
         self.__dict__.clear()
-        self._saved = ()
+        self._saved = self._saved_versions = ()
         self.parents = ()
         self.freed = True
 
@@ -258,14 +261,19 @@ class Function:
         # Nothing is recorded (no_grad, constants, and every op of a first-order backward
         # pass): a bare context, the forward, its output wrapped -- no node, nothing saved.
         ctx = _Unrecorded(cls, backend, len(args))
-        out = _run_forward(cls, ctx, args, kwargs, backend, mode)
+        if mode.quiet and not mode.enabled:  # inside a backward walk: the common case
+            out = cls.forward(ctx, *args, **kwargs)
+        else:
+            out = _run_forward(cls, ctx, args, kwargs, backend, mode)
+        if isinstance(out, Tensor):
+            return _own_output(ctx, out, [a for a in args if isinstance(a, Tensor)])
         if isinstance(out, tuple):
             return _finish_multi(cls, ctx, out, args, [a for a in args if isinstance(a, Tensor)],
                                  backend, False, False)
-        if isinstance(out, Tensor):
-            return _own_output(ctx, out, [a for a in args if isinstance(a, Tensor)])
         if not hasattr(out, "shape"):
             _bad_output(cls, out)
+        if getattr(out, "base", None) is None:  # a fresh array (not a view of an input)
+            return Tensor._make(out, backend)
         out = Tensor._make(out, backend)
         src = _view_source(out, args)
         if src is not None:  # a view of an input shares its version counter (PyTorch)
@@ -277,14 +285,16 @@ class _Unrecorded(Context):
     """The context of a Function application that records no node: only what
     ``forward`` may use (``needs_input_grad`` all False, so it saves nothing)."""
     __slots__ = ()
+    _saved = _non_diff = ()  # class-level: shadow Context's slots, never set per instance
+    materialize_grads = True
 
     def __init__(self, fn, backend, n):
         self.fn = fn
         self.backend = backend
         self.needs_input_grad = (False,) * n
-        self._saved = ()
-        self._non_diff = ()
-        self.materialize_grads = True
+
+    def save_for_backward(self, *items):
+        """Nothing will run backward: keep nothing."""
 
 
 def _mixed_backends(cls, args, backend):
@@ -303,16 +313,19 @@ def _bad_output(cls, out):
 def _run_forward(cls, ctx, args, kwargs, backend, mode):
     """``cls.forward`` with recording off and the backend's float errors silenced (once:
     inside a backward walk they already are)."""
-    if mode.enabled:
-        mode.enabled = False
-        try:
-            return _run_forward(cls, ctx, args, kwargs, backend, mode)
-        finally:
-            mode.enabled = True
-    if mode.quiet:
-        return cls.forward(ctx, *args, **kwargs)
-    with backend.errstate():  # inf/NaN results are silent, as in PyTorch
-        return cls.forward(ctx, *args, **kwargs)
+    if not mode.enabled:
+        if mode.quiet:
+            return cls.forward(ctx, *args, **kwargs)
+        with backend.errstate():  # inf/NaN results are silent, as in PyTorch
+            return cls.forward(ctx, *args, **kwargs)
+    mode.enabled = False
+    try:
+        if mode.quiet:
+            return cls.forward(ctx, *args, **kwargs)
+        with backend.errstate():
+            return cls.forward(ctx, *args, **kwargs)
+    finally:
+        mode.enabled = True
 
 
 def _view_source(out, args):
@@ -330,9 +343,23 @@ def _apply_recorded(cls, args, kwargs, backend, requires):
     """``Function.apply`` when a node may be recorded (or anomaly mode is on)."""
     Tensor = _TENSOR[0]
     mode = _mode
-    tensors = [a for a in args if isinstance(a, Tensor)]
-    needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args) if requires else \
-        (False,) * len(args)
+    if requires:  # one pass over the arguments: what needs grad, the parents, the shapes
+        tensors, needs, parents, shapes = [], [], [], []
+        for a in args:
+            if isinstance(a, Tensor):
+                tensors.append(a)
+                rg = a.requires_grad
+                needs.append(rg)
+                parents.append((a._node or a) if rg else None)
+                shapes.append(a.array.shape)
+            else:
+                needs.append(False)
+                parents.append(None)
+                shapes.append(None)
+        needs = tuple(needs)
+    else:
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        needs = (False,) * len(args)
     ctx = Context(cls, needs, backend)
     anomaly = mode.anomaly
     if anomaly:
@@ -356,16 +383,14 @@ def _apply_recorded(cls, args, kwargs, backend, requires):
     if anomaly:
         check_finite(ctx, out.array, "forward output")
     if requires and not (ctx._non_diff and id(out) in ctx._non_diff):
-        ctx.parents = tuple(((a._node or a) if a.requires_grad else None)
-                            if isinstance(a, Tensor) else None for a in args)
-        ctx.input_shapes = tuple(a.array.shape if isinstance(a, Tensor) else None
-                                 for a in args)
+        ctx.parents = tuple(parents)
+        ctx.input_shapes = tuple(shapes)
         out._node = ctx
         out.requires_grad = True
         if ctx._saved:
             _mark_saved_outputs(ctx, [out], [raw], single=True)
     elif ctx._saved:
-        ctx._saved = ()  # nothing will run backward: keep nothing alive
+        ctx._saved = ctx._saved_versions = ()  # nothing will run backward: keep nothing
     return out
 
 
@@ -380,7 +405,7 @@ def _mark_saved_outputs(ctx, outs, raws, single):
         for j, (o, r) in enumerate(zip(outs, raws)):
             if o is not None and (t is o or t is o.array or t is r):
                 saved[k] = _SavedOutput(o.array, o.backend, o._version, None if single else j)
-                versions[k] = o._version[0]
+                versions[k] = (o._version, o._version[0], None, o.array)
                 break
         else:
             if not isinstance(t, Tensor):  # an internal array: a constant of the graph
@@ -452,7 +477,7 @@ def _finish_multi(cls, ctx, out, args, tensors, backend, requires, anomaly):
             _mark_saved_outputs(ctx, [o if isinstance(o, Tensor) else None for o in outs], raws,
                                 single=False)
     elif ctx._saved:
-        ctx._saved = ()
+        ctx._saved = ctx._saved_versions = ()
     return tuple(outs)
 
 

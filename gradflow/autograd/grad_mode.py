@@ -24,6 +24,14 @@ def is_grad_enabled() -> bool:
     return _mode.enabled
 
 
+def in_plain_backward() -> bool:
+    """True inside a backward walk that records nothing (no ``create_graph``): nothing an
+    op does can be recorded and the backends' float errors are already silenced, so an
+    op may call its kernel directly instead of dispatching a Function (the first-order
+    path stays as cheap as raw array code)."""
+    return _mode.quiet and not _mode.enabled
+
+
 class set_grad_enabled(contextlib.ContextDecorator):
     """Context manager / decorator that turns graph recording on or off."""
 

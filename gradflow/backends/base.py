@@ -112,9 +112,11 @@ class Backend(ABC):
         reciprocal square atan floor ceil trunc round invert (bitwise/logical not)."""
 
     @abstractmethod
-    def binary(self, op: str, a, b):
+    def binary(self, op: str, a, b, out=None):
         """``op`` in: add sub mul div pow maximum minimum floordiv mod atan2; comparisons
-        eq ne lt le gt ge (bool result); and or xor (bitwise: logical on bool arrays)."""
+        eq ne lt le gt ge (bool result); and or xor (bitwise: logical on bool arrays).
+        ``out``: None (a new array), or an array of the result's shape and dtype to
+        write into (``a`` itself for an in-place update; no allocation)."""
 
     @abstractmethod
     def where(self, cond, a, b): ...

@@ -99,8 +99,10 @@ class NumpyBackend(Backend):
             return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
         return getattr(xp, _UNARY[op])(a)
 
-    def binary(self, op, a, b):
-        return getattr(self.xp, _BINARY[op])(a, b)
+    def binary(self, op, a, b, out=None):
+        if out is None:
+            return getattr(self.xp, _BINARY[op])(a, b)
+        return getattr(self.xp, _BINARY[op])(a, b, out=out)
 
     def where(self, cond, a, b):
         return self.xp.where(cond, a, b)

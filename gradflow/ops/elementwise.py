@@ -13,6 +13,7 @@ import numpy
 
 from .. import dtypes
 from ..autograd import Function
+from ..autograd.grad_mode import in_plain_backward
 from ..backends.base import UNARY_BACKWARD_FROM
 from ..tensor import Tensor
 
@@ -34,11 +35,12 @@ def _scalar_dtype(value, other_dtype):
 def _as_tensor(value, like, op):
     if isinstance(value, Tensor):
         return value
-    if type(value) is float and like.dtype.kind == "f":  # fast path: the common ``x * 0.5``
+    dt = like.array.dtype
+    if type(value) is float and dt.kind == "f":  # fast path: the common ``x * 0.5``
         if abs(value) > 65504.0:  # may overflow float16/32: inf, silently, as PyTorch
             with numpy.errstate(over="ignore"):
-                return Tensor._make(like.backend.asarray(value, dtype=like.dtype), like.backend)
-        return Tensor._make(like.backend.asarray(value, dtype=like.dtype), like.backend)
+                return Tensor._make(like.backend.asarray(value, dtype=dt), like.backend)
+        return Tensor._make(like.backend.asarray(value, dtype=dt), like.backend)
     if isinstance(value, numbers.Number) and not isinstance(value, complex):
         dt = _scalar_dtype(value, like.dtype)
         with numpy.errstate(over="ignore"):  # a too-large scalar becomes inf (PyTorch)
@@ -62,7 +64,7 @@ def operands(a, b, op):
         raise RuntimeError(
             f"{op}: operands live on different backends ({a.shape} on {a.backend.name}, "
             f"{b.shape} on {b.backend.name}); move one with .to('{a.backend.name}') first")
-    if a.dtype != b.dtype:
+    if a.array.dtype != b.array.dtype:
         if op == "sub" and "b" in (a.dtype.kind, b.dtype.kind):
             raise TypeError("sub: subtraction with a bool tensor is not supported (as PyTorch); "
                             "to invert a mask use ~ or logical_not()")
@@ -112,7 +114,7 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return gy, (-gy if ctx.needs_input_grad[1] else None)
+        return gy, (neg(gy) if ctx.needs_input_grad[1] else None)
 
 
 class Mul(Function):
@@ -186,7 +188,13 @@ class Neg(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return -gy
+        return neg(gy)
+
+
+def neg(x):
+    if in_plain_backward():  # nothing to record: Neg.forward's kernel
+        return Tensor._make(x.backend.unary("neg", x.array), x.backend)
+    return Neg.apply(x)
 
 
 class Cast(Function):
@@ -205,9 +213,13 @@ class Cast(Function):
 
 
 def _binary(fn, op, a, b):
-    a, b = operands(a, b, op)
+    if (type(a) is not Tensor or type(b) is not Tensor or a.backend is not b.backend
+            or a.array.dtype != b.array.dtype):
+        a, b = operands(a, b, op)
     if a.array.shape != b.array.shape and a.array.ndim and b.array.ndim:
         _broadcast_check(a, b, op)
+    if in_plain_backward():  # nothing to record: the kernel Add/Sub/Mul.forward calls
+        return Tensor._make(a.backend.binary(op, a.array, b.array), a.backend)
     return fn.apply(a, b)
 
 
@@ -230,6 +242,8 @@ def div(a, b):
         a, b = Cast.apply(a, dt), Cast.apply(b, dt)
     if a.array.shape != b.array.shape and a.array.ndim and b.array.ndim:
         _broadcast_check(a, b, "div")
+    if in_plain_backward():  # nothing to record: Div.forward's kernel
+        return Tensor._make(a.backend.binary("div", a.array, b.array), a.backend)
     return Div.apply(a, b)
 
 
@@ -305,6 +319,9 @@ class Unary(Function):
         if ctx.op not in UNARY_BACKWARD_FROM:
             raise RuntimeError(f"{ctx.op}: not differentiable")
         s, = ctx.saved_tensors
+        if in_plain_backward():  # nothing to record: UnaryGrad.forward's kernel
+            return Tensor._make(gy.backend.unary_backward(ctx.op, gy.array, s.array),
+                                gy.backend), None
         return UnaryGrad.apply(gy, s, ctx.op), None
 
 

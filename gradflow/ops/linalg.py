@@ -85,7 +85,7 @@ class Linear(Function):
                               w if ctx.needs_input_grad[0] else None)
         y = be.matmul(x.array, be.transpose(w.array, (1, 0)))
         if b is not None:
-            y = be.binary("add", y, b.array)
+            y = be.binary("add", y, b.array, out=y)  # y is this op's own new array
         return y
 
     @staticmethod

@@ -65,6 +65,9 @@ class SoftmaxCrossEntropy(Function):
         total = be.reduce("sum", loss, None, False)
         if reduction == "sum":
             return total
+        if w is None and loss.shape[0]:  # a plain mean: the divisor is known on the host
+            ctx.denom = ctx.ok = None
+            return be.binary("div", total, be.asarray(loss.shape[0], dtype=total.dtype))
         denom = be.reduce("sum", w, None, False) if w is not None else \
             be.full((), loss.shape[0], loss.dtype)
         # every target ignored (or an empty batch): NaN and a zero gradient, as PyTorch,
@@ -78,7 +81,10 @@ class SoftmaxCrossEntropy(Function):
         logits, = ctx.saved_tensors
         be = gy.backend
         wn = ctx.w  # per-sample factor on the output gradient: weights, / sum(w) for 'mean'
-        if ctx.reduction == "mean":
+        if ctx.reduction == "mean" and ctx.denom is None:  # a plain mean over N samples
+            n = ctx.logp.shape[0]
+            wn = be.full((n,), 1 / n, ctx.logp.dtype)
+        elif ctx.reduction == "mean":
             inv = be.where(ctx.ok, be.binary("div", be.full((), 1, ctx.denom.dtype), ctx.denom),
                            be.zeros((), ctx.denom.dtype))
             wn = be.binary("mul", inv, be.full((ctx.logp.shape[0],), 1, inv.dtype) if wn is None
