@@ -94,3 +94,30 @@ def test_inplace_on_a_view_of_a_graph_tensor_raises_instead_of_losing_the_write(
     h.relu_()
     h.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 2.0, 2.0])
+
+
+def test_saved_tensor_rebound_by_a_graph_inplace_op_keeps_the_saved_value():
+    """A tensor saved for backward and then updated in place with a graph operand is
+    rebound (new array, node and version counter): the node that saved it differentiates
+    the value it saw, for a non-leaf and for a constant leaf alike."""
+    w = gf.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    v = gf.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    c = gf.tensor([4.0, 5.0, 6.0])       # a constant leaf
+    h = w * 2.0                          # a non-leaf
+    y = (c * w).sum() + (h * v).sum()    # Mul saves c (for w) and h (for v)
+    c.mul_(v)                            # rebinds c: it joins the graph through v
+    h.add_(v)                            # rebinds h
+    y.backward()
+    np.testing.assert_allclose(w.grad.numpy(), [4.0, 5.0, 6.0] + 2.0 * v.numpy())
+    np.testing.assert_allclose(v.grad.numpy(), 2.0 * w.numpy())
+    np.testing.assert_allclose(c.numpy(), [2.0, -5.0, 12.0])
+
+
+def test_saved_tensor_modified_in_place_outside_the_graph_still_raises():
+    w = gf.tensor([1.0, 2.0], requires_grad=True)
+    c = gf.tensor([3.0, 4.0])
+    y = (c * w).sum()
+    c.add_(1.0)                          # a plain in-place update: same array, version + 1
+    with pytest.raises(RuntimeError, match=r"Mul: a tensor of shape \(2,\) saved for backward "
+                                           r"was modified by an in-place operation"):
+        y.backward()
