@@ -137,9 +137,7 @@ def _run_quiet(order, grads, retain_graph, create_graph, capture, leaf=None):
     backends = {n.backend for n in order}
     if leaf is not None:
         backends.add(leaf[0].backend)
-    with contextlib.ExitStack() as stack:
-        for be in backends:
-            stack.enter_context(be.errstate())
+    with _silenced(backends):
         _mode.enabled, _mode.quiet = create_graph, True
         try:
             if leaf is not None:
@@ -148,6 +146,16 @@ def _run_quiet(order, grads, retain_graph, create_graph, capture, leaf=None):
                 _walk(order, grads, is_anomaly_enabled(), retain_graph, create_graph, capture)
         finally:
             _mode.enabled, _mode.quiet = prev_grad, prev_quiet
+
+
+def _silenced(backends):
+    """One context silencing every backend's float errors (usually just one backend)."""
+    if len(backends) == 1:
+        return next(iter(backends)).errstate()
+    stack = contextlib.ExitStack()
+    for be in backends:
+        stack.enter_context(be.errstate())
+    return stack
 
 
 def _walk(order, grads, anomaly, retain_graph, create_graph, capture=None):

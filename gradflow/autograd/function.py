@@ -243,6 +243,22 @@ class Function:
         """Run ``forward`` on ``args`` and, if an input requires grad and grad mode is on,
         record a node for the output(s)."""
         Tensor = _TENSOR[0]
+        mode = _mode
+        if mode.quiet and not mode.enabled:
+            # inside a plain (no create_graph) backward walk -- every op of a first-order
+            # backward pass: nothing is recorded and float errors are already silenced
+            backend = None
+            for a in args:
+                if isinstance(a, Tensor):
+                    if backend is None:
+                        backend = a.backend
+                    elif a.backend is not backend:
+                        _mixed_backends(cls, args, backend)
+            if backend is not None:
+                out = cls.forward(_Unrecorded(cls, backend, len(args)), *args, **kwargs)
+                if getattr(out, "base", False) is None:  # a fresh backend array
+                    return Tensor._make(out, backend)
+                return _finish_unrecorded(cls, out, args, backend)
         backend = None
         requires = False
         for a in args:
@@ -255,30 +271,15 @@ class Function:
                     requires = True
         if backend is None:
             backend = current_backend()
-        mode = _mode
         if (requires and mode.enabled) or mode.anomaly:
             return _apply_recorded(cls, args, kwargs, backend, requires and mode.enabled)
         # Nothing is recorded (no_grad, constants, and every op of a first-order backward
         # pass): a bare context, the forward, its output wrapped -- no node, nothing saved.
         ctx = _Unrecorded(cls, backend, len(args))
-        if mode.quiet and not mode.enabled:  # inside a backward walk: the common case
-            out = cls.forward(ctx, *args, **kwargs)
-        else:
-            out = _run_forward(cls, ctx, args, kwargs, backend, mode)
-        if isinstance(out, Tensor):
-            return _own_output(ctx, out, [a for a in args if isinstance(a, Tensor)])
-        if isinstance(out, tuple):
-            return _finish_multi(cls, ctx, out, args, [a for a in args if isinstance(a, Tensor)],
-                                 backend, False, False)
-        if not hasattr(out, "shape"):
-            _bad_output(cls, out)
-        if getattr(out, "base", None) is None:  # a fresh array (not a view of an input)
+        out = _run_forward(cls, ctx, args, kwargs, backend, mode)
+        if getattr(out, "base", False) is None:  # a fresh backend array
             return Tensor._make(out, backend)
-        out = Tensor._make(out, backend)
-        src = _view_source(out, args)
-        if src is not None:  # a view of an input shares its version counter (PyTorch)
-            out._version = src._version
-        return out
+        return _finish_unrecorded(cls, out, args, backend, ctx)
 
 
 class _Unrecorded(Context):
@@ -295,6 +296,26 @@ class _Unrecorded(Context):
 
     def save_for_backward(self, *items):
         """Nothing will run backward: keep nothing."""
+
+
+def _finish_unrecorded(cls, out, args, backend, ctx=None):
+    """A recorded-nothing forward's output as a Tensor: a view of an input shares its
+    version counter; a returned input Tensor becomes an alias; a tuple, one each."""
+    Tensor = _TENSOR[0]
+    if ctx is None:
+        ctx = _Unrecorded(cls, backend, len(args))
+    if isinstance(out, Tensor):
+        return _own_output(ctx, out, [a for a in args if isinstance(a, Tensor)])
+    if isinstance(out, tuple):
+        return _finish_multi(cls, ctx, out, args, [a for a in args if isinstance(a, Tensor)],
+                             backend, False, False)
+    if not hasattr(out, "shape"):
+        _bad_output(cls, out)
+    out = Tensor._make(out, backend)
+    src = _view_source(out, args)
+    if src is not None:  # a view of an input shares its version counter (PyTorch)
+        out._version = src._version
+    return out
 
 
 def _mixed_backends(cls, args, backend):
