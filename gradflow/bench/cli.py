@@ -2,6 +2,8 @@
 
     gradflow bench                                   # every workload, every available backend
     gradflow bench --compare-torch --json out.json --plot out.png
+    gradflow bench --compare-torch --compare-torch-compile --compare-jax \
+        --jax-python /path/to/venv-with-jax/bin/python --workloads lenet5_step,mlp_step
     gradflow bench --backends numpy,numba,cupy --compare-torch \\
         --workloads mlp_step,lenet5_step,conv2d --batch-sizes 1,16,64,256,1024 --quick
 """
@@ -12,7 +14,7 @@ import json
 import os
 import sys
 
-from . import workloads
+from . import peers, workloads
 
 QUICK = {"repeat": 10, "warmup": 1, "max_seconds": 1.0}
 DEFAULTS = {"repeat": 20, "warmup": 3, "max_seconds": 3.0}
@@ -59,6 +61,20 @@ def add_arguments(p) -> None:
                    help="fewer repeats and a 1 s budget per row (for long sweeps, e.g. on a GPU machine)")
     p.add_argument("--compare-torch", action="store_true",
                    help="add PyTorch rows (CPU, and CUDA when available) running the same workloads")
+    p.add_argument("--compare-torch-compile", action="store_true",
+                   help="add torch.compile rows (inductor; torch-compile-cpu, and -cuda when "
+                        "available): the same PyTorch code compiled, compile time in the first "
+                        "call; CPU needs a C++ compiler (unavailable rows say why)")
+    p.add_argument("--compare-jax", action="store_true",
+                   help="add JAX rows (jax-cpu, and jax-cuda with a GPU jaxlib): jax.jit of "
+                        "value_and_grad + SGD momentum on the same weights, in a worker process "
+                        "of the Python given by --jax-python (listed as unavailable without one)")
+    p.add_argument("--jax-python", metavar="PATH",
+                   help=f"the Python interpreter that has jax (default: ${peers.JAX_PYTHON_ENV}, "
+                        "else this one if it can import jax)")
+    p.add_argument("--jax-threads", type=int, metavar="N",
+                   help="CPUs the JAX worker may use (XLA sizes its thread pool from its CPU "
+                        "affinity; default: $NUMBA_NUM_THREADS, else every usable CPU)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON (schema in benchmarks/README.md)")
     p.add_argument("--plot", metavar="FILE.png", help="plot time (log) vs batch size per backend")
     p.add_argument("--output", "-o", metavar="FILE.md", help="also write the report (markdown) to FILE.md")
@@ -97,8 +113,13 @@ def _command(args, workload_names, batch_sizes, backends, s) -> str:
                       ("--time-limit", "time_limit")):
         if getattr(args, key) is not None:
             parts.append(f"{flag} {getattr(args, key):g}")
-    if args.compare_torch:
-        parts.append("--compare-torch")
+    for flag in ("compare_torch", "compare_torch_compile", "compare_jax"):
+        if getattr(args, flag):
+            parts.append("--" + flag.replace("_", "-"))
+    if args.compare_jax and args.jax_python:
+        parts.append(f"--jax-python {args.jax_python}")
+    if args.compare_jax and args.jax_threads:
+        parts.append(f"--jax-threads {args.jax_threads}")
     return " ".join(parts)
 
 
@@ -111,8 +132,14 @@ def build_cases(workload_names, batch_sizes, matmul_sizes, dtype):
     return out
 
 
+def _pools(*pools) -> list:
+    """The distinct pools among ``pools`` (the JAX pool may be the main one)."""
+    return list({id(p): p for p in pools if p is not None}.values())
+
+
 def run(args) -> int:
-    from . import machine, report, runner
+    from . import runner
+    pool = jax_pool = None
     try:
         s = _settings(args)
         workload_names = _names(args.workloads) or list(workloads.DEFAULT_WORKLOADS)
@@ -123,24 +150,33 @@ def run(args) -> int:
         batch_sizes = _int_list(args.batch_sizes) if args.batch_sizes else None
         matmul_sizes = _int_list(args.matmul_sizes)
         backends = _names(args.backends)
-        pool = None
-        if not args.same_process:
-            from .workers import Pool
-            pool = Pool()
+        if args.jax_threads is not None and args.jax_threads < 1:
+            raise ValueError(f"--jax-threads must be >= 1, got {args.jax_threads}")
+        from .workers import Pool
+        jax_kw = {"jax_python": peers.jax_python(args.jax_python)[0],
+                  "jax_threads": args.jax_threads}
+        pool = None if args.same_process else Pool(**jax_kw)
+        # JAX always runs in its own process, --same-process or not
+        jax_pool = (pool or Pool(**jax_kw)) if args.compare_jax else None
         impls, unavailable = runner.resolve_impls(backends, args.compare_torch, pool=pool)
+        more, why = peers.resolve(args.compare_torch_compile, args.compare_jax, pool, jax_pool)
+        impls += more
+        unavailable.update(why)
     except ValueError as e:
+        for p in _pools(pool, jax_pool):
+            p.kill()
         print(f"gradflow bench: error: {e}", file=sys.stderr)
         return 2
     try:
         return _run(args, s, workload_names, batch_sizes, matmul_sizes, backends, impls,
-                    unavailable, pool)
+                    unavailable, pool, jax_pool)
     finally:
-        if pool is not None:
-            pool.kill()
+        for p in _pools(pool, jax_pool):
+            p.kill()
 
 
 def _run(args, s, workload_names, batch_sizes, matmul_sizes, backends, impls, unavailable,
-         pool) -> int:
+         pool, jax_pool=None) -> int:
     from . import machine, report, runner
     if not impls:
         print("gradflow bench: error: nothing to run; unavailable: " +
@@ -152,17 +188,18 @@ def _run(args, s, workload_names, batch_sizes, matmul_sizes, backends, impls, un
     labels = [i.label for i in impls]
     # isolated: torch/numba facts come from their workers, not from imports here
     info = machine.collect(labels if pool is None else [i for i in labels if i == "cupy"],
-                           args.compare_torch and pool is None)
+                           (args.compare_torch or args.compare_torch_compile) and pool is None)
     info["isolation"] = "process per library" if pool is not None else "single process"
     plan = runner.Plan(impls=impls, cases=cases, unavailable=unavailable)
     created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     res = runner.run(plan, warmup=s["warmup"], repeat=s["repeat"], budget_s=s["budget_s"],
-                     time_limit_s=s["time_limit_s"], progress=not args.no_progress, pool=pool)
-    if pool is not None:
+                     time_limit_s=s["time_limit_s"], progress=not args.no_progress, pool=pool,
+                     jax_pool=jax_pool)
+    for p in _pools(pool, jax_pool):
         if not res["interrupted"]:
-            pool.close()  # final facts, e.g. the Numba threading layer once a kernel ran
-        info.update(pool.info)
-    elif "numba" in info:  # the threading layer is known only after a parallel kernel ran
+            p.close()  # final facts, e.g. the Numba threading layer once a kernel ran
+        info.update(p.info)
+    if pool is None and "numba" in info:  # the threading layer is known only after a parallel kernel ran
         info["numba_threading_layer"] = machine._numba_layer()
     info["loadavg_end"] = machine.load_average()
     rows = res["rows"]

@@ -204,6 +204,9 @@ def summary(info: dict) -> str:
         libs.append(f"cupy {info['cupy']}")
     if info.get("torch"):
         libs.append(f"torch {info['torch']} ({info.get('torch_threads')} threads)")
+    if info.get("jax"):
+        libs.append(f"jax {info['jax']} (Python {info.get('jax_python')}, "
+                    f"{info.get('jax_threads')} CPUs)")
     gpu = info.get("gpu")
     gpu_s = (f"{gpu['name']} ({gpu.get('memory_gib')} GiB, CUDA runtime {gpu.get('cuda_runtime')})"
              if gpu else "none")

@@ -178,7 +178,11 @@ def gradflow_step(name, backend, dtype, n, use_nn=None):
 
 
 # -- PyTorch ------------------------------------------------------------------------------------------------
-def torch_step(name, device, dtype, n):
+def torch_step(name, device, dtype, n, compiled=False):
+    """A zero-argument PyTorch training step. ``compiled``: the momentum buffers start
+    as zeros (the same first update, ``0.9 * 0 + g == g``), so the step that
+    ``torch.compile`` traces keeps one optimizer graph instead of recompiling it on
+    the second call, once PyTorch would have created the buffers."""
     import torch
     import torch.nn.functional as F
     spec = SPECS[name]
@@ -203,6 +207,9 @@ def torch_step(name, device, dtype, n):
     xn, yn = batch(name, n, dtype)
     x, y = torch.from_numpy(xn).to(device), torch.from_numpy(yn).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    if compiled:
+        for p in model.parameters():
+            opt.state[p]["momentum_buffer"] = torch.zeros_like(p)
 
     def step():
         opt.zero_grad(set_to_none=True)

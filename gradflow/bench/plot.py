@@ -30,7 +30,8 @@ def plot(rows: list[dict], path: str, title: str = "gradflow bench") -> str:
             ys = [p[1] for p in pts]
             err = [[max(p[1] - p[2], 0) for p in pts], [max(p[3] - p[1], 0) for p in pts]]
             ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, capsize=2, label=backend,
-                        linestyle="--" if backend.startswith("torch") else "-")
+                        linestyle="--" if backend.startswith("torch") else
+                        ":" if backend.startswith("jax") else "-")
         ax.set_xscale("log", base=2)
         sizes = sorted({r["size"] for r in rs})
         ax.set_xticks(sizes, [str(x) for x in sizes])

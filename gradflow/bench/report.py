@@ -145,7 +145,7 @@ def fmt_gflops(x) -> str:
 
 def _table(headers, body) -> list[str]:
     widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(headers)]
-    right = [i >= 2 for i in range(len(headers))]
+    right = [i >= 2 and not h.startswith("gradflow") for i, h in enumerate(headers)]
 
     def line(cells):
         return "| " + " | ".join(c.rjust(w) if r else c.ljust(w)
@@ -187,6 +187,28 @@ def case_tables(rows: list[dict], describe=None) -> list[str]:
             out.append(f"- {r['backend']} at {size_label}={r['size']}: {r['error']}")
         out.append("")
     return out
+
+
+def peer_ratio_table(rows: list[dict]) -> list[str]:
+    """With torch.compile or JAX rows: every gradflow row's median over each peer's
+    (torch eager, torch.compile, JAX jit) for the same case and size, in one table."""
+    ok = [r for r in rows if _ok(r)]
+    if not any(r["impl"] in ("torch-compile", "jax") for r in ok):
+        return []
+    peers = list(OrderedDict.fromkeys(r["backend"] for r in ok if r["impl"] != "gradflow"))
+    ref = {_key(r) + (r["backend"],): r["median_ms"] for r in ok}
+    body = []
+    for r in ok:
+        if r["impl"] != "gradflow":
+            continue
+        cells = [fmt_ratio(r["median_ms"] / ref[_key(r) + (p,)]) if ref.get(_key(r) + (p,))
+                 else "-" for p in peers]
+        body.append([r["case"], str(r["size"]), r["backend"], fmt_ms(r["median_ms"])] + cells)
+    if not body:
+        return []
+    head = ["case", "size", "gradflow", "median ms"] + [f"t/{p}" for p in peers]
+    return (["### gradflow against the peers (time ratios in this run, < 1 = gradflow faster)",
+             ""] + _table(head, body) + [""])
 
 
 def crossover_lines(xs: list[dict]) -> list[str]:
@@ -246,6 +268,7 @@ def render(doc: dict, describe=None) -> str:
             lines.append(f"- {name}: {reason}")
     lines.append("")
     lines += case_tables(doc["rows"], describe)
+    lines += peer_ratio_table(doc["rows"])
     xs = doc.get("crossovers") or []
     if xs:
         lines += ["### CPU vs GPU crossover", ""] + crossover_lines(xs) + [""]

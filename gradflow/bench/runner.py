@@ -1,7 +1,9 @@
 """The measurement loop: every case on every implementation, one row each.
 
 Implementations are gradflow backends (``numpy``, ``numba``, ``cupy``) and, with
-``--compare-torch``, ``torch-cpu`` / ``torch-cuda``. For each case the
+``--compare-torch``, ``torch-cpu`` / ``torch-cuda``; ``--compare-torch-compile`` adds
+``torch-compile-cpu`` / ``-cuda`` and ``--compare-jax`` ``jax-cpu`` / ``jax-cuda``
+(:mod:`gradflow.bench.peers`). For each case the
 implementations run back to back, so the ratios in a row group are taken
 within seconds of each other. A failure in one implementation (a missing
 kernel, out of memory) becomes an ``error`` row and the run goes on. Ctrl-C
@@ -23,8 +25,8 @@ TORCH_IMPLS = ("torch-cpu", "torch-cuda")
 
 @dataclass
 class Impl:
-    label: str              # "numpy", "numba", "cupy", "torch-cpu", "torch-cuda"
-    kind: str               # "gradflow" or "torch"
+    label: str              # "numpy", "numba", "cupy", "torch-cpu", "torch-compile-cpu", "jax-cpu", ...
+    kind: str               # "gradflow", "torch", "torch-compile" or "jax"
     device: str             # "cpu" or "cuda"
     synchronize: object = None
 
@@ -124,7 +126,8 @@ def measure_case(case, impl: Impl, *, warmup, repeat, budget_s, builder=None) ->
     row = error_row(case, impl)
     if builder is None:
         builder = ((lambda c: workloads.build_gradflow(c, impl.label)) if impl.kind == "gradflow"
-                   else (lambda c: workloads.build_torch(c, impl.device)))
+                   else (lambda c: workloads.build_torch(c, impl.device,
+                                                         compiled=impl.kind == "torch-compile")))
     first = {}
     try:
         fn = builder(case)
@@ -145,6 +148,11 @@ def measure_case(case, impl: Impl, *, warmup, repeat, budget_s, builder=None) ->
         gc.collect()
         if impl.device == "cuda":
             _release_gpu_memory(impl)
+    return timing_row(row, case, t, _scalar(first.get("r")))
+
+
+def timing_row(row: dict, case, t: timing.Timing, loss0) -> dict:
+    """``row`` (from :func:`error_row`) filled with the statistics of ``t``."""
     med = t.median
     row.update({
         "first_call_ms": t.first_call * 1e3, "median_ms": med * 1e3, "q1_ms": t.q1 * 1e3,
@@ -153,17 +161,18 @@ def measure_case(case, impl: Impl, *, warmup, repeat, budget_s, builder=None) ->
         "times_ms": [round(x * 1e3, 6) for x in t.times],
         "samples_per_s": case.samples / med if case.samples and med > 0 else None,
         "gflops": case.flop / med / 1e9 if case.flop and med > 0 else None,
-        "loss0": _scalar(first.get("r")),
+        "loss0": loss0,
         "loadavg_1m": _load1(),
     })
     return row
 
 
 def run(plan: Plan, *, warmup=3, repeat=20, budget_s=None, time_limit_s=None,
-        progress=True, on_row=None, builder=None, pool=None) -> dict:
+        progress=True, on_row=None, builder=None, pool=None, jax_pool=None) -> dict:
     """Measure every (case, impl) of ``plan``. Returns ``{"rows", "interrupted", "skipped"}``;
     ``skipped`` counts pairs left out by ``time_limit_s``. With a worker ``pool``
-    (:mod:`gradflow.bench.workers`) each library measures in its own process."""
+    (:mod:`gradflow.bench.workers`) each library measures in its own process; JAX
+    rows always do (``jax_pool``, else ``pool``): JAX may need another interpreter."""
     from tqdm import tqdm
     rows, interrupted, skipped = [], False, 0
     total = len(plan.cases) * len(plan.impls)
@@ -180,8 +189,9 @@ def run(plan: Plan, *, warmup=3, repeat=20, budget_s=None, time_limit_s=None,
                     continue
                 bar.set_description(f"{case.name} {case.size} {impl.label}")
                 kw = dict(warmup=warmup, repeat=repeat, budget_s=budget_s)
-                if pool is not None:
-                    row = pool.measure(case, impl, **kw)
+                remote = (jax_pool or pool) if impl.kind == "jax" else pool
+                if remote is not None:
+                    row = remote.measure(case, impl, **kw)
                 else:
                     row = measure_case(case, impl, builder=builder, **kw)
                 rows.append(row)
@@ -190,8 +200,9 @@ def run(plan: Plan, *, warmup=3, repeat=20, budget_s=None, time_limit_s=None,
                 bar.update(1)
     except KeyboardInterrupt:
         interrupted = True
-        if pool is not None:
-            pool.kill()  # a worker may be in the middle of a long call
+        for p in (pool, jax_pool):
+            if p is not None:
+                p.kill()  # a worker may be in the middle of a long call
     finally:
         bar.close()
     return {"rows": rows, "interrupted": interrupted, "skipped": skipped,
@@ -201,7 +212,7 @@ def run(plan: Plan, *, warmup=3, repeat=20, budget_s=None, time_limit_s=None,
 def _release_gpu_memory(impl: Impl) -> None:
     """Hand cached device memory back so the next implementation starts from the same state."""
     try:
-        if impl.kind == "torch":
+        if impl.kind.startswith("torch"):
             import torch
             torch.cuda.empty_cache()
         else:

@@ -7,9 +7,11 @@ after ``import torch`` (which loads torch's ``libgomp``); the same 100x+
 slowdown also appears without torch whenever another process keeps a core busy
 (OpenBLAS threads wait for a descheduled sibling). Peers were measured one
 library per process for the same reason. So the CLI measures each group
-(``numpy``, ``numba``, ``cupy``, ``torch``) in its own spawned process, created
-once per run; the main process only sends cases and collects rows, and never
-imports torch (``--same-process`` turns this off).
+(``numpy``, ``numba``, ``cupy``, ``torch``, ``torch-compile``) in its own spawned
+process, created once per run; the main process only sends cases and collects
+rows, and never imports torch (``--same-process`` turns this off). JAX rows run
+in :class:`gradflow.bench.peers.JaxWorker`, a subprocess of a possibly different
+interpreter, with or without ``--same-process``.
 
 Workers ignore SIGINT: Ctrl-C reaches the main process, which terminates them.
 """
@@ -20,11 +22,11 @@ import signal
 
 
 def group_of(impl) -> str:
-    return "torch" if impl.kind == "torch" else impl.label
+    return impl.label if impl.kind == "gradflow" else impl.kind
 
 
 def _make_sync(impl):
-    if impl.kind == "torch":
+    if impl.kind.startswith("torch"):
         if impl.device == "cuda":
             import torch
             return torch.cuda.synchronize
@@ -33,8 +35,9 @@ def _make_sync(impl):
     return get_backend(impl.label).synchronize
 
 
-def library_info(group: str) -> dict:
-    """Versions and thread settings as seen from inside the worker."""
+def library_info(group: str, final: bool = False) -> dict:
+    """Versions and thread settings as seen from inside the worker (``final``: when it
+    stops; the torch.compile probe runs only at the start)."""
     out = {}
     try:
         if group == "torch":
@@ -42,6 +45,9 @@ def library_info(group: str) -> dict:
             # str(): torch.__version__ is a TorchVersion; unpickling it would import torch
             out.update(torch=str(torch.__version__), torch_threads=int(torch.get_num_threads()),
                        torch_cuda=bool(torch.cuda.is_available()))
+        elif group == "torch-compile":
+            from .peers import torch_compile_info
+            out.update(torch_compile_info(probe=not final))
         elif group == "numba":
             from .machine import numba_info
             out.update(numba_info())
@@ -61,7 +67,7 @@ def _worker_main(conn, group):
     while True:
         msg = conn.recv()
         if msg is None:
-            conn.send(("bye", library_info(group)))
+            conn.send(("bye", library_info(group, final=True)))
             return
         case, impl, kw = msg
         if impl.label not in syncs:
@@ -88,6 +94,13 @@ class Worker:
             self.kill()
             raise EOFError(f"the {group} worker exited while starting "
                            f"(exit code {self.proc.exitcode})") from None
+
+    def alive(self) -> bool:
+        return self.proc.is_alive()
+
+    @property
+    def exitcode(self):
+        return self.proc.exitcode
 
     def measure(self, case, impl, **kw) -> dict:
         from dataclasses import replace
@@ -116,19 +129,26 @@ class Worker:
 
 
 class Pool:
-    """Workers by group, started on first use; a worker that dies is replaced."""
+    """Workers by group, started on first use; a worker that dies is replaced.
+    ``jax_python``/``jax_threads``: the interpreter and thread count of the JAX worker."""
 
-    def __init__(self):
-        self.workers: dict[str, Worker] = {}
+    def __init__(self, jax_python: str | None = None, jax_threads: int | None = None):
+        self.workers: dict = {}
         self.info: dict = {}
+        self.jax_python, self.jax_threads = jax_python, jax_threads
 
-    def start(self, group: str) -> Worker:
+    def start(self, group: str):
         """The worker for ``group``, started if needed; raises EOFError if it dies at start."""
         w = self.workers.get(group)
-        if w is None or not w.proc.is_alive():
+        if w is None or not w.alive():
             if w is not None:
                 w.kill()
-            w = self.workers[group] = Worker(group)
+            if group == "jax":
+                from .peers import JaxWorker
+                w = JaxWorker(self.jax_python, self.jax_threads)
+            else:
+                w = Worker(group)
+            self.workers[group] = w
             self.info.update(w.info)
         return w
 
@@ -141,7 +161,7 @@ class Pool:
             w = self.workers.pop(g, None)
             code = None
             if w is not None:
-                code = w.proc.exitcode
+                code = w.exitcode
                 w.kill()
             from .runner import error_row
             return error_row(case, impl, f"worker process died (exit code {code})")

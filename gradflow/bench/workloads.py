@@ -173,11 +173,33 @@ def build_gradflow(case: Case, backend: str):
 
 
 # -- PyTorch (the same workloads, for --compare-torch) -------------------------------------------
-def build_torch(case: Case, device: str):
+def build_torch(case: Case, device: str, compiled: bool = False):
+    """One call of ``case`` in PyTorch on ``device``; ``compiled``: the same callable
+    through ``torch.compile`` (inductor, static shapes), graph-breaking at
+    ``backward()``, so a step is a compiled forward + loss, AOTAutograd's compiled
+    backward and a compiled optimizer update. Dynamo is reset first, so every
+    case compiles from scratch and its first call holds its whole compile time."""
     import torch
     import torch.nn.functional as F
     if case.workload in models.SPECS:
-        return models.torch_step(case.workload, device, case.dtype, case.size)
-    d = _data(case)
-    return _build_op(case, F, lambda name, grad=False: torch.from_numpy(d[name]).to(
-        device).requires_grad_(grad))
+        fn = models.torch_step(case.workload, device, case.dtype, case.size, compiled=compiled)
+    else:
+        d = _data(case)
+        fn = _build_op(case, F, lambda name, grad=False: torch.from_numpy(d[name]).to(
+            device).requires_grad_(grad))
+    if not compiled:
+        return fn
+    import torch._dynamo
+    torch._dynamo.reset()
+    return torch.compile(fn, backend="inductor", dynamic=False)
+
+
+# -- the NumPy inputs, for implementations in other processes (the JAX worker) ----------------
+def numpy_inputs(case: Case) -> dict:
+    """The arrays every implementation of ``case`` starts from: ``p0 .. pK`` (weights in
+    PyTorch's layout), ``x``, ``y`` for the training steps; the op's arrays otherwise."""
+    if case.workload in models.SPECS:
+        ws = models.init_weights(models.SPECS[case.workload], case.dtype)
+        x, y = models.batch(case.workload, case.size, case.dtype)
+        return {**{f"p{i}": w for i, w in enumerate(ws)}, "x": x, "y": y}
+    return _data(case)
