@@ -14,7 +14,9 @@ when jax cannot be imported), then answers each request line
      "warmup", "repeat", "budget_s"}
 
 with ``{"kind": "row", "first_call_s", "times_s", "warmup", "loss0"}`` or
-``{"kind": "row", "error": "Type: first line"}``; a ``null`` line ends it.
+``{"kind": "row", "error": "Type: first line"}``; a request with ``"losses": k``
+instead makes ``k`` untimed calls and answers ``{"kind": "row", "losses": [...]}``
+(the scalar results, for checking against gradflow); a ``null`` line ends it.
 The ``.npz`` holds the NumPy inputs the main process made with the same seeds
 as gradflow's rows: ``p0 .. pK`` (PyTorch-layout weights), ``x``, ``y`` for the
 training steps; the op workload's arrays by name otherwise.
@@ -238,6 +240,9 @@ def main() -> int:
             with np.load(req["inputs"]) as z:
                 arrays = {k: z[k] for k in z.files}
             fn = build(req, arrays, _device(jax, req["device"]), jax)
+            if req.get("losses"):
+                send({"kind": "row", "losses": [_scalar(fn()) for _ in range(int(req["losses"]))]})
+                continue
 
             def call():
                 r = fn()

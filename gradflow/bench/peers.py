@@ -125,17 +125,27 @@ class JaxWorker:
             self._inputs[key] = path
         return self._inputs[key]
 
-    def measure(self, case, impl, *, warmup, repeat, budget_s) -> dict:
-        from .runner import error_row, timing_row
+    def _request(self, case, device, **kw) -> dict:
         spec = models.SPECS.get(case.workload)
         self._send({"workload": case.workload, "mode": case.mode, "size": case.size,
                     "dtype": case.dtype, "spec": [list(l) for l in spec] if spec else None,
-                    "inputs": self._inputs_file(case), "device": impl.device,
-                    "lr": models.LR, "momentum": models.MOMENTUM,
-                    "warmup": warmup, "repeat": repeat, "budget_s": budget_s})
+                    "inputs": self._inputs_file(case), "device": device,
+                    "lr": models.LR, "momentum": models.MOMENTUM, **kw})
         res = self._recv()
         if res is None:
             raise EOFError(f"the jax worker exited{self._stderr_tail()}")
+        return res
+
+    def losses(self, case, n: int, device: str = "cpu") -> list:
+        """The scalar results (losses) of the first ``n`` calls of ``case``, untimed."""
+        res = self._request(case, device, losses=n)
+        if res.get("error"):
+            raise RuntimeError(f"jax worker, {case.name} at {case.size}: {res['error']}")
+        return res["losses"]
+
+    def measure(self, case, impl, *, warmup, repeat, budget_s) -> dict:
+        from .runner import error_row, timing_row
+        res = self._request(case, impl.device, warmup=warmup, repeat=repeat, budget_s=budget_s)
         row = error_row(case, impl)
         if res.get("error"):
             row["error"] = res["error"]
@@ -187,9 +197,12 @@ def torch_compile_info(probe: bool = True) -> dict:
            "torch_cuda": bool(torch.cuda.is_available())}
     if not probe:
         return out
+    import warnings
     t0 = time.perf_counter()
     try:
-        torch.compile(lambda t: (t * 2).sum(), backend="inductor")(torch.ones(8))
+        with warnings.catch_warnings():  # torch's own deprecations (made errors under pytest)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.compile(lambda t: (t * 2).sum(), backend="inductor")(torch.ones(8))
         out["torch_compile_probe_ms"] = round((time.perf_counter() - t0) * 1e3, 1)
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
