@@ -37,7 +37,7 @@ LAYERS = [
                  "gradflow._weights_only", "gradflow.amp", "gradflow.distributed"]),
     # the package facade imports everything; tools may ``import gradflow`` (the cycle check
     # below keeps the facade and the tools from importing each other in a circle)
-    ("tools", ["gradflow.vis", "gradflow.bench", "gradflow.cli", "gradflow.train",
+    ("tools", ["gradflow.vis", "gradflow.bench", "gradflow.cli", "gradflow.train", "gradflow.capture",
                "gradflow.info", "gradflow.testing", "gradflow.jit", "gradflow.onnx",
                "gradflow.__main__", "gradflow.warmup", "gradflow.compile_progress",
                "gradflow"]),
