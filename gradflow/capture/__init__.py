@@ -59,20 +59,26 @@ from ..nn import Module
 from ..optim import Optimizer
 from ..tensor import Tensor
 from .replay import CudaGraphReplay, build
-from .trace import CaptureError, Recorder, live_calls, same_program
+from .trace import _MISSING, CaptureError, Recorder, live_calls, same_program
 from .validate import check_replay
 
 __all__ = ["compile", "CompiledFunction", "CaptureError"]
 
 
-def compile(model=None, *, validate=True, max_signatures=8, cuda_graph=True, **torch_options):  # noqa: A001
+def compile(model=None, *, validate=True, max_signatures=8, cuda_graph=True,  # noqa: A001
+            fallback=False, **torch_options):
     """``torch.compile``-shaped entry point (``mode=``, ``fullgraph=``, ``backend=``,
     ``dynamic=`` are accepted and ignored). A function is captured (see the module
     docstring for the rules); a ``Module`` is returned unchanged; ``compile()`` with no
-    target returns a decorator."""
+    target returns a decorator.
+
+    ``fallback``: False raises :class:`CaptureError` where a step cannot be replayed
+    (the call that finds out may stop part-way); True (or a callable taking the error)
+    lets every call finish eagerly instead and runs that signature eagerly from then on,
+    warning once (or calling the callable)."""
     if model is None:
         return lambda m: compile(m, validate=validate, max_signatures=max_signatures,
-                                 cuda_graph=cuda_graph, **torch_options)
+                                 cuda_graph=cuda_graph, fallback=fallback, **torch_options)
     if isinstance(model, Module):
         return model
     if isinstance(model, CompiledFunction):
@@ -81,7 +87,7 @@ def compile(model=None, *, validate=True, max_signatures=8, cuda_graph=True, **t
         raise TypeError(f"gradflow.compile: expected a function or an nn.Module, got "
                         f"{type(model).__name__}")
     return CompiledFunction(model, validate=validate, max_signatures=max_signatures,
-                            cuda_graph=cuda_graph)
+                            cuda_graph=cuda_graph, fallback=fallback)
 
 
 class _Entry:
@@ -103,10 +109,11 @@ class CompiledFunction:
     replayed calls, the capture time (the two recordings, the build and the checked first
     replay, in seconds) and the kernels per replay; ``reset()`` drops every recording."""
 
-    def __init__(self, fn, validate=True, max_signatures=8, cuda_graph=True):
+    def __init__(self, fn, validate=True, max_signatures=8, cuda_graph=True, fallback=False):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.validate = validate
+        self.fallback = fallback
         self.max_signatures = max_signatures
         self.cuda_graph = cuda_graph
         self._entries = OrderedDict()
@@ -123,7 +130,7 @@ class CompiledFunction:
         bound = self.__dict__.get("_bound")
         if bound is None or bound[0] is not obj:
             cf = CompiledFunction(self.fn.__get__(obj, objtype), self.validate,
-                                  self.max_signatures, self.cuda_graph)
+                                  self.max_signatures, self.cuda_graph, self.fallback)
             self.__dict__["_bound"] = bound = (obj, cf)
         return bound[1]
 
@@ -148,6 +155,9 @@ class CompiledFunction:
         else:
             self._entries.move_to_end(key)
         if entry.error is not None:
+            if self.fallback:
+                self.stats["eager"] += 1
+                return self.fn(*args, **kwargs)
             raise entry.error
         arrays = [t.array for t in inputs]
         if entry.program is not None and entry.validated:
@@ -160,6 +170,20 @@ class CompiledFunction:
             entry.error = e
             raise
 
+    def _give_up(self, entry, err, out):
+        """Fallback mode: remember ``err`` for this signature, tell the user once, and
+        hand back ``out``, the eager result of the call that found the problem."""
+        entry.error = err
+        entry.first = entry.program = None
+        if not self.stats.get("fallback"):
+            self.stats["fallback"] = str(err)
+            if callable(self.fallback):
+                self.fallback(err)
+            else:
+                import warnings
+                warnings.warn(f"{err} -- running this step eagerly", RuntimeWarning, stacklevel=4)
+        return out
+
     def _advance(self, entry, be, arrays, args, kwargs):
         entry.calls += 1
         if entry.calls == 1:
@@ -167,19 +191,32 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         t0 = time.perf_counter()
         if entry.calls <= 3 and entry.program is None:
-            rec = Recorder(be, arrays)
+            rec = Recorder(be, arrays, strict=not self.fallback)
             with rec:
                 out = self.fn(*args, **kwargs)
             self.stats["recorded"] += 1
+            if rec.failure is not None:
+                return self._give_up(entry, rec.failure, out)
             if entry.first is None:
                 entry.first = (rec, out)
-            else:
+                self.stats["capture_s"] += time.perf_counter() - t0
+                return out
+            try:
                 self._build(entry, rec, out)
+            except CaptureError as e:
+                if not self.fallback:
+                    raise
+                return self._give_up(entry, e, out)
             self.stats["capture_s"] += time.perf_counter() - t0
             return out
         # the first replay: checked against eager from the same state
         if self.validate:
-            out = check_replay(self, entry, arrays, args, kwargs)
+            try:
+                out = check_replay(self, entry, arrays, args, kwargs)
+            except CaptureError as e:
+                if not self.fallback or e.eager_result is _MISSING:
+                    raise
+                return self._give_up(entry, e, e.eager_result)
         else:
             out = self._replay(entry, arrays)
         entry.validated = True

@@ -23,13 +23,19 @@ replay does not run.
 """
 from __future__ import annotations
 
+import os
 import traceback
 
 __all__ = ["CaptureError", "Recorder", "same_program", "PASSTHROUGH", "RANDOM_KERNELS"]
 
 
+_MISSING = object()
+
+
 class CaptureError(RuntimeError):
-    """A captured function does something a replay cannot reproduce."""
+    """A captured function does something a replay cannot reproduce. ``eager_result``:
+    where the call that found out ran eagerly to the end, its result."""
+    eager_result = _MISSING
 
 
 #: Backend methods that are metadata, context or bookkeeping: called through unrecorded.
@@ -42,20 +48,35 @@ PASSTHROUGH = frozenset({
 #: kernels that draw random numbers: a replay calls them again (fresh numbers each step)
 RANDOM_KERNELS = frozenset({"rand", "randn", "randint", "permutation", "seed"})
 
+_HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PKG = os.path.dirname(_HERE.rstrip(os.sep)) + os.sep
 _HOST_READS = ("item", "tolist", "numpy", "__float__", "__int__", "__bool__", "__index__",
                "__array__", "__format__", "__repr__", "__str__")
 
 
 def _host_read_name():
-    """The Tensor method (``item``, ``__bool__``...) that asked for the host read, if any."""
-    for frame in reversed(traceback.extract_stack()[:-3]):
+    """What asked for the host read: the Tensor method (``item``, ``__bool__``...), and
+    the gradflow function that called it when that is not the user's code."""
+    stack = traceback.extract_stack()[:-3]
+    for i in range(len(stack) - 1, -1, -1):
+        frame = stack[i]
         if frame.name in _HOST_READS and frame.filename.endswith(("tensor.py", "printing.py")):
-            return {"__float__": "float(tensor)", "__int__": "int(tensor)",
-                    "__bool__": "bool(tensor) (an `if`/`while` on a tensor value)",
-                    "__index__": "using a tensor as an index", "__array__": "numpy.asarray(tensor)",
-                    "__format__": "formatting a tensor", "__repr__": "printing a tensor",
-                    "__str__": "printing a tensor"}.get(frame.name, f"Tensor.{frame.name}()")
+            what = _method_words(frame.name)
+            caller = stack[i - 1] if i else None
+            if caller is not None and caller.filename.startswith(_PKG) \
+                    and not caller.filename.startswith(_HERE):
+                what += (f" in gradflow's {caller.name}() (an op whose result depends on the "
+                         f"values, such as nonzero, masked_select or unique, cannot be captured)")
+            return what
     return "backend.to_numpy()"
+
+
+def _method_words(name):
+    return {"__float__": "float(tensor)", "__int__": "int(tensor)",
+            "__bool__": "bool(tensor) (an `if`/`while` on a tensor value)",
+            "__index__": "using a tensor as an index", "__array__": "numpy.asarray(tensor)",
+            "__format__": "formatting a tensor", "__repr__": "printing a tensor",
+            "__str__": "printing a tensor"}.get(name, f"Tensor.{name}()")
 
 
 class Recorder:
@@ -66,7 +87,7 @@ class Recorder:
     ``values[k]`` the array of slot ``k`` (this recording's), ``externals[j]`` the
     external arrays, ``random`` whether a random kernel ran."""
 
-    def __init__(self, backend, inputs):
+    def __init__(self, backend, inputs, strict=True):
         self.backend = backend
         self.array_type = backend.xp.ndarray
         self.scalar_type = getattr(backend.xp, "generic", None) or _numpy_generic()
@@ -81,6 +102,10 @@ class Recorder:
         self._depth = 0
         self._saved = {}
         self.n_inputs = len(inputs)
+        #: strict: refuse at once (raise); otherwise note the first refusal here and let the
+        #: call run on eagerly (it is then not replayable)
+        self.strict = strict
+        self.failure = None
         for a in inputs:
             self._new_slot(a)
 
@@ -105,16 +130,29 @@ class Recorder:
         if self._depth:  # a kernel reading its own argument back: part of the kernel
             return type(self.backend).to_numpy(self.backend, a)
         what = _host_read_name()
-        raise CaptureError(
+        self._refuse(CaptureError(
             f"gradflow.compile: {what} inside a captured function copies a value to the host "
             f"while the step is being captured; a replay runs only the backend kernels, so the "
             f"Python code that uses that value would not run again. Return the tensor from the "
-            f"function and call .item() (or print it) outside, or run this function uncompiled")
+            f"function and call .item() (or print it) outside, or run this function uncompiled"))
+        return type(self.backend).to_numpy(self.backend, a)
+
+    def _refuse(self, err):
+        if self.strict:
+            raise err
+        if self.failure is None:
+            self.failure = err
 
     def _wrap(self, name, fn):
         def recorded(*args, **kwargs):
             if self._depth:
                 return fn(*args, **kwargs)
+            if name == "getitem" and len(args) > 1 and self._has_bool_array(args[1]):
+                self._refuse(CaptureError(
+                    "gradflow.compile: indexing with a boolean mask (masked_select, x[mask]) "
+                    "inside a captured function: the result's size depends on the values, and a "
+                    "replay runs every later kernel with the sizes of the recording. Use "
+                    "gradflow.where(mask, x, 0) (a fixed size), or do not compile this function"))
             spec_a = self._encode(args)
             spec_k = self._encode(kwargs) if kwargs else None
             self._depth += 1
@@ -129,6 +167,10 @@ class Recorder:
             return out
         recorded.__name__ = name
         return recorded
+
+    def _has_bool_array(self, index):
+        items = index if isinstance(index, tuple) else (index,)
+        return any(isinstance(i, self.array_type) and i.dtype.kind == "b" for i in items)
 
     # -- naming arrays -----------------------------------------------------------------------
     def _new_slot(self, a):

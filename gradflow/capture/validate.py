@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy  # host-side comparison of two results only
 
 from ..tensor import Tensor
-from .trace import CaptureError
+from .trace import CaptureError, _MISSING
 
 __all__ = ["check_replay"]
 
@@ -31,8 +31,12 @@ def check_replay(cf, entry, arrays, args, kwargs):
     if entry.random and rng is None:  # no way to draw the same numbers twice: trust the traces
         return cf._replay(entry, arrays)
     snap = [be.copy(e) for e in exts]
-    vals, _ = cf._run_program(entry, arrays)
-    got = [be.to_numpy(v).copy() for v in vals]
+    failed = None
+    try:
+        vals, _ = cf._run_program(entry, arrays)
+        got = [be.to_numpy(v).copy() for v in vals]
+    except Exception as e:  # noqa: BLE001 -- reported below, after the eager run
+        failed = e
     got_ext = [be.to_numpy(e).copy() for e in exts]
     for e, s, now in zip(exts, snap, got_ext):
         if not numpy.array_equal(be.to_numpy(s), now, equal_nan=True):
@@ -40,10 +44,25 @@ def check_replay(cf, entry, arrays, args, kwargs):
     if rng is not None:
         be.set_rng_state(rng)
     out = cf.fn(*args, **kwargs)
+    if failed is not None:
+        err = CaptureError(f"gradflow.compile: the first replay of the captured step failed "
+                           f"({type(failed).__name__}: {failed}); the step ran eagerly. Some "
+                           f"sizes or values in it depend on the data; run it uncompiled")
+        err.eager_result = out
+        raise err from failed
     want = [t.array for t in _tensors(out)]
     for kind, obj, _ in entry.rebinds:
         want.append(obj.grad.array if kind == "grad" and obj.grad is not None else
                     (None if kind == "grad" else obj.array))
+    try:
+        _check_all(entry, be, got, want, got_ext, exts)
+    except CaptureError as e:
+        e.eager_result = out  # the state is the eager call's: a fallback can use it
+        raise
+    return out
+
+
+def _check_all(entry, be, got, want, got_ext, exts):
     for i, (g, w) in enumerate(zip(got, want)):
         what = "returned tensor" if i < len(want) - len(entry.rebinds) else _rebind_name(
             entry.rebinds[i - (len(want) - len(entry.rebinds))])
@@ -51,7 +70,6 @@ def check_replay(cf, entry, arrays, args, kwargs):
     for j, (g, e) in enumerate(zip(got_ext, exts)):
         _compare(f"external array #{j} (shape {tuple(e.shape)}: a parameter or an "
                  f"optimizer buffer)", g, be.to_numpy(e))
-    return out
 
 
 def _tensors(x):
