@@ -57,18 +57,19 @@ _HOST_READS = ("item", "tolist", "numpy", "__float__", "__int__", "__bool__", "_
 def _host_read_name():
     """What asked for the host read: the Tensor method (``item``, ``__bool__``...), and
     the gradflow function that called it when that is not the user's code."""
-    stack = traceback.extract_stack()[:-3]
-    for i in range(len(stack) - 1, -1, -1):
-        frame = stack[i]
-        if frame.name in _HOST_READS and frame.filename.endswith(("tensor.py", "printing.py")):
-            what = _method_words(frame.name)
-            caller = stack[i - 1] if i else None
-            if caller is not None and caller.filename.startswith(_PKG) \
-                    and not caller.filename.startswith(_HERE):
-                what += (f" in gradflow's {caller.name}() (an op whose result depends on the "
-                         f"values, such as nonzero, masked_select or unique, cannot be captured)")
-            return what
-    return "backend.to_numpy()"
+    stack = traceback.extract_stack()[:-2]
+    i = len(stack) - 1  # the innermost frame is the to_numpy caller
+    found = None
+    while i >= 0 and stack[i].name in _HOST_READS and stack[i].filename.endswith(
+            ("tensor.py", "printing.py")):
+        found, i = stack[i], i - 1  # the outermost of item() <- __bool__() <- ...
+    what = _method_words(found.name) if found else "backend.to_numpy()"
+    caller = stack[i] if i >= 0 else None
+    if caller is not None and caller.filename.startswith(_PKG) \
+            and not caller.filename.startswith(_HERE):
+        what += (f" in gradflow's {caller.name}() (an op whose result depends on the "
+                 f"values, such as nonzero, masked_select or unique, cannot be captured)")
+    return what
 
 
 def _method_words(name):
