@@ -293,7 +293,9 @@ def test_train_compile_matches_eager(tmp_path, capsys):
         import json
         res[flag] = json.loads((out / "metrics.json").read_text())["epochs"]
     printed = capsys.readouterr().out
-    assert "compiled step" in printed
+    assert "compiled step: off (--no-compile)" in printed and "compiled step: on" in printed
+    replayed = int(printed.split("compiled step: ")[-1].split(" steps replayed")[0])
+    assert replayed >= 6, printed  # 2 epochs x (9 full batches - 4 eager) at least
     for e, c in zip(res["--no-compile"], res["--compile"]):
         for k in ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc"):
             assert c[k] == pytest.approx(e[k], rel=1e-5, abs=1e-6), k
