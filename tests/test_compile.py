@@ -299,3 +299,49 @@ def test_train_compile_matches_eager(tmp_path, capsys):
     for e, c in zip(res["--no-compile"], res["--compile"]):
         for k in ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc"):
             assert c[k] == pytest.approx(e[k], rel=1e-5, abs=1e-6), k
+
+
+def _bn_net(seed):
+    gradflow.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.3),
+                         nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+
+
+def test_batchnorm_dropout_net_matches_eager(be):
+    rng = np.random.default_rng(2)
+    data = [(gradflow.tensor(rng.random((6, 1, 8, 8))), gradflow.tensor(rng.integers(0, 10, 6)))
+            for _ in range(7)]
+    results = {}
+    for compiled in (False, True):
+        model = _bn_net(11).to(dtype=gradflow.float64)
+        opt = gradflow.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        f = gradflow.compile(step) if compiled else step
+        gradflow.manual_seed(4)
+        losses = [f(x, y).item() for x, y in data]
+        results[compiled] = (losses, {k: v.numpy() for k, v in model.state_dict().items()})
+        if compiled:
+            assert f.stats["replayed"] == 3
+    np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-11)
+    for k, v in results[False][1].items():  # running stats and num_batches_tracked included
+        np.testing.assert_allclose(results[True][1][k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_optimizer_state_replaced_outside_records_again(be):
+    data = _batches("mlp", "float64", 9, [8] * 9)
+    m_e, o_e, step_e = _setup("mlp", "float64")
+    m_c, o_c, step_c = _setup("mlp", "float64")
+    compiled = gradflow.compile(step_c)
+    for i, (x, y) in enumerate(data):
+        if i == 6:  # new momentum buffers behind the same optimizer
+            for o in (o_e, o_c):
+                o.load_state_dict(o.state_dict())
+        np.testing.assert_allclose(compiled(x, y).numpy(), step_e(x, y).numpy(), rtol=1e-11)
+    for pe, pc in zip(m_e.parameters(), m_c.parameters()):
+        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-13)

@@ -161,9 +161,9 @@ class CompiledFunction:
             raise entry.error
         arrays = [t.array for t in inputs]
         if entry.program is not None and entry.validated:
-            if all(t.array is a for t, a in entry.guards):
+            if _guards_hold(entry.guards):
                 return self._replay(entry, arrays)
-            entry.__init__()  # a parameter was rebound outside the step: record again
+            entry.__init__()  # a parameter or buffer was replaced outside the step: record again
         try:
             return self._advance(entry, be, arrays, args, kwargs)
         except CaptureError as e:
@@ -333,9 +333,9 @@ def _discover(fn):
         seen.add(id(x))
         if isinstance(x, Module):
             for m in x.modules():
-                if id(m) not in seen:
+                if not any(m is k for k in modules):
                     seen.add(id(m))
-                modules.append(m) if m not in modules else None
+                    modules.append(m)
             return
         if isinstance(x, Optimizer):
             optimizers.append(x)
@@ -369,21 +369,48 @@ def _filled(cell):
     return True
 
 
+def _guards_hold(guards):
+    """Whether every object a replay writes through is still where the recording found
+    it: ``(0, tensor, array)`` tensor.array is array; ``(1, dict, key, value)``
+    dict[key] is value (optimizer state, module parameters); ``(2, obj, name, value)``."""
+    for g in guards:
+        kind = g[0]
+        if kind == 0:
+            if g[1].array is not g[2]:
+                return False
+        elif kind == 1:
+            if g[1].get(g[2]) is not g[3]:
+                return False
+        elif getattr(g[1], g[2], None) is not g[3]:
+            return False
+    return True
+
+
 def _state_refs(rec, modules, optimizers, tensors):
     """(rebinds, guards): the arrays a replay must put back where eager leaves them
-    (``p.grad``, buffers and optimizer state rebound to new arrays), and the (tensor,
-    array) pairs whose identity a replay relies on (checked before every replay)."""
-    held = []
+    (``p.grad``, buffers and optimizer state rebound to new arrays), and the identities
+    a replay relies on (see :func:`_guards_hold`; checked before every replay: a
+    ``load_state_dict`` that replaces buffers makes the next call record again)."""
+    held, guards = [], []
     for m in modules:
-        held += [t for t in vars(m).get("_parameters", {}).values() if t is not None]
-        held += [t for t in vars(m).get("_buffers", {}).values() if isinstance(t, Tensor)]
+        for name in ("_parameters", "_buffers"):
+            d = vars(m).get(name, {})
+            for k, t in d.items():
+                if isinstance(t, Tensor):
+                    held.append(t)
+                    guards.append((1, d, k, t))
     for opt in optimizers:
+        guards.append((2, opt, "state", opt.state))
         for g in opt.param_groups:
             held += list(g["params"])
-        for st in opt.state.values():
-            held += [v for v in st.values() if isinstance(v, Tensor)]
+        for p, st in opt.state.items():
+            guards.append((1, opt.state, p, st))
+            for k, v in st.items():
+                if isinstance(v, Tensor):
+                    held.append(v)
+                    guards.append((1, st, k, v))
     held += tensors
-    rebinds, guards, seen = [], [], set()
+    rebinds, seen = [], set()
     for t in held:
         if id(t) in seen:
             continue
@@ -392,7 +419,7 @@ def _state_refs(rec, modules, optimizers, tensors):
         if ref is None:
             continue
         if ref[0] == "e":
-            guards.append((t, t.array))
+            guards.append((0, t, t.array))
         else:
             rebinds.append(("array", t, ref))
         g = t.grad
@@ -401,7 +428,7 @@ def _state_refs(rec, modules, optimizers, tensors):
             if gref is not None and gref[0] != "e":
                 rebinds.append(("grad", t, gref))
             elif gref is not None:
-                guards.append((g, g.array))
+                guards += [(2, t, "grad", g), (0, g, g.array)]
     return rebinds, guards
 
 

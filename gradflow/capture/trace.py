@@ -26,7 +26,11 @@ from __future__ import annotations
 import os
 import traceback
 
+from ..autograd import engine as _engine
+
 __all__ = ["CaptureError", "Recorder", "same_program", "PASSTHROUGH", "RANDOM_KERNELS"]
+
+_ENGINE_ADD = _engine._add  # the engine's own accumulation (see _add_by_kernel)
 
 
 _MISSING = object()
@@ -118,10 +122,13 @@ class Recorder:
                 self._saved[name] = be.__dict__[name]
             setattr(be, name, self._wrap(name, getattr(be, name)))
         setattr(be, "to_numpy", self._refuse_host_read)
+        self._engine_add = _engine.__dict__["_add"]
+        _engine._add = _add_by_kernel
         return self
 
     def __exit__(self, *exc):
         be = self.backend
+        _engine._add = self._engine_add
         for name in list(kernel_names(be)) + ["to_numpy"]:
             be.__dict__.pop(name, None)
         be.__dict__.update(self._saved)
@@ -223,6 +230,15 @@ class Recorder:
             pairs = [self._outputs(v) for v in out]
             return tuple(p[0] for p in pairs), ("t", tuple(p[1] for p in pairs))
         return out, ("c", out)  # None (in-place kernels) or a host value
+
+
+def _add_by_kernel(a, b, create_graph):
+    """The engine's gradient accumulation (``engine._add``) with the sum as a backend
+    kernel: the engine adds two gradients with NumPy's ``+`` on the arrays, which a
+    recording cannot see. Installed only while recording; the same result."""
+    if create_graph or type(a) is _engine.MultiGrad:
+        return _ENGINE_ADD(a, b, create_graph)
+    return type(a)._make(a.backend.binary("add", a.array, b.array), a.backend)
 
 
 def _numpy_generic():
