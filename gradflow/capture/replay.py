@@ -95,7 +95,13 @@ def build(rec, n_inputs, wanted, live, keep_all=False):
             dead_at.setdefault(i, []).append(k)
     if dead_at.get(-1):
         lines.append("    del " + ", ".join(f"s{k}" for k in dead_at[-1]))
+    elide = _elidable_copies(rec, calls, last, keep, n_inputs) if not keep_all else set()
     for i, (name, sa, sk, so) in calls:
+        if i in elide:  # the copy's source dies here: hand it over instead of copying
+            lines.append(f"    s{so[1]} = s{sa[1][0][1]}")
+            if dead_at.get(i):
+                lines.append("    del " + ", ".join(f"s{k}" for k in dead_at[i]))
+            continue
         env[f"k{i}"] = getattr(be, name)
         args = expr(sa)[1:-1].rstrip(",") if sa[0] == "t" else f"*{expr(sa)}"
         if sk:
@@ -113,7 +119,32 @@ def build(rec, n_inputs, wanted, live, keep_all=False):
     lines.append(f"    return ({ret})")
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<gradflow.compile replay>", "exec"), env)  # noqa: S102 -- our own code
-    return Program(env["_replay"], source, len(calls), be)
+    return Program(env["_replay"], source, len(calls) - len(elide), be)
+
+
+def _elidable_copies(rec, calls, last, keep, n_inputs):
+    """Calls ``s_j = copy(s_k)`` (the engine's fresh ``.grad`` of a leaf) that can be
+    ``s_j = s_k``: ``s_k`` is read by nothing after the copy, was made in the step (not
+    an input), is C-contiguous and shares its memory with no other slot of the recording
+    (so nothing else can see the handed-over array). Same values, one pass less."""
+    be = rec.backend
+    owners = {}
+    for a in rec.values:
+        o = id(be.owner(a))
+        owners[o] = owners.get(o, 0) + 1
+    out = set()
+    for i, (name, sa, sk, so) in calls:
+        if name != "copy" or sk or so[0] != "s" or sa[0] != "t" or len(sa[1]) != 1:
+            continue
+        src = sa[1][0]
+        if src[0] != "s":
+            continue
+        k = src[1]
+        a = rec.values[k]
+        if (k >= n_inputs and k not in keep and last.get(k) == i and be.is_contiguous(a)
+                and owners[id(be.owner(a))] == 1):
+            out.add(i)
+    return out
 
 
 def _assign(so, call, tmp):
