@@ -345,3 +345,16 @@ def test_optimizer_state_replaced_outside_records_again(be):
         np.testing.assert_allclose(compiled(x, y).numpy(), step_e(x, y).numpy(), rtol=1e-11)
     for pe, pc in zip(m_e.parameters(), m_c.parameters()):
         np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-13)
+
+
+def test_kernel_writing_through_out_into_a_parameter_is_kept(be):
+    w = gradflow.tensor(np.ones(3))
+
+    @gradflow.compile
+    def f(x):
+        w.backend.binary("add", w.array, x.array, out=w.array)  # result unused: still runs
+        return x * 1.0
+    x = gradflow.tensor(np.arange(3.0))
+    for _ in range(6):
+        f(x)
+    np.testing.assert_allclose(w.numpy(), 1 + 6 * np.arange(3.0))

@@ -284,7 +284,7 @@ def slots_used(spec, acc):
 
 def live_calls(rec, wanted):
     """Indices of the calls a replay must run: those with side effects (in-place kernels,
-    named ``..._``; random draws) and those whose results a live call or ``wanted``
+    named ``..._``, or given ``out=``; random draws) and those whose results a live call or ``wanted``
     reads. The rest only fed Python (an input check's ``bool(...)``) and are dropped."""
     need = set()
     for w in wanted:
@@ -292,7 +292,9 @@ def live_calls(rec, wanted):
     live = set()
     for i in range(len(rec.calls) - 1, -1, -1):
         name, sa, sk, so = rec.calls[i]
-        if name.endswith("_") or name in RANDOM_KERNELS or slots_used(so, set()) & need:
+        writes = (sk is not None and any(k == "out" and v != ("c", None) for k, v in sk[1])) \
+            or (name == "binary" and len(sa[1]) > 3 and sa[1][3] != ("c", None))  # out positional
+        if name.endswith("_") or name in RANDOM_KERNELS or writes or slots_used(so, set()) & need:
             live.add(i)
             slots_used(sa, need)
             if sk:
