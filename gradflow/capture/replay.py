@@ -12,7 +12,7 @@ copies the new inputs into those buffers and launches the graph.
 """
 from __future__ import annotations
 
-from .trace import slots_used
+from .trace import RANDOM_KERNELS, slots_used
 
 __all__ = ["build", "Program", "CudaGraphReplay"]
 
@@ -89,14 +89,24 @@ def build(rec, n_inputs, wanted, live, keep_all=False):
     lines = [f"def _replay({', '.join(f's{k}' for k in range(n_inputs))}):"]
     for j, e in enumerate(rec.externals):
         env[f"e{j}"] = e
+    folded = _constant_calls(rec, calls, keep)
+    for i, (_, _, _, so) in calls:
+        if i in folded:  # computed once: the recording's own result stands for every replay
+            for k in slots_used(so, set()):
+                env[f"s{k}"] = rec.values[k]
+    fixed = set()
+    for i in folded:
+        slots_used(rec.calls[i][3], fixed)
     dead_at = {}
     for k, i in last.items():
-        if k not in keep and not keep_all:
+        if k not in keep and not keep_all and k not in fixed:
             dead_at.setdefault(i, []).append(k)
     if dead_at.get(-1):
         lines.append("    del " + ", ".join(f"s{k}" for k in dead_at[-1]))
     elide = _elidable_copies(rec, calls, last, keep, n_inputs) if not keep_all else set()
     for i, (name, sa, sk, so) in calls:
+        if i in folded:
+            continue
         if i in elide:  # the copy's source dies here: hand it over instead of copying
             lines.append(f"    s{so[1]} = s{sa[1][0][1]}")
             if dead_at.get(i):
@@ -115,11 +125,57 @@ def build(rec, n_inputs, wanted, live, keep_all=False):
         made = set(range(n_inputs))
         for _, (_, _, _, so) in calls:
             slots_used(so, made)
-        ret += "(" + "".join(f"s{k}, " for k in sorted(made)) + "), "
+        ret += "(" + "".join(f"s{k}, " for k in sorted(made - fixed)) + "), "
     lines.append(f"    return ({ret})")
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<gradflow.compile replay>", "exec"), env)  # noqa: S102 -- our own code
-    return Program(env["_replay"], source, len(calls) - len(elide), be)
+    return Program(env["_replay"], source, len(calls) - len(elide) - len(folded), be)
+
+
+def _constant_calls(rec, calls, keep):
+    """Calls whose results are the same every step: no random draw, no in-place write,
+    and every array argument itself such a result (``full((), 64)``, ``asarray(0.5)``,
+    ``where`` of those: the scalar bookkeeping of a loss's mean). Their results are
+    taken from the recording once. Excluded: anything returned or rebound (``keep``),
+    and any array whose memory an in-place kernel or an ``out=`` writes."""
+    be = rec.backend
+    written = set()
+    for _, (name, sa, sk, _) in calls:
+        if name.endswith("_"):
+            slots_used(sa, written)
+        if sk:
+            for key, v in sk[1]:
+                if key == "out":
+                    slots_used(v, written)
+        if name == "binary" and len(sa[1]) > 3:
+            slots_used(sa[1][3], written)
+    off_limits = {id(be.owner(rec.values[k])) for k in written | keep}
+    folded, const_slots = set(), set()
+    for i, (name, sa, sk, so) in calls:
+        if name.endswith("_") or name in RANDOM_KERNELS or so[0] == "c":
+            continue
+        if _has_external(sa) or (sk and _has_external(sk)):
+            continue
+        reads = slots_used(sa, set()) | (slots_used(sk, set()) if sk else set())
+        outs = slots_used(so, set())
+        if not reads <= const_slots or outs & (written | keep):
+            continue
+        if any(id(be.owner(rec.values[k])) in off_limits for k in outs):
+            continue
+        folded.add(i)
+        const_slots |= outs
+    return folded
+
+
+def _has_external(spec):
+    kind = spec[0]
+    if kind == "e":
+        return True
+    if kind in ("t", "l"):
+        return any(_has_external(v) for v in spec[1])
+    if kind == "d":
+        return any(_has_external(v) for _, v in spec[1])
+    return False
 
 
 def _elidable_copies(rec, calls, last, keep, n_inputs):
