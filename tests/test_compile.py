@@ -358,3 +358,17 @@ def test_kernel_writing_through_out_into_a_parameter_is_kept(be):
     for _ in range(6):
         f(x)
     np.testing.assert_allclose(w.numpy(), 1 + 6 * np.arange(3.0))
+
+
+def test_changing_python_results_are_refused(be):
+    count = {"n": 0}
+
+    @gradflow.compile
+    def f(x):
+        count["n"] += 1
+        return x * 2.0, count["n"]
+    x = gradflow.tensor([1.0])
+    f(x)
+    f(x)
+    with pytest.raises(CaptureError, match="different Python values"):
+        f(x)

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import time
+import types
 from collections import OrderedDict
 
 from .. import dtypes
@@ -59,7 +60,7 @@ from ..nn import Module
 from ..optim import Optimizer
 from ..tensor import Tensor
 from .replay import CudaGraphReplay, build
-from .trace import _MISSING, CaptureError, Recorder, live_calls, same_program
+from .trace import _MISSING, CaptureError, Recorder, _const_equal, live_calls, same_program
 from .validate import check_replay
 
 __all__ = ["compile", "CompiledFunction", "CaptureError"]
@@ -227,9 +228,10 @@ class CompiledFunction:
         first, out_first = entry.first
         entry.first = None
         spec = _out_spec(out, rec)
-        if _out_shape(spec) != _out_shape(_out_spec(out_first, first)):
+        if not _same_outputs(spec, _out_spec(out_first, first)):
             raise CaptureError("gradflow.compile: the captured function returned differently "
-                               "structured results in two calls; it cannot be replayed")
+                               "structured results, or different Python values, in two calls; "
+                               "a replay would return the last call's values forever")
         wanted = list(_refs(spec))
         entry.out_spec = _number_outputs(spec, [])
         rebinds, guards = _state_refs(rec, self._modules, self._optimizers, self._tensors)
@@ -351,8 +353,8 @@ def _discover(fn):
         elif isinstance(x, dict):
             for v in x.values():
                 visit(v, depth + 1)
-        elif hasattr(x, "__dict__") and not isinstance(x, type) and type(x).__module__ != "builtins" \
-                and not callable(x):
+        elif hasattr(x, "__dict__") and not isinstance(x, (type, types.ModuleType)) \
+                and type(x).__module__ != "builtins" and not callable(x):
             for v in vars(x).values():
                 visit(v, depth + 1)
 
@@ -455,14 +457,20 @@ def _out_spec(x, rec):
     return ("c", x)
 
 
-def _out_shape(spec):
-    if spec[0] == "T":
-        return "T"
-    if spec[0] == "c":
-        return ("c", type(spec[1]))
-    if spec[0] is dict:
-        return (dict, tuple((k, _out_shape(v)) for k, v in spec[1]))
-    return (spec[0], tuple(_out_shape(v) for v in spec[1]))
+def _same_outputs(a, b):
+    """Two calls' result specs: the same structure, tensors at the same places, and the
+    same plain Python values."""
+    if a[0] != b[0]:
+        return False
+    if a[0] == "T":
+        return True
+    if a[0] == "c":
+        return type(a[1]) is type(b[1]) and _const_equal(a[1], b[1])
+    if len(a[1]) != len(b[1]):
+        return False
+    if a[0] is dict:
+        return all(ka == kb and _same_outputs(va, vb) for (ka, va), (kb, vb) in zip(a[1], b[1]))
+    return all(_same_outputs(u, v) for u, v in zip(a[1], b[1]))
 
 
 def _refs(spec):
