@@ -32,9 +32,11 @@ def _worker(impl, backend, mode, model, batch, repeat):
     if impl == "torch":
         import torch
         from gradflow.bench.models import torch_step
-        torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
+        if os.environ.get("BENCH_TORCH_THREADS"):
+            torch.set_num_threads(int(os.environ["BENCH_TORCH_THREADS"]))
         step = torch_step(model, "cpu", np.float32, batch)
         capture = None
+        threads = torch.get_num_threads()
     else:
         import gradflow
         from gradflow.backends.threads import blas_threads
@@ -56,6 +58,8 @@ def _worker(impl, backend, mode, model, batch, repeat):
         step()
         ts.append(time.perf_counter() - t0)
     out = {"median_ms": 1e3 * statistics.median(ts), "capture_s": capture}
+    if impl == "torch":
+        out["threads"] = threads
     if mode == "compiled":
         out["kernels"] = step.stats["kernels"]
         out["replayed"] = step.stats["replayed"]
@@ -108,6 +112,11 @@ def _label(c):
     return "PyTorch CPU eager" if impl == "torch" else f"gradflow {backend} {mode}"
 
 
+def _torch_threads(rows):
+    seen = {r.get("threads") for rs in rows.values() for r in rs if r.get("threads")}
+    return "/".join(str(t) for t in sorted(seen)) or "no"
+
+
 def _report(a, models, configs, rows, load_before, load_after):
     lines = ["# Captured training steps (`gradflow.compile`) vs eager", "",
              f"Command: `python benchmarks/bench_compile.py --rounds {a.rounds} --repeat {a.repeat}"
@@ -118,8 +127,10 @@ def _report(a, models, configs, rows, load_before, load_after):
              f"{'/'.join(f'{x:.2f}' for x in load_after)}  ",
              f"Each figure: the median over {a.rounds} alternating processes of each process's "
              f"median of {a.repeat} steps (float32, batch {a.batch}, SGD momentum 0.9); PyTorch "
-             f"with torch.set_num_threads({os.environ.get('BENCH_TORCH_THREADS', '1')}). "
-             f"Ratios are taken within each round, then the median.", ""]
+             f"with {_torch_threads(rows)} intra-op threads (its default unless "
+             f"BENCH_TORCH_THREADS is set); gradflow with one BLAS thread (numba runs its conv "
+             f"chunks on its own pool, one task per core). Ratios are taken within each round, "
+             f"then the median.", ""]
     for m in models:
         lines += [f"## {m} (batch {a.batch})", "",
                   "| configuration | step ms (median) | min..max over rounds | capture s | "

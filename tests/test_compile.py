@@ -372,3 +372,17 @@ def test_changing_python_results_are_refused(be):
     f(x)
     with pytest.raises(CaptureError, match="different Python values"):
         f(x)
+
+
+@pytest.mark.requires_cuda
+@pytest.mark.parametrize("be", backend_params(["cupy"]), indirect=True)
+def test_cupy_replay_is_a_cuda_graph(be):
+    data = _batches("mlp", "float32", 8, [8] * 8)
+    m_e, _, step_e = _setup("mlp", "float32")
+    m_c, _, step_c = _setup("mlp", "float32")
+    compiled = gradflow.compile(step_c)
+    for x, y in data:
+        np.testing.assert_allclose(compiled(x, y).numpy(), step_e(x, y).numpy(), rtol=2e-5)
+    assert compiled.stats["cuda_graph"] is True and compiled.stats["replayed"] == 4
+    for pe, pc in zip(m_e.parameters(), m_c.parameters()):
+        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=2e-5, atol=2e-6)
