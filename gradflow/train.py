@@ -699,9 +699,10 @@ def _run(args, guard):
     final = metrics[-1] if metrics else None
     if train_step is not None and rank == 0:
         st = train_step.stats
-        print(f"compiled step: {st['replayed']} steps replayed, {st['eager'] + st['recorded']} "
-              f"eager ({st['recorded']} of them recorded, {st['capture_s']:.2f} s capture and "
-              f"checks); {st['kernels']} kernel calls per replayed step"
+        print(f"compiled step: {st['replayed']} steps replayed, "
+              f"{st['eager'] + st['recorded'] + st['checked']} eager ({st['recorded']} of them "
+              f"recorded, {st['checked']} checked against a replay; {st['capture_s']:.2f} s in "
+              f"all); {st['kernels']} kernel calls per replayed step"
               + (f"; fell back to eager: {st['fallback']}" if st.get("fallback") else ""))
     if final:
         print(f"final test accuracy {100 * final['test_acc']:.2f}% "

@@ -106,8 +106,8 @@ class _Entry:
 
 
 class CompiledFunction:
-    """A captured step (made by :func:`compile`). ``stats`` counts eager, recorded and
-    replayed calls, the capture time (the two recordings, the build and the checked first
+    """A captured step (made by :func:`compile`). ``stats`` counts eager, recorded,
+    checked (first replay + eager rerun) and replayed calls, the capture time (the two recordings, the build and the checked first
     replay, in seconds) and the kernels per replay; ``reset()`` drops every recording."""
 
     def __init__(self, fn, validate=True, max_signatures=8, cuda_graph=True, fallback=False):
@@ -119,7 +119,7 @@ class CompiledFunction:
         self.cuda_graph = cuda_graph
         self._entries = OrderedDict()
         self._modules, self._optimizers, self._tensors = _discover(fn)
-        self.stats = {"eager": 0, "recorded": 0, "replayed": 0, "capture_s": 0.0,
+        self.stats = {"eager": 0, "recorded": 0, "checked": 0, "replayed": 0, "capture_s": 0.0,
                       "kernels": 0, "signatures": 0, "cuda_graph": False}
 
     def reset(self):
@@ -212,6 +212,7 @@ class CompiledFunction:
             return out
         # the first replay: checked against eager from the same state
         if self.validate:
+            self.stats["checked"] += 1
             try:
                 out = check_replay(self, entry, arrays, args, kwargs)
             except CaptureError as e:
