@@ -386,3 +386,16 @@ def test_cupy_replay_is_a_cuda_graph(be):
     assert compiled.stats["cuda_graph"] is True and compiled.stats["replayed"] == 4
     for pe, pc in zip(m_e.parameters(), m_c.parameters()):
         np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=2e-5, atol=2e-6)
+
+
+def test_a_transposed_input_is_its_own_signature(be):
+    @gradflow.compile
+    def f(x):
+        return gradflow.Tensor._make(x.backend.transpose(x.array, (1, 0)), x.backend).exp().sum(0)
+    a = np.arange(12.0).reshape(3, 4) / 10
+    for arr in (a, a.T.copy().T):  # same shape and values, different strides
+        x = gradflow.tensor(arr) if arr.flags.c_contiguous else gradflow.Tensor._make(
+            gradflow.tensor(np.ascontiguousarray(arr.T)).array.T, gradflow.tensor(a).backend)
+        for _ in range(5):
+            np.testing.assert_allclose(f(x).numpy(), np.exp(a.T).sum(0), rtol=1e-12)
+    assert f.stats["signatures"] == 2

@@ -13,7 +13,7 @@ Decorate (or wrap) a function that runs one step -- forward, loss, ``backward()`
 
 Rules (as tinygrad's ``TinyJit`` and CUDA graphs):
 
-* Per *signature* -- the Tensor arguments' shapes, dtypes and backend, the other
+* Per *signature* -- the Tensor arguments' shapes, dtypes, strides and backend, the other
   arguments' values, the grad mode, the default dtype, the ``training`` flags of the
   modules and the hyper-parameters (``lr``, ``momentum`` ...) of the optimizers the
   function uses (found in its arguments, closure, globals and ``self``) -- call 1 runs
@@ -27,6 +27,8 @@ Rules (as tinygrad's ``TinyJit`` and CUDA graphs):
   and the returned tensors get the replayed arrays. A new signature (the last, smaller
   batch; ``lr`` changed by a scheduler; ``model.eval()``) starts its own three calls; up
   to ``max_signatures`` are kept.
+* Record from one thread: while a call is recorded, the backend's kernel methods are
+  shadowed on the shared backend instance, so another thread's kernels would be logged.
 * What raises :class:`CaptureError` instead of replaying wrongly: reading a value back
   to the host inside the function (``.item()``, ``.tolist()``, ``.numpy()``,
   ``float()``, ``if tensor:``); kernel sequences or constant arguments that change
@@ -273,7 +275,8 @@ class CompiledFunction:
 def _flatten(x, inputs, sig):
     if isinstance(x, Tensor):
         inputs.append(x)
-        sig.append(("T", x.shape, x.dtype, x.requires_grad))
+        # strides too: views rebuilt by byte offset and stride assume the recording's layout
+        sig.append(("T", x.shape, x.dtype, x.requires_grad, x.array.strides))
     elif isinstance(x, (tuple, list)):
         sig.append((type(x), len(x)))
         for v in x:
