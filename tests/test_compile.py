@@ -68,6 +68,12 @@ def test_compiled_training_matches_eager(be, kind, dtype):
     st = compiled.stats
     assert st["replayed"] == 3 and st["signatures"] == 2 and st["kernels"] > 10, st
     assert st["capture_s"] > 0
+    if kind == "lenet5" and be == "numba":  # both conv + ReLU pairs fused in the replay
+        src = next(e for e in compiled._entries.values() if e.program).program.source
+        env = next(e for e in compiled._entries.values() if e.program).program._fn.__globals__
+        fused = [k for k, v in env.items() if getattr(v, "__name__", "") ==
+                 "conv2d_relu_forward_saved"]
+        assert len(fused) == 2, src
 
 
 def test_replayed_loss_is_a_new_tensor_each_call(be):

@@ -76,6 +76,8 @@ def build(rec, n_inputs, wanted, live, keep_all=False):
 
     uses = slots_used
     calls = [(i, c) for i, c in enumerate(rec.calls) if i in live]
+    if FUSE and not keep_all:
+        calls = _fuse_conv_relu(be, calls, wanted)
     keep = set()
     for w in wanted:
         uses(w, keep)
@@ -95,8 +97,9 @@ def build(rec, n_inputs, wanted, live, keep_all=False):
             for k in slots_used(so, set()):
                 env[f"s{k}"] = rec.values[k]
     fixed = set()
-    for i in folded:
-        slots_used(rec.calls[i][3], fixed)
+    for i, (_, _, _, so) in calls:
+        if i in folded:
+            slots_used(so, fixed)
     dead_at = {}
     for k, i in last.items():
         if k not in keep and not keep_all and k not in fixed:
@@ -130,6 +133,54 @@ def build(rec, n_inputs, wanted, live, keep_all=False):
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<gradflow.compile replay>", "exec"), env)  # noqa: S102 -- our own code
     return Program(env["_replay"], source, len(calls) - len(elide) - len(folded), be)
+
+
+#: peephole fusions on (conv + ReLU); False replays the recorded kernels one by one
+FUSE = True
+
+
+def _fuse_conv_relu(be, calls, wanted):
+    """``(y, saved) = conv2d_forward_saved(...); r = unary('relu', y)`` where nothing else
+    reads ``y`` -> ``(r, saved) = conv2d_relu_forward_saved(...)``, on backends that have
+    it (Numba: the ReLU runs in the conv's output pass, one sweep over the output less)."""
+    if not hasattr(type(be), "conv2d_relu_forward_saved"):
+        return calls
+    count = {}
+    for w in wanted:
+        for k in slots_used(w, set()):
+            count[k] = count.get(k, 0) + 2  # wanted: never fused away
+    for _, (_, sa, sk, _) in calls:
+        for spec in (sa, sk):
+            if spec:
+                for k in _slot_reads(spec):
+                    count[k] = count.get(k, 0) + 1
+    out, drop = list(calls), set()
+    producer = {}
+    for pos, (i, (name, sa, sk, so)) in enumerate(out):
+        if name == "conv2d_forward_saved" and so[0] == "t" and so[1] and so[1][0][0] == "s":
+            producer[so[1][0][1]] = pos
+        elif (name == "unary" and not sk and sa[0] == "t" and len(sa[1]) == 2
+              and sa[1][0] == ("c", "relu") and sa[1][1][0] == "s" and so[0] == "s"):
+            k = sa[1][1][1]
+            p = producer.get(k)
+            if p is not None and count.get(k) == 1:
+                j, (_, csa, csk, cso) = out[p]
+                out[p] = (j, ("conv2d_relu_forward_saved", csa, csk,
+                              ("t", (so,) + cso[1][1:])))
+                drop.add(pos)
+    return [c for pos, c in enumerate(out) if pos not in drop]
+
+
+def _slot_reads(spec):
+    """Every slot read by ``spec``, once per reference (a multiset, as a list)."""
+    kind = spec[0]
+    if kind in ("s", "S", "v"):
+        return [spec[1]]
+    if kind in ("t", "l"):
+        return [k for v in spec[1] for k in _slot_reads(v)]
+    if kind == "d":
+        return [k for _, v in spec[1] for k in _slot_reads(v)]
+    return []
 
 
 def _constant_calls(rec, calls, keep):
