@@ -405,3 +405,22 @@ def test_a_transposed_input_is_its_own_signature(be):
         for _ in range(5):
             np.testing.assert_allclose(f(x).numpy(), np.exp(a.T).sum(0), rtol=1e-12)
     assert f.stats["signatures"] == 2
+
+
+@pytest.mark.parametrize("be", backend_params(["numba"]), indirect=True)
+def test_fused_conv_relu_equals_conv_then_relu(be):
+    from gradflow.backends import get_backend
+    b = get_backend("numba")
+    rng = np.random.default_rng(1)
+    for shape, wshape, pad in (((4, 1, 12, 12), (6, 1, 5, 5), (2, 2)),
+                               ((4, 6, 8, 8), (16, 6, 5, 5), (0, 0)),
+                               ((2, 3, 6, 6), (4, 3, 1, 1), (0, 0))):
+        x = rng.standard_normal(shape).astype(np.float32)
+        x.flat[0] = -np.inf
+        w = rng.standard_normal(wshape).astype(np.float32)
+        bias = rng.standard_normal(wshape[0]).astype(np.float32)
+        args = (x, w, bias, (1, 1), pad, (1, 1), 1)
+        y, _ = b.conv2d_forward_saved(*args)
+        want = b.unary("relu", y)
+        got, _ = b.conv2d_relu_forward_saved(*args)
+        np.testing.assert_array_equal(got, want)
