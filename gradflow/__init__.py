@@ -153,11 +153,12 @@ def t(input):
 
 
 def compile(model=None, **kwargs):  # noqa: A001
-    """``torch.compile`` stand-in: gradflow has no graph compiler, so the model (or
-    function) is returned unchanged (also usable as ``@gradflow.compile(...)``)."""
-    if model is None:
-        return lambda m: m
-    return model
+    """``torch.compile``'s name: a training-step *function* is captured once and replayed
+    as a flat list of backend kernel calls (:mod:`gradflow.capture` has the rules); an
+    ``nn.Module`` is returned unchanged. Also a decorator: ``@gradflow.compile`` or
+    ``@gradflow.compile(validate=False)``."""
+    from .capture import compile as _compile
+    return _compile(model, **kwargs)
 
 
 #: torch names gradflow deliberately lacks -> why, and what to use instead

@@ -93,6 +93,11 @@ def add_arguments(p):
                    help="OpenBLAS threads for the CPU backends (default: $OPENBLAS_NUM_THREADS or "
                         "$OMP_NUM_THREADS if set, else 1 -- fastest for these small GEMMs, and "
                         "robust on a busy machine)")
+    p.add_argument("--compile", dest="compile", action="store_true", default=None,
+                   help="capture the training step once and replay it as backend kernel calls "
+                        "(gradflow.compile; default: on with --optimizer sgd in one process)")
+    p.add_argument("--no-compile", dest="compile", action="store_false",
+                   help="run every training step eagerly")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--nproc", type=int_at_least(1), default=None, metavar="N",
                    help="train data-parallel in N processes on this machine (runs mpiexec -n N; "
@@ -187,35 +192,76 @@ def evaluate(model, loader, check_stop=None):
     return loss_sum / max(total, 1), correct / max(total, 1)
 
 
-def train_one_epoch(model, loader, optimizer, progress=None, after_step=None, stats=None):
+def train_one_epoch(model, loader, optimizer, progress=None, after_step=None, stats=None,
+                    step=None):
     """One pass over ``loader``; returns (mean loss, accuracy) of the training batches.
     ``stats`` (``{"loss_sum", "correct", "total"}``, updated in place) carries the sums
     of the batches already done when an epoch is resumed part-way. ``after_step()``
     runs after every batch, once its step and its sums are complete. A non-finite loss
-    raises :class:`Diverged` before its backward pass, so the weights stay finite."""
+    raises :class:`Diverged` before its backward pass, so the weights stay finite --
+    except with ``step`` (a :func:`compiled_step`: the whole step, update included, runs
+    before the loss is read; the checkpoints on disk stay finite either way)."""
     from .nn import functional as F
     model.train()
     if stats is None:
         stats = {"loss_sum": 0.0, "correct": 0, "total": 0}
     for x, y in loader:
-        optimizer.zero_grad()
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        lv = float(loss.item())
-        if not math.isfinite(lv):
-            raise Diverged(f"the loss diverged (it is {lv})")
-        loss.backward()
-        optimizer.step()
+        if step is not None:
+            loss, correct = step(x, y)
+            lv = float(loss.item())
+            if not math.isfinite(lv):
+                raise Diverged(f"the loss diverged (it is {lv})")
+            correct = int(correct.item())
+        else:
+            optimizer.zero_grad()
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            lv = float(loss.item())
+            if not math.isfinite(lv):
+                raise Diverged(f"the loss diverged (it is {lv})")
+            loss.backward()
+            optimizer.step()
+            correct = int((logits.detach().argmax(1) == y).sum().item())
         n = len(y)
         stats["loss_sum"] += lv * n
         stats["total"] += n
-        stats["correct"] += int((logits.detach().argmax(1) == y).sum().item())
+        stats["correct"] += correct
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{stats['loss_sum'] / stats['total']:.4f}", refresh=False)
         if after_step is not None:
             after_step()
     return stats["loss_sum"] / max(stats["total"], 1), stats["correct"] / max(stats["total"], 1)
+
+
+def compiled_step(model, optimizer, on_fallback=None):
+    """The training step of :func:`train_one_epoch` under :func:`gradflow.compile`:
+    ``step(x, y) -> (loss, number correct)`` as tensors. ``on_fallback(error)`` is called
+    once if the step cannot be replayed (it then runs eagerly, with the same results)."""
+    from .capture import compile as capture
+    from .nn import functional as F
+
+    def step(x, y):
+        optimizer.zero_grad()
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        optimizer.step()
+        return loss, (logits.detach().argmax(1) == y).sum()
+    return capture(step, fallback=on_fallback or True)
+
+
+def _compile_choice(asked, optimizer_name, world):
+    """(compile the step?, the line ``gradflow train`` prints about it)."""
+    if asked is False:
+        return False, "compiled step: off (--no-compile)"
+    if world > 1:
+        return False, "compiled step: off (data-parallel runs step eagerly)"
+    if optimizer_name != "sgd":
+        return False, ("compiled step: off (Adam's step count enters every update as a Python "
+                       "number, so one recording cannot stand for every step; use --optimizer sgd)")
+    return True, ("compiled step: on (gradflow.compile; the first 4 steps of each batch shape "
+                  "and learning rate run eagerly; --no-compile turns it off)")
 
 
 def plot(metrics, path, title=None):
@@ -558,6 +604,15 @@ def _run(args, guard):
     for note in notes:
         print(f"  overriding the checkpoint's configuration: {note}" if note.startswith("--")
               else f"  {note}", flush=True)
+    use_compile, compile_note = _compile_choice(getattr(args, "compile", None), cfg["optimizer"],
+                                                world)
+    if rank == 0:
+        print(f"  {compile_note}", flush=True)
+
+    def compile_fallback(err):
+        print(f"\ngradflow train: the compiled step cannot be replayed, training eagerly: {err}",
+              file=sys.stderr, flush=True)
+    train_step = compiled_step(model, optimizer, compile_fallback) if use_compile else None
     val_loader = DataLoader(shard(val), batch_size=500)  # each rank its share
     test_loader = DataLoader(shard(test), batch_size=500)
     header = f"{'epoch':>5} | {'train loss':>10} | {'train acc':>9} | {'val loss':>8} | " \
@@ -607,7 +662,8 @@ def _run(args, guard):
                 with tqdm(total=len(batches), initial=step, desc=f"epoch {epoch + 1}/{cfg['epochs']}",
                           unit="batch", leave=False, disable=args.no_progress or rank > 0,
                           file=sys.stderr, dynamic_ncols=True) as bar:
-                    train_one_epoch(net, loader, optimizer, bar, after_step, partial)
+                    train_one_epoch(net, loader, optimizer, bar, after_step, partial,
+                                    step=train_step)
             # global metrics: every rank's means, weighted by its number of samples
             va_loss, va_acc = dist.weighted_mean(evaluate(model, val_loader, guard.check),
                                                  len(val_loader.dataset))
@@ -641,6 +697,13 @@ def _run(args, guard):
     finally:
         compiling.stop()
     final = metrics[-1] if metrics else None
+    if train_step is not None and rank == 0:
+        st = train_step.stats
+        print(f"compiled step: {st['replayed']} steps replayed, "
+              f"{st['eager'] + st['recorded'] + st['checked']} eager ({st['recorded']} of them "
+              f"recorded, {st['checked']} checked against a replay; {st['capture_s']:.2f} s in "
+              f"all); {st['kernels']} kernel calls per replayed step"
+              + (f"; fell back to eager: {st['fallback']}" if st.get("fallback") else ""))
     if final:
         print(f"final test accuracy {100 * final['test_acc']:.2f}% "
               f"(validation {100 * final['val_acc']:.2f}%) after {final['epoch']} epochs; "

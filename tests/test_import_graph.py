@@ -12,7 +12,7 @@ Layers, bottom to top (a module may import its own layer or any layer below):
               functions
     library   nn, optim, data, datasets, utils, serialization (+ _npz_members,
               _weights_only), amp, distributed
-    tools     vis, bench, cli, train, info, testing, jit, onnx, __main__, warmup,
+    tools     vis, bench, cli, train, capture, info, testing, jit, onnx, __main__, warmup,
               compile_progress, and the package facade
               gradflow/__init__
 """
@@ -38,6 +38,7 @@ LAYERS = [
     # the package facade imports everything; tools may ``import gradflow`` (the cycle check
     # below keeps the facade and the tools from importing each other in a circle)
     ("tools", ["gradflow.vis", "gradflow.bench", "gradflow.cli", "gradflow.train",
+               "gradflow.capture",
                "gradflow.info", "gradflow.testing", "gradflow.jit", "gradflow.onnx",
                "gradflow.__main__", "gradflow.warmup", "gradflow.compile_progress",
                "gradflow"]),

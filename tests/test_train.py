@@ -64,14 +64,15 @@ def test_interrupt_saves_checkpoint_and_resume_continues(tmp_path, monkeypatch, 
     real = train.train_one_epoch
     calls = {"n": 0}
 
-    def ctrl_c_in_epoch_2(model, loader, optimizer, progress=None, after_step=None, stats=None):
+    def ctrl_c_in_epoch_2(model, loader, optimizer, progress=None, after_step=None, stats=None,
+                          step=None):
         calls["n"] += 1
 
         def step_then_signal():
             if calls["n"] == 2 and stats["total"] == 64:   # two batches into epoch 2
                 signal.raise_signal(signal.SIGINT)
             after_step()
-        return real(model, loader, optimizer, progress, step_then_signal, stats)
+        return real(model, loader, optimizer, progress, step_then_signal, stats, step)
 
     monkeypatch.setattr(train, "train_one_epoch", ctrl_c_in_epoch_2)
     assert _run(args + ["--out", str(out)]) == 130
@@ -302,12 +303,13 @@ def test_sigterm_saves_like_ctrl_c_and_exits_143(tmp_path, monkeypatch, capsys):
     import signal
     real = train.train_one_epoch
 
-    def sigterm_after_first_batch(model, loader, optimizer, progress=None, after_step=None, stats=None):
+    def sigterm_after_first_batch(model, loader, optimizer, progress=None, after_step=None, stats=None,
+                                  step=None):
         def step_then_signal():
             if stats["total"] == 32:
                 signal.raise_signal(signal.SIGTERM)
             after_step()
-        return real(model, loader, optimizer, progress, step_then_signal, stats)
+        return real(model, loader, optimizer, progress, step_then_signal, stats, step)
 
     monkeypatch.setattr(train, "train_one_epoch", sigterm_after_first_batch)
     assert _run(["--model", "mlp", "--epochs", "2", "--limit", "96", "--out", str(tmp_path)]) == 143

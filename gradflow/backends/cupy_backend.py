@@ -138,6 +138,19 @@ class CupyBackend(NumpyBackend):
     def data_ptr(self, a):
         return a.data.ptr  # device address (CuPy arrays have no __array_interface__)
 
+    def view_into(self, owner, offset, shape, strides, dtype):
+        """A view of ``owner``'s device memory ``offset`` bytes in (see the NumPy backend)."""
+        return self.xp.ndarray(shape, dtype, memptr=owner.data + offset, strides=strides)
+
+    def rng_state(self):
+        """None: CuPy's RandomState has no copyable state (a captured step's first-replay
+        check then skips steps that draw random numbers)."""
+        return None
+
+    def set_rng_state(self, state):
+        if state is not None:
+            raise ValueError("cupy backend: set_rng_state takes only None (no copyable state)")
+
     def memory_info(self):
         cupy = self.xp
         pool = cupy.get_default_memory_pool()

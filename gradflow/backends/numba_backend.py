@@ -303,6 +303,15 @@ class NumbaBackend(NumpyBackend):
             return super().conv2d_forward_saved(x, w, b, stride, padding, dilation, groups)
         return self._conv_fwd(x, w, b, stride, padding, dilation, groups, False, keep=True)
 
+    def conv2d_relu_forward_saved(self, x, w, b, stride, padding, dilation, groups):
+        """``(relu(y), saved)`` of :meth:`conv2d_forward_saved`, the ReLU applied in the
+        conv's own output pass (gradflow.compile's replay fuses a conv and the ReLU that
+        alone reads its output into this)."""
+        if not self._ok(x, w) or (b is not None and b.dtype != x.dtype):
+            y, saved = super().conv2d_forward_saved(x, w, b, stride, padding, dilation, groups)
+            return self.unary("relu", y), saved
+        return self._conv_fwd(x, w, b, stride, padding, dilation, groups, True, keep=True)
+
     def _conv_fwd(self, x, w, b, stride, padding, dilation, groups, relu, keep=False):
         """(y, saved): ``saved`` is ("kmajor-cols", columns of the whole batch, chunks)
         when ``keep`` and they fit ``save_cols_bytes``, else None. Per chunk of m

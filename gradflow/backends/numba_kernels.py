@@ -148,7 +148,7 @@ def gemm_small_fwd(w, cols, b, y, n0, m, relu):
         if relu:
             for l in range(uL):
                 v = yf[o + l]
-                yf[o + l] = v if not (v <= 0) else v - v
+                yf[o + l] = v if not (v <= 0) else 0  # as the relu kernel: -inf -> 0
 
 
 @_k(f"void({{f}}[:,::1], {{f}}[::1], {{f}}[:,::1])", parallel=True)
@@ -315,7 +315,7 @@ def conv_direct_fwd(x, w, b, y, n0, m, ph, pw, relu):
                 for ox in range(OW):
                     v = acc[oy * Wp + ox]
                     if relu:
-                        v = v if not (v <= 0) else v - v
+                        v = v if not (v <= 0) else 0  # as the relu kernel: -inf -> 0
                     y[n0 + n, k, oy, ox] = v
 
 

@@ -193,6 +193,24 @@ class NumpyBackend(Backend):
         """Address of ``a``'s first element."""
         return a.__array_interface__["data"][0]
 
+    def owner(self, a):
+        """The array that owns ``a``'s memory (``a`` itself when it is not a view)."""
+        while isinstance(a.base, self.xp.ndarray):
+            a = a.base
+        return a
+
+    def view_into(self, owner, offset, shape, strides, dtype):
+        """A view of ``owner``'s memory starting ``offset`` bytes in (byte ``strides``):
+        how a captured step rebuilds a view taken outside the kernels (gradflow.capture)."""
+        return self.xp.ndarray(shape, dtype, buffer=owner, offset=offset, strides=strides)
+
+    def rng_state(self):
+        """A copy of the random generator's state (:meth:`set_rng_state` restores it)."""
+        return self._rng.bit_generator.state
+
+    def set_rng_state(self, state):
+        self._rng.bit_generator.state = state
+
     def storage_offset(self, a):
         """Elements between the start of the array that owns the memory and ``a``'s first
         element (0 for an array that owns its memory)."""

@@ -72,9 +72,12 @@ class SoftmaxCrossEntropy(Function):
             be.full((), loss.shape[0], loss.dtype)
         # every target ignored (or an empty batch): NaN and a zero gradient, as PyTorch,
         # without a 0/0 warning
-        ctx.ok = ok = denom != 0
+        # backend kernels, not NumPy operators: a captured step (gradflow.compile) replays
+        # only kernel calls
+        ctx.ok = ok = be.binary("ne", denom, be.zeros((), denom.dtype))
         ctx.denom = be.where(ok, denom, be.full((), 1, denom.dtype))
-        return be.where(ok, total / ctx.denom, be.full((), float("nan"), total.dtype))
+        return be.where(ok, be.binary("div", total, ctx.denom),
+                        be.full((), float("nan"), total.dtype))
 
     @staticmethod
     def backward(ctx, gy):

@@ -75,8 +75,9 @@ def dropout(x, p=0.5, training=True, inplace=False):
     if p == 1.0:
         return x * 0.0
     be = x.backend
-    mask = be.rand(x.shape, x.dtype) >= p
-    scale = be.astype(mask, x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+    # backend kernels, not NumPy operators: gradflow.compile replays kernel calls only
+    mask = be.binary("ge", be.rand(x.shape, x.dtype), p)
+    scale = be.binary("mul", be.astype(mask, x.dtype), x.dtype.type(1.0 / (1.0 - p)))
     return x * Tensor._make(scale, be)
 
 
@@ -85,8 +86,9 @@ def dropout2d(x, p=0.5, training=True, inplace=False):
     if not training or p == 0.0:
         return x
     be = x.backend
-    mask = be.rand(x.shape[:2] + (1,) * (x.ndim - 2), x.dtype) >= p
-    return x * Tensor._make(be.astype(mask, x.dtype) * x.dtype.type(1.0 / (1.0 - p)), be)
+    mask = be.binary("ge", be.rand(x.shape[:2] + (1,) * (x.ndim - 2), x.dtype), p)
+    scale = be.binary("mul", be.astype(mask, x.dtype), x.dtype.type(1.0 / (1.0 - p)))
+    return x * Tensor._make(scale, be)
 
 
 def _norm_shape(op, x, normalized_shape):
