@@ -424,3 +424,53 @@ def test_fused_conv_relu_equals_conv_then_relu(be):
         want = b.unary("relu", y)
         got, _ = b.conv2d_relu_forward_saved(*args)
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("loss_kw", [dict(weight=True), dict(ignore_index=3),
+                                     dict(weight=True, ignore_index=3, label_smoothing=0.0)])
+def test_weighted_and_ignore_index_cross_entropy_replays_like_eager(be, loss_kw):
+    # class weights and ignore_index go through backend kernels, so the step replays
+    # (a NumPy operator on a backend array would be refused by the capture)
+    kw = dict(loss_kw)
+    if kw.pop("weight", False):
+        kw["weight"] = gradflow.tensor(np.linspace(0.5, 2.0, 10))
+    data = _batches("mlp", "float64", 7, [8] * 7)
+    for i, (x, y) in enumerate(data):  # class 3 only after the recorded calls and the check
+        yy = y.numpy() % 3 if i < 4 else y.numpy()
+        yy[0] = yy[0] if i < 4 else 3
+        data[i] = (x, gradflow.tensor(yy))
+    runs = []
+    for _ in range(2):
+        model, o, _ = _setup("mlp", "float64")
+
+        def step(x, y, model=model, o=o):
+            o.zero_grad()
+            loss = F.cross_entropy(model(x), y, **kw)
+            loss.backward()
+            o.step()
+            return loss
+        runs.append((model, step))
+    (m_e, step_e), (m_c, step_c) = runs
+    compiled = gradflow.compile(step_c)
+    for i, (x, y) in enumerate(data):
+        le, lc = step_e(x, y), compiled(x, y)
+        np.testing.assert_allclose(lc.numpy(), le.numpy(), rtol=1e-11, err_msg=f"step {i}")
+    for pe, pc in zip(m_e.parameters(), m_c.parameters()):
+        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-12)
+    assert compiled.stats["replayed"] >= 2, compiled.stats
+
+
+def test_bad_label_in_a_replay_raises_instead_of_reading_outside(be):
+    # a replay runs no op-level Python, so the class-index check lives in the kernel's
+    # backend method: a label >= C raises there too (numba's kernel has no bounds check)
+    _, _, step = _setup("mlp", "float64")
+    compiled = gradflow.compile(step)
+    (x, y), = _batches("mlp", "float64", 1, [8])
+    for _ in range(5):
+        compiled(x, y)
+    assert compiled.stats["replayed"] >= 1
+    bad = y.numpy().copy()
+    bad[2] = 10
+    with pytest.raises(ValueError, match=r"cross_entropy: target values must be class indices "
+                                         r"in \[0, 10\).*\[\d+, 10\]"):
+        compiled(x, gradflow.tensor(bad))

@@ -63,7 +63,7 @@ import numpy
 
 from ..geometry import conv_out_size
 from .buffer_pool import BufferPool
-from .numpy_backend import NumpyBackend
+from .numpy_backend import NumpyBackend, check_class_indices
 from .threads import fast_blas_setter, get_blas_threads, set_blas_threads
 
 _WORKER = threading.local()   # .active: this thread is running a _pmap item
@@ -523,6 +523,7 @@ class NumbaBackend(NumpyBackend):
     def softmax_cross_entropy_forward(self, logits, target):
         if not self._ok(logits) or logits.ndim != 2 or target.dtype.kind not in "iu":
             return super().softmax_cross_entropy_forward(logits, target)
+        check_class_indices(target, logits.shape[1])
         n = logits.shape[0]
         loss = numpy.empty(n, dtype=logits.dtype)
         logp = numpy.empty(logits.shape, dtype=logits.dtype)

@@ -33,6 +33,18 @@ _BINARY = {
 }
 
 
+
+def check_class_indices(target, c):
+    """Raise ValueError unless every value of the integer array ``target`` is in [0, c).
+    Kept in the kernel's own method (not only in ``cross_entropy``'s argument checks) so
+    that a replayed step (gradflow.compile), which runs no op-level Python, still refuses
+    a bad label instead of reading outside the logits."""
+    if target.size and (int(target.min()) < 0 or int(target.max()) >= c):
+        raise ValueError(f"cross_entropy: target values must be class indices in [0, {c}) "
+                         f"(or ignore_index); got values in [{int(target.min())}, "
+                         f"{int(target.max())}]")
+
+
 class NumpyBackend(Backend):
     name = "numpy"
     xp = numpy
@@ -443,6 +455,7 @@ class NumpyBackend(Backend):
 
     def softmax_cross_entropy_forward(self, logits, target):
         """logits (N, C), integer target (N,) in [0, C) -> (loss (N,), log_probs (N, C))."""
+        check_class_indices(target, logits.shape[1])
         logp = self.log_softmax(logits, 1)
         loss = -self.xp.take_along_axis(logp, target[:, None].astype(self.xp.int64), axis=1)[:, 0]
         return loss, logp

@@ -46,8 +46,11 @@ class SoftmaxCrossEntropy(Function):
         be = logits.backend
         t = target.array
         valid = None
-        if ignore_index is not None and bool(be.reduce("any", t == ignore_index, None, False)):
-            valid = t != ignore_index
+        if ignore_index is not None:
+            # masked whether or not this batch holds ignore_index: no host read of the
+            # targets (a device sync on CuPy), and a captured step (gradflow.compile) runs
+            # the same kernels for every batch
+            valid = be.binary("ne", t, ignore_index)
             t = be.where(valid, t, be.zeros((), t.dtype))
         loss, logp = be.softmax_cross_entropy_forward(logits.array, t)
         w = None
@@ -55,9 +58,9 @@ class SoftmaxCrossEntropy(Function):
             w = be.getitem(weight.array, t)
         if valid is not None:
             v = be.astype(valid, loss.dtype)
-            w = v if w is None else w * v
+            w = v if w is None else be.binary("mul", w, v)
         if w is not None:
-            loss = loss * w
+            loss = be.binary("mul", loss, w)
         ctx.save_for_backward(logits)
         ctx.logp, ctx.t, ctx.w, ctx.reduction = logp, t, w, reduction
         if reduction == "none":
