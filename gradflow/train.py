@@ -95,7 +95,7 @@ def add_arguments(p):
                         "robust on a busy machine)")
     p.add_argument("--compile", dest="compile", action="store_true", default=None,
                    help="capture the training step once and replay it as backend kernel calls "
-                        "(gradflow.compile; default: on with --optimizer sgd in one process)")
+                        "(gradflow.compile; default: on in one process)")
     p.add_argument("--no-compile", dest="compile", action="store_false",
                    help="run every training step eagerly")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -257,9 +257,6 @@ def _compile_choice(asked, optimizer_name, world):
         return False, "compiled step: off (--no-compile)"
     if world > 1:
         return False, "compiled step: off (data-parallel runs step eagerly)"
-    if optimizer_name != "sgd":
-        return False, ("compiled step: off (Adam's step count enters every update as a Python "
-                       "number, so one recording cannot stand for every step; use --optimizer sgd)")
     return True, ("compiled step: on (gradflow.compile; the first 4 steps of each batch shape "
                   "and learning rate run eagerly; --no-compile turns it off)")
 

@@ -16,7 +16,8 @@ Rules (as tinygrad's ``TinyJit`` and CUDA graphs):
 * Per *signature* -- the Tensor arguments' shapes, dtypes, strides and backend, the other
   arguments' values, the grad mode, the default dtype, the ``training`` flags of the
   modules and the hyper-parameters (``lr``, ``momentum`` ...) of the optimizers the
-  function uses (found in its arguments, closure, globals and ``self``) -- call 1 runs
+  function uses (found in its arguments, closure, default arguments, globals and
+  ``self``) -- call 1 runs
   eagerly (it creates ``.grad`` buffers and optimizer state), calls 2 and 3 run eagerly
   *and* are recorded at the Backend-method level, and the two recordings must agree:
   the same kernels with the same constant arguments on the same external arrays
@@ -32,10 +33,13 @@ Rules (as tinygrad's ``TinyJit`` and CUDA graphs):
 * What raises :class:`CaptureError` instead of replaying wrongly: reading a value back
   to the host inside the function (``.item()``, ``.tolist()``, ``.numpy()``,
   ``float()``, ``if tensor:``); kernel sequences or constant arguments that change
-  between calls (value-dependent control flow, Adam's step count, which enters every
-  update as a Python number); arrays computed outside the backend kernels (a NumPy
+  between calls (value-dependent control flow, a number computed in Python from state,
+  such as amsgrad's bias correction); arrays computed outside the backend kernels (a NumPy
   operator on ``.array``) that feed a kernel; a first replay that does not reproduce
   the eager result.
+* Adam's and AdamW's step count is the one changing number a replay follows: it reaches
+  ``adam_step_`` as ``state["step"]``, which the replay counts up and reads when it runs
+  (on CuPy such a step replays as kernels, not as a CUDA graph, which would freeze it).
 * Random kernels (dropout's mask, ``randn``) are recorded as calls: each replay draws
   fresh numbers from the backend's generator, as eager would.
 * What a replay does not do: run the function's Python code. Python side effects
@@ -96,12 +100,13 @@ def compile(model=None, *, validate=True, max_signatures=8, cuda_graph=True,  # 
 class _Entry:
     """One signature's state: calls seen, the two recordings, then the replay."""
     __slots__ = ("calls", "first", "program", "out_spec", "rebinds", "guards", "error",
-                 "backend", "graph", "validated", "n_kernels", "externals", "random")
+                 "backend", "graph", "validated", "n_kernels", "externals", "random",
+                 "counters")
 
     def __init__(self):
         self.calls = 0
         self.first = self.program = self.out_spec = self.error = self.graph = None
-        self.rebinds, self.guards = (), ()
+        self.rebinds, self.guards, self.counters = (), (), ()
         self.validated = self.random = False
         self.n_kernels = 0
         self.externals = ()
@@ -140,7 +145,7 @@ class CompiledFunction:
     # -- the call ----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         inputs, sig = [], []
-        _flatten((args, kwargs), inputs, sig)
+        _flatten((args, kwargs), inputs, sig, self)
         be = _backend_of(inputs, self._tensors)
         for t in inputs:
             if t.backend is not be:
@@ -242,19 +247,24 @@ class CompiledFunction:
                               enumerate(rebinds))
         wanted += [r[2] for r in rebinds]
         live = live_calls(rec, wanted)
+        entry.counters = _step_counters(first, rec, self._optimizers)
         same_program(first, rec, live)
         entry.guards = tuple(guards)
-        entry.program = build(rec, rec.n_inputs, wanted, live)
+        entry.program = build(rec, rec.n_inputs, wanted, live, counters=entry.counters)
         entry.backend = rec.backend
         entry.externals = tuple(rec.externals)
         entry.random = rec.random
         entry.n_kernels = entry.program.n_calls
         self.stats["kernels"] = entry.n_kernels
-        if self.cuda_graph and rec.backend.name == "cupy" and not rec.random:
+        # a graph bakes its kernels' scalar arguments in: a step count must stay a kernel replay
+        if self.cuda_graph and rec.backend.name == "cupy" and not rec.random \
+                and not entry.counters:
             entry.graph = _try_graph(rec, rec.values[:rec.n_inputs], wanted, live)
             self.stats["cuda_graph"] = entry.graph is not None
 
     def _run_program(self, entry, arrays):
+        for d, key in entry.counters:  # what eager's optimizer.step() counts before its update
+            d[key] += 1
         if entry.graph is not None:
             return entry.graph(arrays), True
         return entry.program(arrays), False
@@ -271,20 +281,87 @@ class CompiledFunction:
         return _rebuild(entry.out_spec, vals, be, static)
 
 
+#: backend kernels with an argument that is an optimizer's step count: (position, keyword)
+COUNTER_ARGS = {"adam_step_": (9, "step")}
+
+
+def _step_counters(r1, r2, optimizers):
+    """Let the step count of Adam/AdamW reach a replay (``(dict, key)`` pairs, in place).
+
+    Adam's bias correction takes ``state["step"]`` as a Python int, one more every call, so
+    the two recordings differ there. Where a :data:`COUNTER_ARGS` argument is an int in
+    both recordings, one apart, the kernel's first argument is the parameter of an
+    optimizer whose ``state["step"]`` holds the second value, both recordings get the spec
+    ``("k", n)`` instead: the replay reads ``state["step"]`` when it runs, after
+    ``_run_program`` has counted it up as eager's ``step()`` would (so ``state_dict()`` and
+    a later eager step stay right). Any other changing number still refuses the capture."""
+    owner = {}
+    for opt in optimizers:
+        for prm, st in opt.state.items():
+            if isinstance(prm, Tensor):
+                owner[id(prm.array)] = st
+    counters, index = [], {}
+    for i, (c1, c2) in enumerate(zip(r1.calls, r2.calls)):
+        where = COUNTER_ARGS.get(c2[0])
+        if where is None or c1[0] != c2[0]:
+            continue
+        a1, a2 = _arg(c1, *where), _arg(c2, *where)
+        if a1 is None or a2 is None or a1[0] != "c" or a2[0] != "c" or \
+                type(a1[1]) is not int or type(a2[1]) is not int or a2[1] != a1[1] + 1:
+            continue
+        first = c2[1][1][0] if c2[1][0] == "t" and c2[1][1] else None
+        st = owner.get(id(r2.externals[first[1]])) if first and first[0] == "e" else None
+        if st is None or st.get(where[1]) != a2[1]:
+            continue
+        n = index.setdefault(id(st), len(counters))
+        if n == len(counters):
+            counters.append((st, where[1]))
+        r1.calls[i] = _arg(c1, *where, new=("k", n))
+        r2.calls[i] = _arg(c2, *where, new=("k", n))
+    return tuple(counters)
+
+
+def _arg(call, pos, kw, new=None):
+    """The spec of a call's argument (at ``pos`` or keyword ``kw``); with ``new``, the call
+    with that argument replaced. None where the call has no such argument."""
+    name, sa, sk, so = call
+    if sa[0] == "t" and len(sa[1]) > pos:
+        if new is None:
+            return sa[1][pos]
+        items = list(sa[1])
+        items[pos] = new
+        return (name, ("t", tuple(items)), sk, so)
+    if sk and sk[0] == "d":
+        for j, (k, v) in enumerate(sk[1]):
+            if k == kw:
+                if new is None:
+                    return v
+                items = list(sk[1])
+                items[j] = (k, new)
+                return (name, sa, ("d", tuple(items)), so)
+    return None
+
+
 # -- signatures -----------------------------------------------------------------------------------
-def _flatten(x, inputs, sig):
-    if isinstance(x, Tensor):
+def _flatten(x, inputs, sig, cf):
+    if isinstance(x, (Module, Optimizer)):
+        # passed in (step(model, opt, x, y)): its training flags, hyper-parameters and state
+        # count as if the function had named it
+        if not any(x is o for o in cf._modules + cf._optimizers):
+            _visit_all([x], cf._modules, cf._optimizers, cf._tensors)
+        sig.append(("c", type(x), id(x)))
+    elif isinstance(x, Tensor):
         inputs.append(x)
         # strides too: views rebuilt by byte offset and stride assume the recording's layout
         sig.append(("T", x.shape, x.dtype, x.requires_grad, x.array.strides))
     elif isinstance(x, (tuple, list)):
         sig.append((type(x), len(x)))
         for v in x:
-            _flatten(v, inputs, sig)
+            _flatten(v, inputs, sig, cf)
     elif isinstance(x, dict):
         sig.append((dict, tuple(x)))
         for v in x.values():
-            _flatten(v, inputs, sig)
+            _flatten(v, inputs, sig, cf)
     else:
         try:
             hash(x)
@@ -329,9 +406,19 @@ def _discover(fn):
                 names.update(const.co_names)
         roots += [g[n] for n in names if n in g]
         roots += [c.cell_contents for c in (target.__closure__ or ()) if _filled(c)]
+        roots += list(getattr(target, "__defaults__", None) or ())  # def step(x, opt=opt)
+        roots += list((getattr(target, "__kwdefaults__", None) or {}).values())
     elif callable(fn) and not isinstance(fn, type):
         roots.append(fn)  # a callable object: look at its attributes
-    modules, optimizers, tensors, seen = [], [], [], set()
+    modules, optimizers, tensors = [], [], []
+    _visit_all(roots, modules, optimizers, tensors)
+    return modules, optimizers, tensors
+
+
+def _visit_all(roots, modules, optimizers, tensors):
+    """Add the Modules (with their submodules), Optimizers and Tensors found in ``roots``
+    (and up to two levels into containers and plain objects) to the three lists."""
+    seen = {id(x) for x in modules + optimizers + tensors}
 
     def visit(x, depth):
         if id(x) in seen:
@@ -364,7 +451,6 @@ def _discover(fn):
 
     for r in roots:
         visit(r, 0)
-    return modules, optimizers, tensors
 
 
 def _filled(cell):

@@ -30,7 +30,7 @@ class Program:
             return self._fn(*inputs)
 
 
-def build(rec, n_inputs, wanted, live, keep_all=False):
+def build(rec, n_inputs, wanted, live, keep_all=False, counters=()):
     """Generate the replay of recording ``rec`` (a :class:`~.trace.Recorder`); call it
     outside the recording (it binds the backend's real methods).
 
@@ -38,7 +38,8 @@ def build(rec, n_inputs, wanted, live, keep_all=False):
     returns: the function's results and the arrays to rebind (``p.grad`` ...).
     ``live``: the indices of the calls to run (:func:`~.trace.live_calls`).
     ``keep_all``: free nothing early and return every slot after ``wanted`` (a CUDA graph
-    must own all the memory its kernels write)."""
+    must own all the memory its kernels write). ``counters``: the ``(dict, key)`` that a
+    spec ``("k", n)`` reads when the replay runs (an optimizer's step count)."""
     be = rec.backend
     env = {"_v": _viewer(be), "_asarray": be.asarray}
     consts = {}
@@ -72,6 +73,9 @@ def build(rec, n_inputs, wanted, live, keep_all=False):
             return "[" + ", ".join(expr(v) for v in spec[1]) + "]"
         if kind == "d":
             return "{" + ", ".join(f"{const(k)}: {expr(v)}" for k, v in spec[1]) + "}"
+        if kind == "k":
+            d, key = counters[spec[1]]
+            return f"{const(d)}[{key!r}]"
         raise AssertionError(f"unknown spec {kind!r}")
 
     uses = slots_used
@@ -220,7 +224,7 @@ def _constant_calls(rec, calls, keep):
 
 def _has_external(spec):
     kind = spec[0]
-    if kind == "e":
+    if kind in ("e", "k"):  # an outside array, or a value read when the replay runs
         return True
     if kind in ("t", "l"):
         return any(_has_external(v) for v in spec[1])

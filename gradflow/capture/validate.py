@@ -31,6 +31,7 @@ def check_replay(cf, entry, arrays, args, kwargs):
     if entry.random and rng is None:  # no way to draw the same numbers twice: trust the traces
         return cf._replay(entry, arrays)
     snap = [be.copy(e) for e in exts]
+    counts = [d[k] for d, k in entry.counters]  # the replay counts the step; eager will too
     failed = None
     try:
         vals, _ = cf._run_program(entry, arrays)
@@ -41,6 +42,8 @@ def check_replay(cf, entry, arrays, args, kwargs):
     for e, s, now in zip(exts, snap, got_ext):
         if not numpy.array_equal(be.to_numpy(s), now, equal_nan=True):
             be.copyto_(e, s)
+    for (d, k), c in zip(entry.counters, counts):
+        d[k] = c
     if rng is not None:
         be.set_rng_state(rng)
     out = cf.fn(*args, **kwargs)
