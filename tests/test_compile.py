@@ -559,3 +559,36 @@ def test_model_and_optimizer_passed_in_are_tracked(be, style):
     for pe, pc in zip(m_e.parameters(), m_c.parameters()):
         np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-13)
     assert compiled.stats["signatures"] == 2 and compiled.stats["replayed"] >= 2, compiled.stats
+
+
+SCALE = 1.0
+
+
+def test_a_number_the_step_reads_is_part_of_the_signature(be):
+    # a replay runs no Python: a global or closure number changed between calls must not
+    # be frozen at its recorded value
+    global SCALE
+    data = _batches("mlp", "float64", 12, [8] * 12)
+    runs = []
+    for _ in range(2):
+        model, o, _ = _setup("mlp", "float64")
+
+        def step(x, y, model=model, o=o):
+            o.zero_grad()
+            loss = F.cross_entropy(model(x), y) * SCALE
+            loss.backward()
+            o.step()
+            return loss
+        runs.append((model, step))
+    (m_e, step_e), (m_c, step_c) = runs
+    compiled = gradflow.compile(step_c)
+    try:
+        for i, (x, y) in enumerate(data):
+            SCALE = 1.0 if i < 6 else 3.0
+            le, lc = step_e(x, y), compiled(x, y)
+            np.testing.assert_allclose(lc.numpy(), le.numpy(), rtol=1e-11, err_msg=f"step {i}")
+    finally:
+        SCALE = 1.0
+    assert compiled.stats["signatures"] == 2 and compiled.stats["replayed"] >= 3, compiled.stats
+    for pe, pc in zip(m_e.parameters(), m_c.parameters()):
+        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-13)

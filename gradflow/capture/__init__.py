@@ -17,7 +17,8 @@ Rules (as tinygrad's ``TinyJit`` and CUDA graphs):
   arguments' values, the grad mode, the default dtype, the ``training`` flags of the
   modules and the hyper-parameters (``lr``, ``momentum`` ...) of the optimizers the
   function uses (found in its arguments, closure, default arguments, globals and
-  ``self``) -- call 1 runs
+  ``self``), and the plain numbers and strings it reads from its closure and globals --
+  call 1 runs
   eagerly (it creates ``.grad`` buffers and optimizer state), calls 2 and 3 run eagerly
   *and* are recorded at the Backend-method level, and the two recordings must agree:
   the same kernels with the same constant arguments on the same external arrays
@@ -126,6 +127,7 @@ class CompiledFunction:
         self.cuda_graph = cuda_graph
         self._entries = OrderedDict()
         self._modules, self._optimizers, self._tensors = _discover(fn)
+        self._scalars = _scalar_refs(fn)
         self.stats = {"eager": 0, "recorded": 0, "checked": 0, "replayed": 0, "capture_s": 0.0,
                       "kernels": 0, "signatures": 0, "cuda_graph": False}
 
@@ -153,7 +155,8 @@ class CompiledFunction:
                                    f"({be.name!r} and {t.backend.name!r}); a captured step runs "
                                    f"on one")
         key = (tuple(sig), be.name, is_grad_enabled(), dtypes.get_default_dtype(),
-               tuple(m.training for m in self._modules), _hyper(self._optimizers))
+               tuple(m.training for m in self._modules), _hyper(self._optimizers),
+               _scalar_values(self._scalars))
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry()
@@ -451,6 +454,29 @@ def _visit_all(roots, modules, optimizers, tensors):
 
     for r in roots:
         visit(r, 0)
+
+
+_SCALARS = (bool, int, float, complex, str, type(None))
+
+
+def _scalar_refs(fn):
+    """The plain numbers and strings ``fn`` reads from its closure and the globals it
+    names, as ``(cell or dict, name)``: a replay runs no Python, so a changed value (a
+    ``scale`` set between calls) must start a new signature instead of being frozen."""
+    target = getattr(fn, "__func__", fn)
+    code = getattr(target, "__code__", None)
+    if code is None:
+        return ()
+    refs = [(c, None) for c in (target.__closure__ or ())
+            if _filled(c) and isinstance(c.cell_contents, _SCALARS)]
+    g = getattr(target, "__globals__", {})
+    refs += [(g, n) for n in code.co_names if n in g and isinstance(g[n], _SCALARS)]
+    return tuple(refs)
+
+
+def _scalar_values(refs):
+    return tuple((type(v), v) for v in
+                 (r.cell_contents if n is None else r.get(n) for r, n in refs))
 
 
 def _filled(cell):
