@@ -592,3 +592,30 @@ def test_a_number_the_step_reads_is_part_of_the_signature(be):
     assert compiled.stats["signatures"] == 2 and compiled.stats["replayed"] >= 3, compiled.stats
     for pe, pc in zip(m_e.parameters(), m_c.parameters()):
         np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-13)
+
+
+def test_step_with_clip_grad_norm_replays_like_eager(be):
+    # clip_grad_norm_ works in tensor ops (no .item()), so a clipping step is captured
+    data = _batches("mlp", "float64", 8, [8] * 8)
+    runs = []
+    for _ in range(2):
+        model, o, _ = _setup("mlp", "float64")
+
+        def step(x, y, model=model, o=o):
+            o.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            total = nn.utils.clip_grad_norm_(model.parameters(), 0.05)
+            o.step()
+            return loss, total
+        runs.append((model, step))
+    (m_e, step_e), (m_c, step_c) = runs
+    compiled = gradflow.compile(step_c)
+    for i, (x, y) in enumerate(data):
+        (le, te), (lc, tc) = step_e(x, y), compiled(x, y)
+        np.testing.assert_allclose(lc.numpy(), le.numpy(), rtol=1e-11, err_msg=f"step {i}")
+        np.testing.assert_allclose(tc.numpy(), te.numpy(), rtol=1e-11, err_msg=f"step {i}")
+        assert te.item() > 0.05  # the clipping is active in every step
+    assert compiled.stats["replayed"] == 4, compiled.stats
+    for pe, pc in zip(m_e.parameters(), m_c.parameters()):
+        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-13)

@@ -381,3 +381,27 @@ def test_missing_forward_and_unknown_attribute():
         m(gf.ones(1))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         m.nope
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf")])
+@pytest.mark.parametrize("max_norm", [0.3, 100.0])
+def test_clip_grad_norm_matches_torch(norm_type, max_norm):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    shapes = [(4, 3), (3,), (2, 2, 2)]
+    grads = [rng.standard_normal(s) for s in shapes]
+    ps = [nn.Parameter(gf.tensor(np.zeros(s))) for s in shapes]
+    ts = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in shapes]
+    for p, t, g in zip(ps, ts, grads):
+        p.grad = gf.tensor(g.copy())
+        t.grad = torch.tensor(g.copy())
+    total = nn.utils.clip_grad_norm_(ps, max_norm, norm_type)
+    want = torch.nn.utils.clip_grad_norm_(ts, max_norm, norm_type)
+    assert total.shape == () and total.dtype == gf.float64
+    np.testing.assert_allclose(total.item(), want.item(), rtol=1e-12)
+    for p, t in zip(ps, ts):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="clip_grad_norm_: the total norm"):
+        bad = nn.Parameter(gf.tensor(np.zeros(2)))
+        bad.grad = gf.tensor(np.array([np.inf, 1.0]))
+        nn.utils.clip_grad_norm_([bad], 1.0, norm_type, error_if_nonfinite=True)

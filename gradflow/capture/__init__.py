@@ -298,11 +298,11 @@ def _step_counters(r1, r2, optimizers):
     ``("k", n)`` instead: the replay reads ``state["step"]`` when it runs, after
     ``_run_program`` has counted it up as eager's ``step()`` would (so ``state_dict()`` and
     a later eager step stay right). Any other changing number still refuses the capture."""
-    owner = {}
+    owner = {}  # a parameter's array -> the state dicts of the optimizers holding it
     for opt in optimizers:
         for prm, st in opt.state.items():
             if isinstance(prm, Tensor):
-                owner[id(prm.array)] = st
+                owner.setdefault(id(prm.array), []).append(st)
     counters, index = [], {}
     for i, (c1, c2) in enumerate(zip(r1.calls, r2.calls)):
         where = COUNTER_ARGS.get(c2[0])
@@ -313,9 +313,11 @@ def _step_counters(r1, r2, optimizers):
                 type(a1[1]) is not int or type(a2[1]) is not int or a2[1] != a1[1] + 1:
             continue
         first = c2[1][1][0] if c2[1][0] == "t" and c2[1][1] else None
-        st = owner.get(id(r2.externals[first[1]])) if first and first[0] == "e" else None
-        if st is None or st.get(where[1]) != a2[1]:
+        states = owner.get(id(r2.externals[first[1]]), ()) if first and first[0] == "e" else ()
+        states = [st for st in states if st.get(where[1]) == a2[1]]
+        if len(states) != 1:  # no optimizer's count, or two equal ones: not ours to guess
             continue
+        st = states[0]
         n = index.setdefault(id(st), len(counters))
         if n == len(counters):
             counters.append((st, where[1]))

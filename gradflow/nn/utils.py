@@ -12,31 +12,37 @@ from ..tensor import Tensor
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Scale all gradients in place so their joint ``norm_type``-norm is at most
     ``max_norm``; returns the total norm before clipping as a 0-d tensor (as PyTorch:
-    ``.item()``, ``float()`` and comparisons work)."""
+    ``.item()``, ``float()`` and comparisons work).
+
+    As PyTorch, the total is the norm of the per-gradient norms and every gradient is
+    multiplied by ``min(1, max_norm / (total + 1e-6))``, all in tensor ops: nothing is
+    read back to the host (no device sync on CuPy), so a step that clips its gradients
+    can be captured by ``gradflow.compile``. Only ``error_if_nonfinite=True`` reads the
+    total. Gradients of several float types are combined in the widest of them."""
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad for p in params if p.grad is not None]
-    be = grads[0].backend if grads else None
-    total = _clip_grad_norm(grads, max_norm, norm_type, error_if_nonfinite)
-    if be is None:
-        return tensor(0.0)
-    return Tensor._make(be.asarray(total, dtype=grads[0].dtype), be)
-
-
-def _clip_grad_norm(grads, max_norm, norm_type, error_if_nonfinite):
     if not grads:
-        return 0.0
+        return tensor(0.0)
     norm_type = float(norm_type)
-    if norm_type == math.inf:
-        total = max(float(g.abs().max().item()) for g in grads)
-    else:
-        total = sum(float((g.abs() ** norm_type).sum().item()) for g in grads) ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} is {total}")
-    coef = float(max_norm) / (total + 1e-6)
-    if coef < 1:
-        with no_grad():
-            for g in grads:
-                g.mul_(coef)
+    with no_grad():
+        wide = max((g.dtype for g in grads), key=lambda d: d.itemsize)
+        if norm_type == math.inf:
+            norms = [g.abs().max() for g in grads]
+        elif norm_type == 2.0:
+            norms = [(g * g).sum().sqrt() for g in grads]
+        else:
+            norms = [(g.abs() ** norm_type).sum() ** (1.0 / norm_type) for g in grads]
+        norms = stack([n if n.dtype == wide else n.to(wide) for n in norms])
+        total = norms.max() if norm_type == math.inf else \
+            (norms * norms).sum().sqrt() if norm_type == 2.0 else \
+            (norms ** norm_type).sum() ** (1.0 / norm_type)
+        if error_if_nonfinite and not math.isfinite(float(total.item())):
+            raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
+                               f"gradients is {total.item()}, so they cannot be clipped; pass "
+                               f"error_if_nonfinite=False to scale them anyway")
+        coef = (float(max_norm) / (total + 1e-6)).clamp(None, 1.0)
+        for g in grads:
+            g.mul_(coef if coef.dtype == g.dtype else coef.to(g.dtype))
     return total
 
 
