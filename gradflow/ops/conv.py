@@ -111,7 +111,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     ``stride``/``padding``/``dilation``: int or (h, w); ``padding`` may be 'valid'
     or 'same' (stride 1). A 3-D ``x`` (C, H, W) is treated as a batch of one."""
-    op = "conv2d"
+    return conv2d_named(x, weight, bias, stride, padding, dilation, groups, "conv2d")
+
+
+def conv2d_named(x, weight, bias, stride, padding, dilation, groups, op):
+    """:func:`conv2d` whose errors name ``op`` (conv1d runs as a height-1 conv2d)."""
     if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(f"{op}: input and weight must be Tensors")
     unbatched = x.ndim == 3

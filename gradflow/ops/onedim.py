@@ -3,7 +3,7 @@ on a height-1 image: (N, C, 1, L) with (1, k) windows. Same gradients, same kern
 from __future__ import annotations
 
 from ..tensor import Tensor
-from .conv import conv2d
+from .conv import conv2d_named
 from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 
 
@@ -31,9 +31,14 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"conv1d: weight must be (out_channels, in_channels/groups, k), got "
                          f"shape {weight.shape}")
     pad = padding if isinstance(padding, str) else (0, _one(padding, "padding", "conv1d"))
-    y = conv2d(_as_2d(x, "conv1d"), weight.unsqueeze(2), bias,
-               (1, _one(stride, "stride", "conv1d")), pad,
-               (1, _one(dilation, "dilation", "conv1d")), groups)
+    x2 = _as_2d(x, "conv1d")
+    c = x2.shape[-3]
+    if isinstance(groups, int) and groups >= 1 and c != weight.shape[1] * groups:
+        raise ValueError(f"conv1d: input has {c} channels (shape {x.shape}) but weight "
+                         f"{weight.shape} with groups={groups} expects {weight.shape[1] * groups}; "
+                         f"C_in must equal weight.shape[1] * groups")
+    y = conv2d_named(x2, weight.unsqueeze(2), bias, (1, _one(stride, "stride", "conv1d")), pad,
+                     (1, _one(dilation, "dilation", "conv1d")), groups, "conv1d")
     return y.squeeze(-2)
 
 
