@@ -116,7 +116,7 @@ def test_losses_on_an_empty_batch(backend, loss):
                                   lambda: nn.Conv2d(3, 0, 3)(gf.randn(2, 3, 8, 8)),
                                   lambda: nn.Conv1d(3, 0, 3)(gf.randn(2, 3, 8))])
 def test_convolution_with_zero_output_channels_is_a_clear_error(backend, make):
-    with pytest.raises(ValueError, match=r"conv2d: weight \(0, 3, .*\) has 0 output channels"):
+    with pytest.raises(ValueError, match=r"conv[123]d: weight \(0, 3, .*\) has 0 output channels"):
         make()
 
 
