@@ -109,7 +109,7 @@ class Backend(ABC):
     @abstractmethod
     def unary(self, op: str, a):
         """``op`` in: neg exp log sqrt abs tanh sigmoid relu sign sin cos log1p expm1
-        reciprocal square atan floor ceil trunc round invert (bitwise/logical not)."""
+        reciprocal square atan erf floor ceil trunc round invert (bitwise/logical not)."""
 
     @abstractmethod
     def binary(self, op: str, a, b, out=None):
