@@ -154,9 +154,9 @@ def _check_target(op, logits, target, ignore_index):
     if target.numel():
         t = target.array
         be = target.backend
-        bad = (t < 0) | (t >= c)
+        bad = be.binary("or", be.binary("lt", t, 0), be.binary("ge", t, c))
         if ignore_index is not None:
-            bad &= t != ignore_index
+            bad = be.binary("and", bad, be.binary("ne", t, ignore_index))
         if bool(be.reduce("any", bad, None, False)):
             lo, hi = int(be.reduce("min", t, None, False)), int(be.reduce("max", t, None, False))
             raise ValueError(f"{op}: target values must be class indices in [0, {c}) "
