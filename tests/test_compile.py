@@ -648,3 +648,21 @@ def test_exact_gelu_step_replays_like_eager_for_any_input_range(be):
     assert compiled.stats["replayed"] == 4, compiled.stats
     for pe, pc in zip(m_e.parameters(), m_c.parameters()):
         np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_a_module_setting_changed_between_calls_records_again(be):
+    # dropout's p reaches its kernels as a constant: changing it must not replay the old one
+    gradflow.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.0), nn.Linear(8, 3)).to(dtype=gradflow.float64)
+    x = gradflow.tensor(np.random.default_rng(1).standard_normal((6, 4)))
+    compiled = gradflow.compile(lambda x: model(x))
+    with gradflow.no_grad():
+        for _ in range(5):
+            a = compiled(x)
+        np.testing.assert_allclose(a.numpy(), model(x).numpy(), rtol=1e-12)
+        model[1].p = 1.0  # everything dropped: the output is the last layer's bias
+        for _ in range(5):
+            b = compiled(x)
+            np.testing.assert_allclose(b.numpy(), np.broadcast_to(model[2].bias.numpy(), (6, 3)),
+                                       rtol=1e-12)
+    assert compiled.stats["signatures"] == 2 and compiled.stats["replayed"] >= 2

@@ -17,8 +17,9 @@ Rules (as tinygrad's ``TinyJit`` and CUDA graphs):
   arguments' values, the grad mode, the default dtype, the ``training`` flags of the
   modules and the hyper-parameters (``lr``, ``momentum`` ...) of the optimizers the
   function uses (found in its arguments, closure, default arguments, globals and
-  ``self``), and the plain numbers and strings it reads from its closure and globals --
-  call 1 runs
+  ``self``), the modules' other plain settings (dropout's ``p``, batch norm's
+  ``momentum``), and the plain numbers and strings the function reads from its closure
+  and globals -- call 1 runs
   eagerly (it creates ``.grad`` buffers and optimizer state), calls 2 and 3 run eagerly
   *and* are recorded at the Backend-method level, and the two recordings must agree:
   the same kernels with the same constant arguments on the same external arrays
@@ -155,7 +156,7 @@ class CompiledFunction:
                                    f"({be.name!r} and {t.backend.name!r}); a captured step runs "
                                    f"on one")
         key = (tuple(sig), be.name, is_grad_enabled(), dtypes.get_default_dtype(),
-               tuple(m.training for m in self._modules), _hyper(self._optimizers),
+               _module_settings(self._modules), _hyper(self._optimizers),
                _scalar_values(self._scalars))
         entry = self._entries.get(key)
         if entry is None:
@@ -384,6 +385,13 @@ def _hyper(optimizers):
             out.append(tuple((k, v) for k, v in g.items() if k != "params"
                              and isinstance(v, (int, float, bool, str, tuple, type(None)))))
     return tuple(out)
+
+
+def _module_settings(modules):
+    """Each module's plain-valued attributes (``training``, dropout's ``p``, batch norm's
+    ``momentum`` and ``eps`` ...): a kernel may have been given them as constants."""
+    return tuple(tuple((k, v) for k, v in vars(m).items() if type(v) in _SCALARS)
+                 for m in modules)
 
 
 def _backend_of(inputs, tensors):
