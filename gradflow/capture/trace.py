@@ -332,7 +332,9 @@ def _diff(a, b, ext_a, ext_b):
                 and x.base is not None and x.base is y.base and x.strides == y.strides):
             return None  # the same view of the same external memory, re-made each call
         return ("an array created outside the backend kernels (a NumPy operator on .array, "
-                "or a new array each call)", "a different array in the next call")
+                "a new array each call, or a .grad left by the previous call: gradients "
+                "accumulated across calls need zero_grad() inside the compiled step)",
+                "a different array in the next call")
     if kind in ("t", "l", "d"):
         if len(a[1]) != len(b[1]):
             return f"{len(a[1])} items", f"{len(b[1])} items"
