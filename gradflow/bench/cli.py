@@ -2,6 +2,7 @@
 
     gradflow bench                                   # every workload, every available backend
     gradflow bench --compare-torch --json out.json --plot out.png
+    gradflow bench --backends numpy,numba --compiled --compare-torch --workloads lenet5_step,mlp_step
     gradflow bench --compare-torch --compare-torch-compile --compare-jax \
         --jax-python /path/to/venv-with-jax/bin/python --workloads lenet5_step,mlp_step
     gradflow bench --backends numpy,numba,cupy --compare-torch \\
@@ -59,6 +60,11 @@ def add_arguments(p) -> None:
                    help="whole run: start no new row after S seconds (the rest are listed as skipped)")
     p.add_argument("--quick", action="store_true",
                    help="fewer repeats and a 1 s budget per row (for long sweeps, e.g. on a GPU machine)")
+    p.add_argument("--compiled", action="store_true",
+                   help="add a <backend>-compiled row after each gradflow backend's row of every "
+                        "training step (*_step): the same step under gradflow.compile, its "
+                        "capture (eager first call, 2 recorded calls, checked first replay) "
+                        "timed apart in 'capture ms', never in the median")
     p.add_argument("--compare-torch", action="store_true",
                    help="add PyTorch rows (CPU, and CUDA when available) running the same workloads")
     p.add_argument("--compare-torch-compile", action="store_true",
@@ -113,7 +119,7 @@ def _command(args, workload_names, batch_sizes, backends, s) -> str:
                       ("--time-limit", "time_limit")):
         if getattr(args, key) is not None:
             parts.append(f"{flag} {getattr(args, key):g}")
-    for flag in ("compare_torch", "compare_torch_compile", "compare_jax"):
+    for flag in ("compiled", "compare_torch", "compare_torch_compile", "compare_jax"):
         if getattr(args, flag):
             parts.append("--" + flag.replace("_", "-"))
     if args.compare_jax and args.jax_python:
@@ -158,7 +164,8 @@ def run(args) -> int:
         pool = None if args.same_process else Pool(**jax_kw)
         # JAX always runs in its own process, --same-process or not
         jax_pool = (pool or Pool(**jax_kw)) if args.compare_jax else None
-        impls, unavailable = runner.resolve_impls(backends, args.compare_torch, pool=pool)
+        impls, unavailable = runner.resolve_impls(backends, args.compare_torch, pool=pool,
+                                                  with_compiled=args.compiled)
         more, why = peers.resolve(args.compare_torch_compile, args.compare_jax, pool, jax_pool)
         impls += more
         unavailable.update(why)
@@ -177,7 +184,7 @@ def run(args) -> int:
 
 def _run(args, s, workload_names, batch_sizes, matmul_sizes, backends, impls, unavailable,
          pool, jax_pool=None) -> int:
-    from . import machine, report, runner
+    from . import compiled, machine, report, runner
     if not impls:
         print("gradflow bench: error: nothing to run; unavailable: " +
               "; ".join(f"{k}: {v}" for k, v in unavailable.items()), file=sys.stderr)
@@ -185,6 +192,9 @@ def _run(args, s, workload_names, batch_sizes, matmul_sizes, backends, impls, un
     cases = build_cases(workload_names, batch_sizes, matmul_sizes, args.dtype)
     for name, reason in unavailable.items():
         print(f"gradflow bench: {name} not measured: {reason}", file=sys.stderr)
+    if args.compiled and not any(compiled.applies(c) for c in cases):
+        print("gradflow bench: --compiled: no training-step workload (*_step) selected, so no "
+              "compiled rows", file=sys.stderr)
     labels = [i.label for i in impls]
     # isolated: torch/numba facts come from their workers, not from imports here
     info = machine.collect(labels if pool is None else [i for i in labels if i == "cupy"],

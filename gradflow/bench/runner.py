@@ -3,7 +3,8 @@
 Implementations are gradflow backends (``numpy``, ``numba``, ``cupy``) and, with
 ``--compare-torch``, ``torch-cpu`` / ``torch-cuda``; ``--compare-torch-compile`` adds
 ``torch-compile-cpu`` / ``-cuda`` and ``--compare-jax`` ``jax-cpu`` / ``jax-cuda``
-(:mod:`gradflow.bench.peers`). For each case the
+(:mod:`gradflow.bench.peers`); ``--compiled`` adds ``<backend>-compiled`` after each
+gradflow backend, for the training steps only (:mod:`gradflow.bench.compiled`). For each case the
 implementations run back to back, so the ratios in a row group are taken
 within seconds of each other. A failure in one implementation (a missing
 kernel, out of memory) becomes an ``error`` row and the run goes on. Ctrl-C
@@ -18,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import timing, workloads
+from . import compiled, timing, workloads
 
 TORCH_IMPLS = ("torch-cpu", "torch-cuda")
 
@@ -26,7 +27,7 @@ TORCH_IMPLS = ("torch-cpu", "torch-cuda")
 @dataclass
 class Impl:
     label: str              # "numpy", "numba", "cupy", "torch-cpu", "torch-compile-cpu", "jax-cpu", ...
-    kind: str               # "gradflow", "torch", "torch-compile" or "jax"
+    kind: str               # "gradflow", "gradflow-compiled", "torch", "torch-compile" or "jax"
     device: str             # "cpu" or "cuda"
     synchronize: object = None
 
@@ -38,8 +39,10 @@ class Plan:
     unavailable: dict = field(default_factory=dict)   # label -> reason
 
 
-def resolve_impls(backends, compare_torch: bool, pool=None) -> tuple[list[Impl], dict]:
+def resolve_impls(backends, compare_torch: bool, pool=None,
+                  with_compiled: bool = False) -> tuple[list[Impl], dict]:
     """The implementations to run, and ``{name: reason}`` for the ones that cannot run here.
+    ``with_compiled``: each gradflow backend is followed by its ``-compiled`` twin.
 
     With a worker ``pool`` nothing heavy happens in this process: backends are not
     instantiated and torch is imported (and asked about CUDA) in its worker only."""
@@ -67,6 +70,8 @@ def resolve_impls(backends, compare_torch: bool, pool=None) -> tuple[list[Impl],
             impls.append(Impl(be.name, "gradflow", be.device_type, be.synchronize))
         else:
             impls.append(Impl(name, "gradflow", B._backend_class(name).device_type, None))
+        if with_compiled:
+            impls.append(compiled.impl_for(impls[-1]))
     if compare_torch:
         if pool is not None:
             try:
@@ -124,31 +129,43 @@ def error_row(case, impl: Impl, error: str | None = None) -> dict:
 def measure_case(case, impl: Impl, *, warmup, repeat, budget_s, builder=None) -> dict:
     """Build ``case`` for ``impl``, time it, and return its row."""
     row = error_row(case, impl)
+    is_compiled = impl.kind == compiled.KIND
     if builder is None:
-        builder = ((lambda c: workloads.build_gradflow(c, impl.label)) if impl.kind == "gradflow"
-                   else (lambda c: workloads.build_torch(c, impl.device,
-                                                         compiled=impl.kind == "torch-compile")))
-    first = {}
+        if impl.kind in ("gradflow", compiled.KIND):
+            name = compiled.eager_label(impl.label)
+            builder = lambda c: workloads.build_gradflow(c, name)  # noqa: E731
+        else:
+            builder = lambda c: workloads.build_torch(  # noqa: E731
+                c, impl.device, compiled=impl.kind == "torch-compile")
+    first, extra = {}, {}
     try:
         fn = builder(case)
-
-        def call():
-            r = fn()
-            if "r" not in first:
-                first["r"] = r
-        t = timing.measure(call, synchronize=impl.synchronize, warmup=warmup, repeat=repeat,
-                           budget_s=budget_s)
+        if is_compiled:
+            t, extra, first["r"] = compiled.measure(case, impl, fn, warmup=warmup, repeat=repeat,
+                                                    budget_s=budget_s)
+        else:
+            def call():
+                r = fn()
+                if "r" not in first:
+                    first["r"] = r
+            t = timing.measure(call, synchronize=impl.synchronize, warmup=warmup, repeat=repeat,
+                               budget_s=budget_s)
     except KeyboardInterrupt:
         raise
     except Exception as e:  # one broken implementation must not end the run
-        row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+        msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        if is_compiled and type(e).__name__ == "CaptureError":
+            msg = "capture refused: " + msg
+        row["error"] = msg[:300]
         return row
     finally:
         fn = None
         gc.collect()
         if impl.device == "cuda":
             _release_gpu_memory(impl)
-    return timing_row(row, case, t, _scalar(first.get("r")))
+    row = timing_row(row, case, t, _scalar(first.get("r")))
+    row.update(extra)
+    return row
 
 
 def timing_row(row: dict, case, t: timing.Timing, loss0) -> dict:
@@ -175,29 +192,30 @@ def run(plan: Plan, *, warmup=3, repeat=20, budget_s=None, time_limit_s=None,
     rows always do (``jax_pool``, else ``pool``): JAX may need another interpreter."""
     from tqdm import tqdm
     rows, interrupted, skipped = [], False, 0
-    total = len(plan.cases) * len(plan.impls)
+    pairs = [(c, i) for c in plan.cases for i in plan.impls
+             if i.kind != compiled.KIND or compiled.applies(c)]
+    total = len(pairs)
     t_start = time.perf_counter()
     # disable=None: tqdm shows the bar only when stderr is a terminal (no \r noise in logs)
     bar = tqdm(total=total, disable=None if progress else True, file=sys.stderr, unit="run",
                leave=False, dynamic_ncols=True)
     try:
-        for case in plan.cases:
-            for impl in plan.impls:
-                if time_limit_s is not None and time.perf_counter() - t_start > time_limit_s:
-                    skipped += 1
-                    bar.update(1)
-                    continue
-                bar.set_description(f"{case.name} {case.size} {impl.label}")
-                kw = dict(warmup=warmup, repeat=repeat, budget_s=budget_s)
-                remote = (jax_pool or pool) if impl.kind == "jax" else pool
-                if remote is not None:
-                    row = remote.measure(case, impl, **kw)
-                else:
-                    row = measure_case(case, impl, builder=builder, **kw)
-                rows.append(row)
-                if on_row is not None:
-                    on_row(row)
+        for case, impl in pairs:
+            if time_limit_s is not None and time.perf_counter() - t_start > time_limit_s:
+                skipped += 1
                 bar.update(1)
+                continue
+            bar.set_description(f"{case.name} {case.size} {impl.label}")
+            kw = dict(warmup=warmup, repeat=repeat, budget_s=budget_s)
+            remote = (jax_pool or pool) if impl.kind == "jax" else pool
+            if remote is not None:
+                row = remote.measure(case, impl, **kw)
+            else:
+                row = measure_case(case, impl, builder=builder, **kw)
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+            bar.update(1)
     except KeyboardInterrupt:
         interrupted = True
         for p in (pool, jax_pool):

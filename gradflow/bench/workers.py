@@ -22,6 +22,10 @@ import signal
 
 
 def group_of(impl) -> str:
+    """The worker that measures ``impl``: a ``-compiled`` row shares its backend's."""
+    from .compiled import KIND, eager_label
+    if impl.kind == KIND:
+        return eager_label(impl.label)
     return impl.label if impl.kind == "gradflow" else impl.kind
 
 
@@ -32,7 +36,9 @@ def _make_sync(impl):
             return torch.cuda.synchronize
         return None
     from gradflow.backends import get_backend
-    return get_backend(impl.label).synchronize
+
+    from .compiled import eager_label
+    return get_backend(eager_label(impl.label)).synchronize
 
 
 def library_info(group: str, final: bool = False) -> dict:
