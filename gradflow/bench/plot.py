@@ -1,10 +1,13 @@
 """``--plot FILE.png``: median time (log) against batch size (log) per backend,
-one panel per case, IQR as error bars. Uses matplotlib's Agg canvas directly
+one panel per case, IQR as error bars; a ``<backend>-compiled`` line is dash-dotted in
+its eager backend's colour. Uses matplotlib's Agg canvas directly
 (no pyplot, no display needed)."""
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
+
+from .compiled import eager_label
 
 
 def plot(rows: list[dict], path: str, title: str = "gradflow bench") -> str:
@@ -23,15 +26,19 @@ def plot(rows: list[dict], path: str, title: str = "gradflow bench") -> str:
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
     for ax, (case, rs) in zip(axes, groups.items()):
+        colors = {}
         for backend in OrderedDict.fromkeys(r["backend"] for r in rs):
             pts = sorted((r["size"], r["median_ms"], r["q1_ms"], r["q3_ms"])
                          for r in rs if r["backend"] == backend)
             xs = [p[0] for p in pts]
             ys = [p[1] for p in pts]
             err = [[max(p[1] - p[2], 0) for p in pts], [max(p[3] - p[1], 0) for p in pts]]
-            ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, capsize=2, label=backend,
-                        linestyle="--" if backend.startswith("torch") else
-                        ":" if backend.startswith("jax") else "-")
+            eager = eager_label(backend) if eager_label(backend) != backend else None
+            style = {"color": colors[eager], "marker": "s"} if eager in colors else {"marker": "o"}
+            line = ax.errorbar(xs, ys, yerr=err, ms=4, capsize=2, label=backend,
+                               linestyle="-." if eager else "--" if backend.startswith("torch")
+                               else ":" if backend.startswith("jax") else "-", **style)
+            colors[backend] = line[0].get_color()  # a -compiled line takes its eager line's colour
         ax.set_xscale("log", base=2)
         sizes = sorted({r["size"] for r in rs})
         ax.set_xticks(sizes, [str(x) for x in sizes])

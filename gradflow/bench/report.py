@@ -5,7 +5,8 @@ markdown table printed to the terminal (and committed under
 Ratios are *time* ratios measured in the same run: ``t/numpy`` = this row's
 median over the NumPy backend's median for the same case and size (0.25x = four
 times faster); ``t/torch`` = over PyTorch's median on the same kind of device
-(CPU rows against torch-cpu, GPU rows against torch-cuda).
+(CPU rows against torch-cpu, GPU rows against torch-cuda); ``t/eager`` (``--compiled``
+rows only) = a ``<backend>-compiled`` row's median over its backend's eager row's.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import math
 from collections import OrderedDict
 
 SCHEMA = "gradflow-bench/1"
+COMPILED = "gradflow-compiled"   # the impl of the --compiled rows (gradflow/bench/compiled.py)
 
 
 def _ok(r) -> bool:
@@ -23,8 +25,13 @@ def _key(r):
     return (r["case"], r["size"], r["dtype"])
 
 
+def _compiled(r) -> bool:
+    return r.get("impl") == COMPILED
+
+
 def add_ratios(rows: list[dict]) -> None:
-    """Fill ``vs_numpy`` and ``vs_torch`` in place (None where there is no reference)."""
+    """Fill ``vs_numpy`` and ``vs_torch`` in place (None where there is no reference), and
+    ``vs_eager`` on the compiled rows (compiled median over the same backend's eager one)."""
     ref = {}
     for r in rows:
         if _ok(r):
@@ -39,6 +46,10 @@ def add_ratios(rows: list[dict]) -> None:
         torch_ref = ref.get(_key(r) + ("torch-cuda" if r["device"] == "cuda" else "torch-cpu",))
         if torch_ref:
             r["vs_torch"] = r["median_ms"] / torch_ref
+    for r in rows:
+        if _compiled(r):
+            eager = ref.get(_key(r) + (r.get("eager_backend"),)) if _ok(r) else None
+            r["vs_eager"] = r["median_ms"] / eager if eager else None
 
 
 def crossovers(rows: list[dict]) -> list[dict]:
@@ -167,18 +178,26 @@ def case_tables(rows: list[dict], describe=None) -> list[str]:
         if describe:
             title += f": {describe(rs[0]['workload'])}"
         out += [title, ""]
+        with_compiled = any(_compiled(r) for r in rs)
         headers = [size_label, "backend", "first call ms", "median ms", "IQR ms", "min ms",
                    "samples/s", "GFLOP/s", "t/numpy", "t/torch"]
+        if with_compiled:  # the capture beside the first call; t/eager at the end
+            headers[3:3] = ["capture ms"]
+            headers.append("t/eager")
         body = []
         for r in sorted(rs, key=lambda r: r["size"]):
             if not _ok(r):
-                body.append([str(r["size"]), r["backend"], "error"] + ["-"] * 7)
-                continue
-            body.append([str(r["size"]), r["backend"], fmt_ms(r["first_call_ms"]),
+                cells = [str(r["size"]), r["backend"], "error"] + ["-"] * 7
+            else:
+                cells = [str(r["size"]), r["backend"], fmt_ms(r["first_call_ms"]),
                          fmt_ms(r["median_ms"]), fmt_ms(r["iqr_ms"]), fmt_ms(r["min_ms"]),
                          fmt_rate(r["samples_per_s"]),
                          fmt_gflops(r["gflops"]), fmt_ratio(r["vs_numpy"]),
-                         fmt_ratio(r["vs_torch"])])
+                         fmt_ratio(r["vs_torch"])]
+            if with_compiled:
+                cells[3:3] = [fmt_ms(r.get("capture_ms"))]
+                cells.append(fmt_ratio(r.get("vs_eager")))
+            body.append(cells)
         out += _table(headers, body)
         errs = [r for r in rs if not _ok(r)]
         if errs:
@@ -195,11 +214,12 @@ def peer_ratio_table(rows: list[dict]) -> list[str]:
     ok = [r for r in rows if _ok(r)]
     if not any(r["impl"] in ("torch-compile", "jax") for r in ok):
         return []
-    peers = list(OrderedDict.fromkeys(r["backend"] for r in ok if r["impl"] != "gradflow"))
+    mine = ("gradflow", COMPILED)
+    peers = list(OrderedDict.fromkeys(r["backend"] for r in ok if r["impl"] not in mine))
     ref = {_key(r) + (r["backend"],): r["median_ms"] for r in ok}
     body = []
     for r in ok:
-        if r["impl"] != "gradflow":
+        if r["impl"] not in mine:
             continue
         cells = [fmt_ratio(r["median_ms"] / ref[_key(r) + (p,)]) if ref.get(_key(r) + (p,))
                  else "-" for p in peers]
@@ -209,6 +229,37 @@ def peer_ratio_table(rows: list[dict]) -> list[str]:
     head = ["case", "size", "gradflow", "median ms"] + [f"t/{p}" for p in peers]
     return (["### gradflow against the peers (time ratios in this run, < 1 = gradflow faster)",
              ""] + _table(head, body) + [""])
+
+
+def compiled_table(rows: list[dict]) -> list[str]:
+    """With ``--compiled``: every compiled row beside its eager row (and PyTorch's,
+    where measured), the capture apart, and the refusals with their reason."""
+    comp = [r for r in rows if _compiled(r)]
+    if not comp:
+        return []
+    ok = {_key(r) + (r["backend"],): r for r in rows if _ok(r)}
+    body, refused = [], []
+    for r in comp:
+        if not _ok(r):
+            refused.append(f"- {r['backend']}, {r['case']} at N={r['size']}: {r['error']}")
+            continue
+        eager = ok.get(_key(r) + (r.get("eager_backend"),))
+        torch_ref = ok.get(_key(r) + ("torch-cuda" if r["device"] == "cuda" else "torch-cpu",))
+        e_ms = eager["median_ms"] if eager else None
+        body.append([r["case"], r["eager_backend"], str(r["size"]), fmt_ms(e_ms),
+                     fmt_ms(r["median_ms"]), fmt_ms(r["capture_ms"]), str(r["kernels"]),
+                     fmt_ratio(r["vs_eager"]), fmt_ratio(r["vs_torch"]),
+                     fmt_ratio(e_ms / torch_ref["median_ms"] if e_ms and torch_ref else None)])
+    out = ["### gradflow.compile against eager (same run; < 1 = compiled faster)", ""]
+    if body:
+        out += _table(["case", "backend", "N", "eager ms", "compiled ms", "capture ms",
+                       "kernels", "compiled/eager", "compiled/torch", "eager/torch"], body)
+        out += ["", "`capture ms`: the compiled step's first 4 calls (the eager first call, "
+                "two recorded calls, the first replay checked against an eager rerun), "
+                "never in the median; `kernels`: backend kernel calls per replay."]
+    if refused:
+        out += ([""] if body else []) + ["Capture refused (no compiled timing):"] + refused
+    return out + [""]
 
 
 def crossover_lines(xs: list[dict]) -> list[str]:
@@ -258,6 +309,14 @@ def render(doc: dict, describe=None) -> str:
                  + "; median, interquartile range (IQR) and minimum of the timed calls. "
                  "`t/numpy`, `t/torch`: time ratios in this run (< 1 = faster). "
                  "GFLOP/s counts matmul/conv/linear multiply-adds only (gradflow/bench/flops.py).")
+    if any(_compiled(r) for r in doc["rows"]):
+        lines.append("")
+        lines.append("`<backend>-compiled` rows (`--compiled`): the same training step under "
+                     "`gradflow.compile`, timed on its replays after the capture; `capture ms` "
+                     "(the eager first call, two recorded calls and the checked first replay) "
+                     "is apart from the median, as the first call is; `t/eager`: over the "
+                     "same backend's eager row. Workloads that are not a training step get no "
+                     "compiled row.")
     busy = busy_warning(doc["machine"])
     if busy:
         lines += ["", busy]
@@ -268,6 +327,7 @@ def render(doc: dict, describe=None) -> str:
             lines.append(f"- {name}: {reason}")
     lines.append("")
     lines += case_tables(doc["rows"], describe)
+    lines += compiled_table(doc["rows"])
     lines += peer_ratio_table(doc["rows"])
     xs = doc.get("crossovers") or []
     if xs:
