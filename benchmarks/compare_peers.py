@@ -48,6 +48,9 @@ def run_rounds(rounds: int, out: str, bench_args: list[str], max_load: float,
             json.dump(doc, f, indent=1)
 
 
+MINE = ("gradflow", "gradflow-compiled")   # the gradflow side of a ratio (--compiled rows too)
+
+
 def _fmt(x: float) -> str:
     return f"{x:.3g}" if x < 100 else f"{x:,.0f}"
 
@@ -82,8 +85,8 @@ def summarize(out: str) -> str:
     cases = list(dict.fromkeys((c, s) for c, s, _ in per))
     for case, size in cases:
         backends = [b for c, s, b in per if (c, s) == (case, size)]
-        for g in (b for b in backends if impl.get(b) == "gradflow"):
-            for p in (b for b in backends if impl.get(b) != "gradflow"):
+        for g in (b for b in backends if impl.get(b) in MINE):
+            for p in (b for b in backends if impl.get(b) not in MINE):
                 ratios = []
                 for doc in docs:
                     ms = {r["backend"]: r["median_ms"] for r in doc["rows"]

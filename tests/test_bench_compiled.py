@@ -245,3 +245,13 @@ def _default_dtype():
     prev = gradflow.get_default_dtype()
     yield
     gradflow.set_default_dtype(prev)
+
+
+def test_peer_table_puts_compiled_rows_on_gradflows_side():
+    rows = [_r("numba", 4.0), _r("numba-compiled", 1.0, "gradflow-compiled", eager_backend="numba"),
+            _r("torch-cpu", 5.0, "torch"), _r("jax-cpu", 2.0, "jax")]
+    lines = report.peer_ratio_table(rows)
+    head = [c.strip() for c in lines[2].split("|")]
+    assert head[1:-1] == ["case", "size", "gradflow", "median ms", "t/torch-cpu", "t/jax-cpu"]
+    comp = [c.strip() for c in next(l for l in lines if "numba-compiled" in l).split("|")]
+    assert comp[5:7] == ["0.20x", "0.50x"]
