@@ -154,8 +154,10 @@ def measure_case(case, impl: Impl, *, warmup, repeat, budget_s, builder=None) ->
         raise
     except Exception as e:  # one broken implementation must not end the run
         msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        if is_compiled and type(e).__name__ == "CaptureError":
-            msg = "capture refused: " + msg
+        if is_compiled:
+            from gradflow.capture import CaptureError
+            if isinstance(e, CaptureError):
+                msg = "capture refused: " + msg
         row["error"] = msg[:300]
         return row
     finally:
