@@ -22,7 +22,7 @@ import numpy
 
 from ..data.dataset import ArrayDataset
 from ..data.transforms import ToTensor
-from ._files import DatasetError, cache_dir, download as _download, find_file, read_idx, search_dirs  # noqa: F401
+from ._files import DatasetError, cache_dir, download as _download, find_file, read_idx, search_dirs, write_idx  # noqa: F401
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DIGITS_PATH = os.path.join(_HERE, "digits.npz")
@@ -332,4 +332,4 @@ def _safe_extract(tgz, dest):
 
 
 __all__ = ["digits", "load_digits", "Digits", "MNIST", "FashionMNIST", "CIFAR10", "DatasetError",
-           "read_idx", "read_cifar_batch", "cache_dir"]
+           "read_idx", "write_idx", "read_cifar_batch", "cache_dir"]

@@ -93,6 +93,43 @@ reads a larger one."""
 _CHUNK = 1 << 20
 
 
+def write_idx(path, array, gz=None):
+    """Write ``array`` as an IDX file (the MNIST format :func:`read_idx` parses):
+    magic 0x0000 <dtype code> <ndim>, the sizes as big-endian uint32, then the data
+    big-endian. Gzipped when ``gz`` is true, or by default when ``path`` ends in
+    ``.gz``. Written to a temporary file beside ``path`` and renamed, so a reader
+    never sees half a file. Valid dtypes: uint8, int8, int16, int32, float32, float64;
+    at least one dimension."""
+    arr = numpy.ascontiguousarray(array)
+    codes = {numpy.dtype(v).newbyteorder("=").str: k for k, v in _IDX_DTYPES.items()}
+    code = codes.get(arr.dtype.newbyteorder("=").str)
+    if code is None or arr.ndim == 0 or arr.ndim > 255:
+        raise DatasetError(f"write_idx({path!r}): cannot store a {arr.dtype} array of shape "
+                           f"{arr.shape}; valid: 1..255 dimensions of uint8, int8, int16, int32, "
+                           f"float32 or float64")
+    gz = os.fspath(path).endswith(".gz") if gz is None else bool(gz)
+    head = bytes([0, 0, code, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
+    body = arr.astype(arr.dtype.newbyteorder(">"), copy=False).tobytes()
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            if gz:
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as f:  # mtime 0: same bytes each run
+                    f.write(head)
+                    f.write(body)
+            else:
+                raw.write(head)
+                raw.write(body)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the data from other users
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 def _read_exact(f, n):
     data = f.read(n)
     return data if len(data) == n else None
