@@ -21,10 +21,10 @@ import time
 import numpy
 
 
-def splits(dataset, seed, limit):
+def splits(dataset, seed, limit, root=None):
     """(x, y) NumPy arrays of train/val/test, uint8 images as stored."""
     from gradflow.train import load_splits
-    (train, val, test), geo = load_splits(dataset, seed, limit)
+    (train, val, test), geo = load_splits(dataset, seed, limit, root=root)
     out = []
     for s in (train, val, test):
         base, idx = s.dataset, numpy.asarray(s.indices)
@@ -32,23 +32,36 @@ def splits(dataset, seed, limit):
     return out, geo
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def loop_parser(doc, threads_help):
+    """The command line both loop scripts share (gradflow train's names and defaults)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--data-root", default=None, help="folder with the dataset files")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    a = ap.parse_args(argv)
+    ap.add_argument("--threads", type=int, default=None, help=threads_help)
+    return ap
+
+
+def lenet5_geometry(geo):
+    """(first conv's padding, spatial size after the second pool) of gradflow's LeNet-5."""
+    size = geo["image_size"]
+    pad = (32 - size) // 2 if size < 32 else 0
+    return pad, ((size + 2 * pad - 4) // 2 - 4) // 2
+
+
+def main(argv=None):
+    a = loop_parser(__doc__, "torch.set_num_threads (default: torch's)").parse_args(argv)
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    (tr, va, te), geo = splits(a.dataset, a.seed, a.limit)
+    (tr, va, te), geo = splits(a.dataset, a.seed, a.limit, a.data_root)
     mean = torch.tensor(geo["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(geo["std"]).view(1, -1, 1, 1)
 
@@ -60,8 +73,7 @@ def main(argv=None):
     xtr = xtr[:, None] if xtr.ndim == 3 else xtr
     evals = [(as_input(x), torch.from_numpy(y)) for x, y in (va, te)]
     c, size = geo["in_channels"], geo["image_size"]
-    pad = (32 - size) // 2 if size < 32 else 0
-    s = ((size + 2 * pad - 4) // 2 - 4) // 2
+    pad, s = lenet5_geometry(geo)
     model = nn.Sequential(nn.Conv2d(c, 6, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(16 * s * s, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
