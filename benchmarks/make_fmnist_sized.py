@@ -58,10 +58,11 @@ def jitter(images, rng, chunk=10_000):
 
 
 def build(n_train=60_000, n_test=10_000, seed=0, images=None, labels=None):
-    """``{"train": (images, labels), "t10k": (images, labels)}``: uint8 N x 28 x 28
-    images and uint8 labels. ``images``/``labels`` default to the bundled digits; the
-    first ``TRAIN_SOURCES`` of a seeded permutation feed the train split, the rest the
-    test split, each sampled with replacement, class-balanced up to one sample."""
+    """``{"train": (images, labels, sources), "t10k": (...)}``: uint8 N x 28 x 28 images,
+    uint8 labels and the int64 index of the source image of each sample.
+    ``images``/``labels`` default to the bundled digits; the first ``TRAIN_SOURCES``
+    (at most 80%) of a seeded permutation feed the train split, the rest the test
+    split, each sampled with replacement, class-balanced up to one sample."""
     if images is None:
         from gradflow.datasets import load_digits
         images, labels = load_digits()
@@ -78,7 +79,7 @@ def build(n_train=60_000, n_test=10_000, seed=0, images=None, labels=None):
         for c in classes:
             slots = numpy.flatnonzero(want == c)
             pick[slots] = rng.choice(src[labels[src] == c], len(slots))
-        out[split] = (jitter(images[pick], rng), labels[pick].astype(numpy.uint8))
+        out[split] = (jitter(images[pick], rng), labels[pick].astype(numpy.uint8), pick)
     return out
 
 
@@ -90,7 +91,7 @@ def write(folder, n_train=60_000, n_test=10_000, seed=0):
     parts = build(n_train, n_test, seed)
     sums = {}
     for split in ("train", "t10k"):
-        x, y = parts[split]
+        x, y, _ = parts[split]
         for kind, arr in (("images-idx3", x), ("labels-idx1", y)):
             name = f"{split}-{kind}-ubyte.gz"
             path = write_idx(os.path.join(folder, name), arr)

@@ -100,7 +100,7 @@ def write_idx(path, array, gz=None):
     ``.gz``. Written to a temporary file beside ``path`` and renamed, so a reader
     never sees half a file. Valid dtypes: uint8, int8, int16, int32, float32, float64;
     at least one dimension."""
-    arr = numpy.ascontiguousarray(array)
+    arr = numpy.asarray(array)  # not ascontiguousarray: it would make a 0-d array 1-d
     codes = {numpy.dtype(v).newbyteorder("=").str: k for k, v in _IDX_DTYPES.items()}
     code = codes.get(arr.dtype.newbyteorder("=").str)
     if code is None or arr.ndim == 0 or arr.ndim > 255:
@@ -109,7 +109,7 @@ def write_idx(path, array, gz=None):
                            f"float32 or float64")
     gz = os.fspath(path).endswith(".gz") if gz is None else bool(gz)
     head = bytes([0, 0, code, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
-    body = arr.astype(arr.dtype.newbyteorder(">"), copy=False).tobytes()
+    body = arr.astype(arr.dtype.newbyteorder(">"), copy=False).tobytes()  # C order
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
     try:
