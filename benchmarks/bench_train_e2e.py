@@ -19,7 +19,9 @@ default,1``), in an order rotated by one each round so no configuration always
 runs first or last. Per run it records the seconds of each epoch and their sum
 ("training took": training batches + evaluation, as ``gradflow train`` reports it),
 the process's wall time (imports, data loading, files), the final test accuracy and
-the load average before and after. The report gives medians over rounds and the
+the load average before and after; before each run it waits (at most ``--max-wait``
+seconds) for the 1-min load average to drop below ``--max-load``, and a run that
+takes over ``--run-timeout`` seconds is stopped and recorded as failed. The report gives medians over rounds and the
 ratios to PyTorch taken within each round (then their median and range).
 
 Thread settings: ``default`` leaves every library its own default on this machine
@@ -48,6 +50,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from run_cpu import wait_for_quiet  # noqa: E402
 RESULTS = os.path.join(HERE, "results")
 REFERENCE = "PyTorch"
 CONFIGS = {  # name -> (kind, extra arguments)
@@ -163,15 +167,25 @@ def run_one(config, setting, a):
         env.update(ONE_THREAD_ENV)
         if CONFIGS[config][0] in ("torch", "jax"):
             cmd += ["--threads", "1"]
+    t_wait = time.perf_counter()
+    wait_for_quiet(a.max_load, a.max_wait)
+    waited = time.perf_counter() - t_wait
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir,
+                           timeout=a.run_timeout)
+    except subprocess.TimeoutExpired:
+        p = None
     wall = time.perf_counter() - t0
     rec = {"command": " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd
                                if not c.startswith(workdir)),
            "wall_s": wall, "load_before": [round(x, 2) for x in load_before],
-           "load_after": [round(x, 2) for x in os.getloadavg()]}
+           "load_after": [round(x, 2) for x in os.getloadavg()], "waited_s": round(waited, 1)}
     try:
+        if p is None:
+            raise ValueError(f"stopped after {a.run_timeout} s (--run-timeout); 1-min load "
+                             f"{load_before[0]:.2f} at the start")
         if p.returncode != 0:
             raise ValueError(f"exit status {p.returncode}: {(p.stderr or p.stdout).strip()[-600:]}")
         if CONFIGS[config][0] == "gradflow":
@@ -223,7 +237,6 @@ def ensure_data(a):
     if not os.path.exists(os.path.join(a.data_root, "train-images-idx3-ubyte.gz")):
         if a.dataset != "fashion-mnist":
             raise SystemExit(f"bench_train_e2e: no {a.dataset} files in {a.data_root}")
-        sys.path.insert(0, HERE)
         from make_fmnist_sized import write
         print(f"bench_train_e2e: writing the Fashion-MNIST-sized stand-in into {a.data_root}",
               file=sys.stderr, flush=True)
@@ -243,7 +256,11 @@ def main(argv=None):
     ap.add_argument("--configs", default=",".join(CONFIGS), help="comma list of: " + ", ".join(CONFIGS))
     ap.add_argument("--jax-python", default="/work/jaxenv/bin/python")
     ap.add_argument("--max-load", type=float, default=99.0,
-                    help="before each round, wait (at most 5 min) for the 1-min load to drop below this")
+                    help="before each run, wait (at most --max-wait s) for the 1-min load to drop "
+                         "below this")
+    ap.add_argument("--max-wait", type=float, default=120.0)
+    ap.add_argument("--run-timeout", type=float, default=600.0,
+                    help="stop a run after this many seconds (recorded as failed)")
     ap.add_argument("--out", default=os.path.join(RESULTS, "train-e2e"),
                     help="results basename: writes OUT.json, OUT.md and OUT.png")
     ap.add_argument("--report", metavar="JSON", help="only redraw the report from a results JSON")
@@ -268,7 +285,6 @@ def main(argv=None):
         configs.remove("JAX")
         jax_version = None
     plan = [(s, c) for s in settings for c in configs if not (c in ONE_SETTING_ONLY and s != settings[0])]
-    from run_cpu import wait_for_quiet  # noqa: E402  (benchmarks/ is sys.path[0])
     for c in configs:  # fill the Numba cache, first JIT compiles of the kernels
         if c.startswith("gradflow numba"):
             w = run_one(c, settings[0], argparse.Namespace(**{**vars(a), "limit": 64, "epochs": 1}))
@@ -279,7 +295,7 @@ def main(argv=None):
            "settings": settings, "skipped": skipped, "machine": machine(a, jax_version),
            "uptime_before": _uptime(), "runs": []}
     for k in range(a.rounds):
-        load = wait_for_quiet(a.max_load, 300)
+        load = os.getloadavg()[0]
         order = plan[k % len(plan):] + plan[:k % len(plan)]
         print(f"bench_train_e2e: round {k + 1}/{a.rounds}, load {load:.2f}", file=sys.stderr, flush=True)
         for setting, config in order:
