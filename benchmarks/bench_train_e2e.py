@@ -365,7 +365,7 @@ def plot(doc, path):
     settings = [s for s in doc["summary"] if any(r["rounds"] for r in doc["summary"][s].values())]
     fig = Figure(figsize=(5.2 * len(settings) + 0.6, 4.2))
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(settings), squeeze=False)[0]
+    axes = fig.subplots(1, len(settings), squeeze=False, sharey=True)[0]
     colors = ["#4c72b0", "#dd8452"]
     for ax, setting in zip(axes, settings):
         rows = {c: r for c, r in doc["summary"][setting].items() if r["rounds"]}
@@ -378,7 +378,9 @@ def plot(doc, path):
             bars = ax.bar(xs, vals, width, label=f"epoch {e + 1}", color=colors[e % len(colors)])
             ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
         ax.set_xticks(range(len(names)), [c.replace("gradflow ", "gradflow\n") for c in names], fontsize=8)
-        ax.set_ylabel("seconds per epoch (median)")
+        if ax is axes[0]:
+            ax.set_ylabel("seconds per epoch (median over rounds)")
+        ax.tick_params(labelleft=True)
         ax.set_title(SETTING_LABEL.get(setting, setting), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
