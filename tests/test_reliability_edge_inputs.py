@@ -195,3 +195,11 @@ def test_iterative_walks_keep_pytorchs_order_and_sharing():
     assert repr(nn.Sequential(nn.Linear(1, 1), nn.Sequential(nn.ReLU()))) == (
         "Sequential(\n  (0): Linear(in_features=1, out_features=1, bias=True)\n"
         "  (1): Sequential(\n    (0): ReLU()\n  )\n)")
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "gelu", "leaky_relu", "softplus", "silu"])
+@pytest.mark.parametrize("bad", [None, [1.0, 2.0]])
+def test_functional_activation_of_a_non_tensor_names_the_op(name, bad):
+    with pytest.raises(TypeError, match=rf"^{name}: input must be a Tensor, got "
+                                        rf"{type(bad).__name__}$"):
+        getattr(F, name)(bad)

@@ -3,6 +3,8 @@ of networks. conv2d, the poolings and cross_entropy are primitives with
 hand-written backward passes calling backend kernels; the rest compose ops."""
 from __future__ import annotations
 
+import functools
+
 # the primitives and ops re-exported under PyTorch's ``F`` names
 from ..ops import elementwise as _ew
 from ..ops.attention import scaled_dot_product_attention  # noqa: F401
@@ -236,6 +238,25 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     be = x.backend
     slopes = be.rand(x.shape, x.dtype) * x.dtype.type(upper - lower) + x.dtype.type(lower)
     return _where(x > 0, x, x * Tensor._make(slopes, be))
+
+
+def _tensor_input(fn):
+    """``fn(x, ...)`` with a clear TypeError when ``x`` is not a Tensor (these are one-liners
+    on Tensor methods, which would fail with an AttributeError naming NoneType's missing
+    method)."""
+    @functools.wraps(fn)
+    def checked(x, *args, **kwargs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{fn.__name__}: input must be a Tensor, got {type(x).__name__}")
+        return fn(x, *args, **kwargs)
+    return checked
+
+
+for _name in ("relu", "sigmoid", "tanh", "hardtanh", "relu6", "prelu", "leaky_relu", "elu",
+              "softplus", "silu", "hardsigmoid", "hardswish", "mish", "gelu", "selu", "celu",
+              "glu", "softmin", "tanhshrink", "softshrink", "hardshrink", "threshold", "rrelu"):
+    globals()[_name] = _tensor_input(globals()[_name])
+del _name
 
 
 #: functional names gradflow lacks -> what to do instead
