@@ -49,6 +49,31 @@ def _batches(kind, dtype, n, sizes):
              gradflow.tensor(rng.integers(0, 10, b))) for b in sizes[:n]]
 
 
+def _twin_steps(loss_fn, after_backward=None, make=None):
+    """Two identical ``(model, optimizer, step)``: one to run eagerly, one to compile.
+    ``step(x, y)`` runs zero_grad, ``loss_fn(model, x, y)``, backward, ``after_backward(model)``
+    (its result is returned beside the loss) and the optimizer step. ``make()`` builds
+    ``(model, optimizer)``; default: the float64 MLP with SGD momentum."""
+    out = []
+    for _ in range(2):
+        model, o = (make or (lambda: _setup("mlp", "float64")[:2]))()
+
+        def step(x, y, model=model, o=o):
+            o.zero_grad()
+            loss = loss_fn(model, x, y)
+            loss.backward()
+            extra = after_backward(model) if after_backward else None
+            o.step()
+            return loss if extra is None else (loss, extra)
+        out.append((model, o, step))
+    return out
+
+
+def _same_parameters(m_e, m_c, rtol=1e-11, atol=1e-13):
+    for (name, pe), pc in zip(m_e.named_parameters(), m_c.parameters()):
+        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=rtol, atol=atol, err_msg=name)
+
+
 @pytest.mark.parametrize("kind", ["mlp", "lenet5"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_compiled_training_matches_eager(be, kind, dtype):
@@ -162,21 +187,14 @@ def test_adam_replays_with_its_step_count_like_eager(be, opt):
     # the bias correction's step count is read from state["step"] when the replay runs
     sizes = [8] * 9
     data = _batches("mlp", "float64", len(sizes), sizes)
-    runs = []
-    for _ in range(2):
+    cls = gradflow.optim.Adam if opt == "adam" else gradflow.optim.AdamW
+
+    def make():
         model = M.gradflow_nn_model(SMALL["mlp"], M.init_weights(SMALL["mlp"], "float64"))
         model = model.to(dtype=gradflow.float64)
-        cls = gradflow.optim.Adam if opt == "adam" else gradflow.optim.AdamW
-        o = cls(model.parameters(), lr=0.01, weight_decay=0.1)
-
-        def step(x, y, model=model, o=o):
-            o.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            o.step()
-            return loss
-        runs.append((model, o, step))
-    (m_e, o_e, step_e), (m_c, o_c, step_c) = runs
+        return model, cls(model.parameters(), lr=0.01, weight_decay=0.1)
+    (m_e, o_e, step_e), (m_c, o_c, step_c) = _twin_steps(
+        lambda model, x, y: F.cross_entropy(model(x), y), make=make)
     compiled = gradflow.compile(step_c)
     for i, (x, y) in enumerate(data):
         le, lc = step_e(x, y), compiled(x, y)
@@ -193,8 +211,7 @@ def test_adam_replays_with_its_step_count_like_eager(be, opt):
     F.cross_entropy(m_c(x), y).backward()
     o_c.step()
     step_e(x, y)
-    for pe, pc in zip(m_e.parameters(), m_c.parameters()):
-        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-13)
+    _same_parameters(m_e, m_c)
 
 
 def test_amsgrad_step_count_is_refused(be):
@@ -491,24 +508,13 @@ def test_weighted_and_ignore_index_cross_entropy_replays_like_eager(be, loss_kw)
         yy = y.numpy() % 3 if i < 4 else y.numpy()
         yy[0] = yy[0] if i < 4 else 3
         data[i] = (x, gradflow.tensor(yy))
-    runs = []
-    for _ in range(2):
-        model, o, _ = _setup("mlp", "float64")
-
-        def step(x, y, model=model, o=o):
-            o.zero_grad()
-            loss = F.cross_entropy(model(x), y, **kw)
-            loss.backward()
-            o.step()
-            return loss
-        runs.append((model, step))
-    (m_e, step_e), (m_c, step_c) = runs
+    (m_e, _, step_e), (m_c, _, step_c) = _twin_steps(
+        lambda model, x, y: F.cross_entropy(model(x), y, **kw))
     compiled = gradflow.compile(step_c)
     for i, (x, y) in enumerate(data):
         le, lc = step_e(x, y), compiled(x, y)
         np.testing.assert_allclose(lc.numpy(), le.numpy(), rtol=1e-11, err_msg=f"step {i}")
-    for pe, pc in zip(m_e.parameters(), m_c.parameters()):
-        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-12)
+    _same_parameters(m_e, m_c, atol=1e-12)
     assert compiled.stats["replayed"] >= 2, compiled.stats
 
 
@@ -569,18 +575,21 @@ def test_a_number_the_step_reads_is_part_of_the_signature(be):
     # be frozen at its recorded value
     global SCALE
     data = _batches("mlp", "float64", 12, [8] * 12)
-    runs = []
-    for _ in range(2):
-        model, o, _ = _setup("mlp", "float64")
+    (m_e, o_e, _), (m_c, o_c, _) = _twin_steps(None)
 
-        def step(x, y, model=model, o=o):
-            o.zero_grad()
-            loss = F.cross_entropy(model(x), y) * SCALE
-            loss.backward()
-            o.step()
-            return loss
-        runs.append((model, step))
-    (m_e, step_e), (m_c, step_c) = runs
+    def step_e(x, y):
+        o_e.zero_grad()
+        loss = F.cross_entropy(m_e(x), y) * SCALE
+        loss.backward()
+        o_e.step()
+        return loss
+
+    def step_c(x, y):  # reads SCALE itself: only names the compiled function uses are guarded
+        o_c.zero_grad()
+        loss = F.cross_entropy(m_c(x), y) * SCALE
+        loss.backward()
+        o_c.step()
+        return loss
     compiled = gradflow.compile(step_c)
     try:
         for i, (x, y) in enumerate(data):
@@ -590,26 +599,15 @@ def test_a_number_the_step_reads_is_part_of_the_signature(be):
     finally:
         SCALE = 1.0
     assert compiled.stats["signatures"] == 2 and compiled.stats["replayed"] >= 3, compiled.stats
-    for pe, pc in zip(m_e.parameters(), m_c.parameters()):
-        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-13)
+    _same_parameters(m_e, m_c)
 
 
 def test_step_with_clip_grad_norm_replays_like_eager(be):
     # clip_grad_norm_ works in tensor ops (no .item()), so a clipping step is captured
     data = _batches("mlp", "float64", 8, [8] * 8)
-    runs = []
-    for _ in range(2):
-        model, o, _ = _setup("mlp", "float64")
-
-        def step(x, y, model=model, o=o):
-            o.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            total = nn.utils.clip_grad_norm_(model.parameters(), 0.05)
-            o.step()
-            return loss, total
-        runs.append((model, step))
-    (m_e, step_e), (m_c, step_c) = runs
+    (m_e, _, step_e), (m_c, _, step_c) = _twin_steps(
+        lambda model, x, y: F.cross_entropy(model(x), y),
+        after_backward=lambda model: nn.utils.clip_grad_norm_(model.parameters(), 0.05))
     compiled = gradflow.compile(step_c)
     for i, (x, y) in enumerate(data):
         (le, te), (lc, tc) = step_e(x, y), compiled(x, y)
@@ -617,8 +615,7 @@ def test_step_with_clip_grad_norm_replays_like_eager(be):
         np.testing.assert_allclose(tc.numpy(), te.numpy(), rtol=1e-11, err_msg=f"step {i}")
         assert te.item() > 0.05  # the clipping is active in every step
     assert compiled.stats["replayed"] == 4, compiled.stats
-    for pe, pc in zip(m_e.parameters(), m_c.parameters()):
-        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-11, atol=1e-13)
+    _same_parameters(m_e, m_c)
 
 
 def test_exact_gelu_step_replays_like_eager_for_any_input_range(be):
@@ -627,27 +624,19 @@ def test_exact_gelu_step_replays_like_eager_for_any_input_range(be):
     xs = [gradflow.tensor(np.random.default_rng(i).standard_normal((6, 4)) *
                           (0.1 if i < 5 else 3.0)) for i in range(8)]
     y = gradflow.tensor(np.arange(6) % 3)
-    runs = []
-    for _ in range(2):
+
+    def make():
         gradflow.manual_seed(4)
         model = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 3)).to(dtype=gradflow.float64)
-        o = gradflow.optim.SGD(model.parameters(), lr=0.1)
-
-        def step(x, y, model=model, o=o):
-            o.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            o.step()
-            return loss
-        runs.append((model, step))
-    (m_e, step_e), (m_c, step_c) = runs
+        return model, gradflow.optim.SGD(model.parameters(), lr=0.1)
+    (m_e, _, step_e), (m_c, _, step_c) = _twin_steps(
+        lambda model, x, y: F.cross_entropy(model(x), y), make=make)
     compiled = gradflow.compile(step_c)
     for i, x in enumerate(xs):
         np.testing.assert_allclose(compiled(x, y).numpy(), step_e(x, y).numpy(), rtol=1e-12,
                                    err_msg=f"step {i}")
     assert compiled.stats["replayed"] == 4, compiled.stats
-    for pe, pc in zip(m_e.parameters(), m_c.parameters()):
-        np.testing.assert_allclose(pc.numpy(), pe.numpy(), rtol=1e-12, atol=1e-14)
+    _same_parameters(m_e, m_c, rtol=1e-12, atol=1e-14)
 
 
 def test_a_module_setting_changed_between_calls_records_again(be):
