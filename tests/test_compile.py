@@ -216,16 +216,11 @@ def test_adam_replays_with_its_step_count_like_eager(be, opt):
 
 def test_amsgrad_step_count_is_refused(be):
     # amsgrad's update computes its bias correction as Python numbers: not a replayable step
-    model = M.gradflow_nn_model(SMALL["mlp"], M.init_weights(SMALL["mlp"], "float64"))
-    model = model.to(dtype=gradflow.float64)
-    o = gradflow.optim.Adam(model.parameters(), lr=0.01, amsgrad=True)
-
-    def step(x, y):
-        o.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        o.step()
-        return loss
+    def make():
+        model = M.gradflow_nn_model(SMALL["mlp"], M.init_weights(SMALL["mlp"], "float64"))
+        model = model.to(dtype=gradflow.float64)
+        return model, gradflow.optim.Adam(model.parameters(), lr=0.01, amsgrad=True)
+    _, (_, _, step) = _twin_steps(lambda model, x, y: F.cross_entropy(model(x), y), make=make)
     compiled = gradflow.compile(step)
     (x, y), = _batches("mlp", "float64", 1, [8])
     compiled(x, y)
