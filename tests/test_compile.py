@@ -382,16 +382,13 @@ def test_batchnorm_dropout_net_matches_eager(be):
     data = [(gradflow.tensor(rng.random((6, 1, 8, 8))), gradflow.tensor(rng.integers(0, 10, 6)))
             for _ in range(7)]
     results = {}
-    for compiled in (False, True):
-        model = _bn_net(11).to(dtype=gradflow.float64)
-        opt = gradflow.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
 
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+    def make():
+        model = _bn_net(11).to(dtype=gradflow.float64)
+        return model, gradflow.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
+                                         weight_decay=1e-3)
+    pairs = _twin_steps(lambda model, x, y: F.cross_entropy(model(x), y), make=make)
+    for compiled, (model, _, step) in zip((False, True), pairs):
         f = gradflow.compile(step) if compiled else step
         gradflow.manual_seed(4)
         losses = [f(x, y).item() for x, y in data]
